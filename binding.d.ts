@@ -1,0 +1,224 @@
+// The native addon's surface, exactly as native/ exports it. lib/binding loads it; lib/cuda
+// re-exports it typed for users. Every CUDA call returns a CudaResult and never throws for
+// a CUDA error; wrong argument types or ranges throw TypeError / RangeError.
+
+/** A device or host address. Always a BigInt, never a Number. */
+export type Ptr = bigint;
+
+/** The outcome of one CUDA call. `code` is the CUresult / cudaError_t value. */
+export interface CudaStatus {
+  ok: boolean;
+  code: number;
+  /** e.g. "cudaErrorInvalidValue" (runtime) or "CUDA_ERROR_INVALID_VALUE" (driver). */
+  name: string;
+  /** e.g. "invalid argument". */
+  message: string;
+  /** The CUDA entry point that produced the code, e.g. "cudaIpcGetMemHandle". */
+  call: string;
+}
+
+/** A CUDA call that also produces a value; `value` is present only when ok. */
+export interface CudaResult<T> extends CudaStatus {
+  value?: T;
+}
+
+export type Backend = 'cuda' | 'sim';
+
+export interface LibraryAttempt {
+  /** What was tried: a path or a soname. */
+  candidate: string;
+  /** Why it was tried: "CUIPC_LIBCUDA", "already loaded", "LD_LIBRARY_PATH", ... */
+  source: string;
+  /** dlerror() text when it failed; absent when this candidate was loaded. */
+  error?: string;
+}
+
+export interface LoadedLibrary {
+  role: 'driver' | 'runtime';
+  /** The file actually mapped (realpath from dladdr). */
+  path: string;
+  source: string;
+  /** cuDriverGetVersion / cudaRuntimeGetVersion, e.g. 13000; 0 when unknown. */
+  version: number;
+}
+
+export interface SymbolOrigin {
+  symbol: string;
+  /** The object that provides it (dladdr), e.g. an LD_PRELOAD interposer or libcudart. */
+  path: string;
+  /** True when it is not the runtime library loaded by cuipc (an interposer won). */
+  interposed: boolean;
+}
+
+export interface LoadOptions {
+  backend: Backend;
+  /** Ordered candidates for the driver; each { candidate, source }. */
+  driverCandidates: Array<{ candidate: string; source: string }>;
+  /** Ordered candidates for the runtime. */
+  runtimeCandidates: Array<{ candidate: string; source: string }>;
+}
+
+export interface LoaderReport {
+  backend: Backend;
+  /** True when the backend is the simulated device. Everything it produces says so. */
+  simulated: boolean;
+  driver: LoadedLibrary | null;
+  runtime: LoadedLibrary | null;
+  attempts: { driver: LibraryAttempt[]; runtime: LibraryAttempt[] };
+  /** cuInit(0) on the loaded driver (null when no driver was loaded). */
+  driverInit: CudaStatus | null;
+  /** Driver entry points that could not be resolved (older drivers lack some). */
+  missingSymbols: string[];
+  allocation: SymbolOrigin[];
+  kernels: { available: boolean; reason: string; architectures: string[] };
+}
+
+export interface DeviceInfo {
+  ordinal: number;
+  name: string;
+  /** "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (the simulated device uses "SIM-..."). */
+  uuid: string;
+  /** "0000:18:00.0" */
+  pciBusId: string;
+  computeCapability: [number, number];
+  unifiedAddressing: boolean;
+  computeMode: number;
+  vmmSupported: boolean;
+  posixFdHandleSupported: boolean;
+}
+
+export type AllocationKind = 'device' | 'pool' | 'managed' | 'host' | 'vmm' | 'vmm-fd';
+
+export interface Allocation {
+  ptr: Ptr;
+  /** The size asked for; a VMM allocation is rounded up to the granularity (see mappedBytes). */
+  bytes: number;
+  mappedBytes: number;
+  kind: AllocationKind;
+  device: number;
+}
+
+/** One attribute query: its value when the driver answered, and the driver's code. */
+export interface AttributeAnswer<T> {
+  code: number;
+  value?: T;
+}
+
+export interface PointerAttributes {
+  ptr: Ptr;
+  memoryType: AttributeAnswer<number>;
+  deviceOrdinal: AttributeAnswer<number>;
+  isManaged: AttributeAnswer<boolean>;
+  rangeStart: AttributeAnswer<Ptr>;
+  rangeSize: AttributeAnswer<number>;
+  mapped: AttributeAnswer<boolean>;
+  isLegacyIpcCapable: AttributeAnswer<boolean>;
+  allowedHandleTypes: AttributeAnswer<number>;
+  /** Non-zero handle when the allocation came from a memory pool. */
+  mempool: AttributeAnswer<Ptr>;
+  /** Whether cuMemRetainAllocationHandle succeeds: true only on VMM memory. */
+  retainAllocationHandle: AttributeAnswer<boolean>;
+}
+
+export type CaptureMode = 'global' | 'thread-local' | 'relaxed';
+export type CaptureStatus = 'none' | 'active' | 'invalidated';
+
+export interface CaptureInfo {
+  status: CaptureStatus;
+  id: bigint;
+}
+
+export type MemcpyDirection = 'default';
+
+export type P2PAttribute = 'performance-rank' | 'access-supported' | 'native-atomic-supported';
+
+export interface NativeBinding {
+  /** Load the backend. Idempotent for the same backend; a second backend is a RangeError. */
+  load(options: LoadOptions): LoaderReport;
+  loaderReport(): LoaderReport | null;
+  /** The error text for a code of the loaded runtime (or the driver for CUresult). */
+  errorName(code: number): string;
+
+  // devices
+  driverGetVersion(): CudaResult<number>;
+  runtimeGetVersion(): CudaResult<number>;
+  getDeviceCount(): CudaResult<number>;
+  getDeviceInfo(ordinal: number): CudaResult<DeviceInfo>;
+  setDevice(ordinal: number): CudaStatus;
+  getDevice(): CudaResult<number>;
+  /** cudaSetDevice + cudaFree(0): creates the primary context off the JS thread. */
+  initDeviceAsync(ordinal: number): Promise<CudaStatus>;
+  deviceSynchronize(): CudaStatus;
+  deviceSynchronizeAsync(): Promise<CudaStatus>;
+
+  // memory
+  malloc(kind: AllocationKind, bytes: number): CudaResult<Allocation>;
+  /** Frees an allocation made by malloc (any kind); the kind is remembered natively. */
+  free(ptr: Ptr): CudaStatus;
+  pointerAttributes(ptr: Ptr): CudaResult<PointerAttributes>;
+  pointerAttributesBatch(ptrs: Ptr[]): Array<CudaResult<PointerAttributes>>;
+  /** RANGE_START_ADDR of each pointer: [base, offset] pairs; the hot path of export. */
+  rangeStartBatch(ptrs: Ptr[]): Array<CudaResult<{ base: Ptr; offset: number }>>;
+  memset(ptr: Ptr, byte: number, bytes: number): CudaStatus;
+  memcpy(dst: Ptr, src: Ptr, bytes: number): CudaStatus;
+  copyToHost(src: Ptr, bytes: number): CudaResult<Buffer>;
+  copyFromHost(dst: Ptr, data: Uint8Array): CudaStatus;
+
+  // IPC
+  ipcGetMemHandle(ptr: Ptr): CudaResult<Buffer>;
+  ipcGetMemHandleBatch(ptrs: Ptr[]): Array<CudaResult<Buffer>>;
+  ipcOpenMemHandle(handle: Uint8Array, flags: number): CudaResult<Ptr>;
+  ipcOpenMemHandleAsync(handle: Uint8Array, flags: number): Promise<CudaResult<Ptr>>;
+  ipcCloseMemHandle(ptr: Ptr): CudaStatus;
+  eventCreate(interprocess: boolean): CudaResult<Ptr>;
+  eventDestroy(event: Ptr): CudaStatus;
+  eventRecord(event: Ptr, stream: Ptr): CudaStatus;
+  eventSynchronize(event: Ptr): CudaStatus;
+  ipcGetEventHandle(event: Ptr): CudaResult<Buffer>;
+  ipcOpenEventHandle(handle: Uint8Array): CudaResult<Ptr>;
+  /** cuMemRetainAllocationHandle + cuMemExportToShareableHandle(POSIX fd). */
+  vmmExportFd(ptr: Ptr): CudaResult<number>;
+  /** cuMemImportFromShareableHandle + reserve + map + set access on the current device. */
+  vmmImportFd(fd: number, bytes: number): CudaResult<Ptr>;
+  /** Unmaps and frees an address range made by vmmImportFd. */
+  vmmUnmapImported(ptr: Ptr): CudaStatus;
+  /** Duplicates file descriptor `fd` of process `pid` into this process (pidfd_getfd, then /proc). */
+  fdFromProcess(pid: number, fd: number): { ok: boolean; fd: number; errno: number; message: string; via: string };
+  closeFd(fd: number): void;
+
+  // capture and graphs
+  streamCreate(nonBlocking: boolean): CudaResult<Ptr>;
+  streamDestroy(stream: Ptr): CudaStatus;
+  streamSynchronize(stream: Ptr): CudaStatus;
+  streamSynchronizeAsync(stream: Ptr): Promise<CudaStatus>;
+  streamBeginCapture(stream: Ptr, mode: CaptureMode): CudaStatus;
+  streamEndCapture(stream: Ptr): CudaResult<Ptr>;
+  streamIsCapturing(stream: Ptr): CudaResult<CaptureStatus>;
+  streamGetCaptureInfo(stream: Ptr): CudaResult<CaptureInfo>;
+  /** Returns the previous mode. */
+  threadExchangeStreamCaptureMode(mode: CaptureMode): CudaResult<CaptureMode>;
+  graphInstantiate(graph: Ptr): CudaResult<Ptr>;
+  graphLaunch(exec: Ptr, stream: Ptr): CudaStatus;
+  graphDestroy(graph: Ptr): CudaStatus;
+  graphExecDestroy(exec: Ptr): CudaStatus;
+  getLastError(): CudaStatus;
+  peekAtLastError(): CudaStatus;
+
+  // peer access
+  deviceCanAccessPeer(device: number, peer: number): CudaResult<boolean>;
+  deviceEnablePeerAccess(peer: number): CudaStatus;
+  deviceDisablePeerAccess(peer: number): CudaStatus;
+  deviceGetP2PAttribute(attr: P2PAttribute, src: number, dst: number): CudaResult<number>;
+
+  // kernels (uint32 elements; launched with cuLaunchKernel so they can be captured)
+  kernelsAvailable(): { available: boolean; reason: string };
+  /** p[i] = seed * 2654435761 + i (mod 2^32) */
+  launchFill(ptr: Ptr, count: number, seed: number, stream: Ptr): CudaStatus;
+  /** out[0] = sum of p[i] (mod 2^32), out[1] = xor of p[i] */
+  launchChecksum(ptr: Ptr, count: number, out: Ptr, stream: Ptr): CudaStatus;
+  /** out[i] = sum over r < ranks of ((uint32*)table[r])[i]; table is a device array of ranks pointers. */
+  launchAllReduce(table: Ptr, ranks: number, out: Ptr, count: number, stream: Ptr): CudaStatus;
+}
+
+declare const binding: NativeBinding;
+export default binding;

@@ -1,0 +1,79 @@
+// Finds and loads the native addon (a prebuild, else the local build), and the simulated
+// device beside it. When the addon cannot be loaded at all, one error lists what was tried
+// and what to do about it.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { NativeBinding } from '../../binding.js';
+
+const require = createRequire(import.meta.url);
+
+/** The package root: lib/binding/ and dist/binding/ both sit two levels below it. */
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export class CuipcLoadError extends Error {
+  readonly tried: string[];
+  constructor(message: string, tried: string[]) {
+    super(message);
+    this.name = 'CuipcLoadError';
+    this.tried = tried;
+  }
+}
+
+let cached: { binding: NativeBinding; addonPath: string } | undefined;
+
+export function addonPath(): string {
+  return loadAddon().addonPath;
+}
+
+export function loadAddon(): { binding: NativeBinding; addonPath: string } {
+  if (cached) return cached;
+  const tried: string[] = [];
+  const gypBuild = require('node-gyp-build') as { path(dir: string): string };
+  const explicit = process.env.CUIPC_ADDON;
+  let path: string | undefined;
+  if (explicit) {
+    tried.push(`CUIPC_ADDON=${explicit}`);
+    path = explicit;
+  } else {
+    try {
+      path = gypBuild.path(packageRoot);
+    } catch (error) {
+      tried.push(`prebuilds/${process.platform}-${process.arch} and build/Release: ${(error as Error).message.split('\n')[0]}`);
+    }
+  }
+  if (path) {
+    try {
+      const binding = require(path) as NativeBinding;
+      cached = { binding, addonPath: path };
+      return cached;
+    } catch (error) {
+      tried.push(`${path}: ${(error as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new CuipcLoadError(
+    [
+      'cuipc: the native addon could not be loaded.',
+      ...tried.map((t) => `  tried ${t}`),
+      'What to do: run `npm rebuild cuipc` (needs cmake and a C++17 compiler; nvcc optional, for kernels),',
+      `or install a prebuild for ${process.platform}-${process.arch} (glibc). CUIPC_ADDON=/path/to/cuipc.node overrides the search.`,
+    ].join('\n'),
+    tried,
+  );
+}
+
+/** libcuipc_sim.so: beside the addon (build/Release, or the prebuild folder). */
+export function simulatedDevicePath(): string {
+  if (process.env.CUIPC_SIM_LIBRARY) return process.env.CUIPC_SIM_LIBRARY;
+  const beside = join(dirname(addonPath()), 'libcuipc_sim.so');
+  if (existsSync(beside)) return beside;
+  return join(packageRoot, 'build', 'Release', 'libcuipc_sim.so');
+}
+
+/** The test and demo interposer (torch_memory_saver-style cudaMalloc from cuMemCreate). */
+export function vmmInterposerPath(): string {
+  const beside = join(dirname(addonPath()), 'libcuipc_vmm_interposer.so');
+  if (existsSync(beside)) return beside;
+  return join(packageRoot, 'build', 'Release', 'libcuipc_vmm_interposer.so');
+}

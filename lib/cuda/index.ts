@@ -1,0 +1,46 @@
+// The typed low-level CUDA calls, after the backend is loaded. `openCuda()` is the one way
+// in: it loads the addon, picks the backend (option, else CUIPC_BACKEND, else 'cuda'),
+// loads the driver and runtime through the ordered search, and returns the binding.
+import type { Backend, LoaderReport, NativeBinding } from '../../binding.js';
+import { driverCandidates, runtimeCandidates } from '../binding/search.js';
+import { loadAddon, simulatedDevicePath } from '../binding/native.js';
+
+export type * from '../../binding.js';
+
+export interface Cuda extends NativeBinding {
+  readonly report: LoaderReport;
+  readonly backend: Backend;
+}
+
+export function resolveBackend(explicit?: string): Backend {
+  const value = explicit ?? process.env.CUIPC_BACKEND ?? 'cuda';
+  if (value !== 'cuda' && value !== 'sim') {
+    throw new RangeError(`backend must be 'cuda' or 'sim' (from ${explicit ? 'the option' : 'CUIPC_BACKEND'}), got '${value}'`);
+  }
+  return value;
+}
+
+let opened: Cuda | undefined;
+
+export function openCuda(options: { backend?: Backend } = {}): Cuda {
+  const backend = resolveBackend(options.backend);
+  if (opened) {
+    if (opened.backend !== backend) {
+      throw new RangeError(`cuipc already loaded the '${opened.backend}' backend in this process; one process holds one backend`);
+    }
+    return opened;
+  }
+  const { binding } = loadAddon();
+  const sim = backend === 'sim' ? [{ candidate: simulatedDevicePath(), source: 'simulated device (--backend sim)' }] : undefined;
+  const report = binding.load({
+    backend,
+    driverCandidates: sim ?? driverCandidates(),
+    runtimeCandidates: sim ?? runtimeCandidates(),
+  });
+  opened = Object.assign(Object.create(binding) as NativeBinding, { report, backend }) as Cuda;
+  return opened;
+}
+
+/** cudaIpcMemLazyEnablePeerAccess, the flag every tensor-parallel server opens handles with. */
+export const IPC_MEM_LAZY_ENABLE_PEER_ACCESS = 1;
+export const IPC_HANDLE_BYTES = 64;

@@ -1,0 +1,284 @@
+// The probe's report: one JSON document (schema/report.schema.json) that a person reads
+// through render.ts and a program reads as is. Pointers and handles are hex strings here,
+// because JSON has neither BigInt nor bytes.
+import type { AllocationKind, Backend, CaptureMode, CaptureStatus, SymbolOrigin } from '../../binding.js';
+import type { Hazard } from '../env/hazards.js';
+
+export const REPORT_SCHEMA_VERSION = 1;
+
+export const STEPS = ['init', 'register', 'capture', 'export', 'exchange', 'import', 'replay', 'verify', 'teardown'] as const;
+export type StepName = (typeof STEPS)[number];
+
+/** How a rank's step ended. 'interrupted': the coordinator killed the rank while it ran the step. */
+export type StepOutcome = 'passed' | 'failed' | 'skipped' | 'not-run' | 'crashed' | 'hung' | 'interrupted';
+
+/** --alloc: how the graph inputs are allocated ('cudaMalloc' is the binding's 'device'). */
+export type InputAllocator = 'cudaMalloc' | Exclude<AllocationKind, 'device'>;
+export const INPUT_ALLOCATORS: readonly InputAllocator[] = ['cudaMalloc', 'vmm', 'vmm-fd', 'pool', 'managed', 'host'];
+
+export type ShareStrategy = 'ipc' | 'copy' | 'vmm-export';
+export const SHARE_STRATEGIES: readonly ShareStrategy[] = ['ipc', 'copy', 'vmm-export'];
+
+export const CAPTURE_MODES: readonly CaptureMode[] = ['global', 'thread-local', 'relaxed'];
+
+/** A call argument as it appears in the report: pointers and handles as hex strings. */
+export type ArgumentValue = string | number | boolean | null;
+export type CallArguments = Record<string, ArgumentValue>;
+
+/** A CUDA code with its name and message, e.g. 1 cudaErrorInvalidValue "invalid argument". */
+export interface ErrorCode {
+  code: number;
+  name: string;
+  message: string;
+}
+
+/** The runtime's last-error slot around a failing call. */
+export interface LastErrorState {
+  /** cudaPeekAtLastError just before the call: non-zero means an earlier error was pending. */
+  before: ErrorCode;
+  /** cudaPeekAtLastError just after the call (does not clear). */
+  afterPeek: ErrorCode;
+  /** cudaGetLastError just after the call (clears the slot, so later calls start clean). */
+  afterGet: ErrorCode;
+}
+
+/**
+ * 'own': the call produced this error itself. 'stale': the same code was already pending in
+ * the last-error slot before the call, so the call may only be reporting an earlier failure.
+ */
+export type ErrorOrigin = 'own' | 'stale';
+
+export interface CallRecord {
+  /** The CUDA entry point, e.g. "cudaIpcGetMemHandle". */
+  call: string;
+  /** The binding method that made it, e.g. "ipcGetMemHandleBatch". */
+  method: string;
+  args: CallArguments;
+  ok: boolean;
+  code: number;
+  name: string;
+  message: string;
+  /** Consecutive successful calls of one entry point in one step are folded into one record. */
+  count: number;
+  lastError?: LastErrorState;
+  origin?: ErrorOrigin;
+}
+
+/** What the driver says about a pointer (cuPointerGetAttribute and friends). */
+export interface Provenance {
+  ptr: string;
+  /** 1 host, 2 device, 3 array, 4 unified; null when the driver refused the query. */
+  memoryType: number | null;
+  memoryTypeName: string;
+  device: number | null;
+  isManaged: boolean | null;
+  rangeStart: string | null;
+  rangeSize: number | null;
+  legacyIpcCapable: boolean | null;
+  allowedHandleTypes: number | null;
+  allowedHandleTypeNames: string[];
+  /** cuMemRetainAllocationHandle succeeded: the memory is VMM (cuMemCreate + cuMemMap). */
+  vmm: boolean | null;
+  /** The memory pool handle when the allocation came from a pool, else null. */
+  mempool: string | null;
+  /** Attribute queries that the driver refused, with their codes. */
+  refused: Record<string, number>;
+  /** One line: what kind of memory this is, from the attributes alone. */
+  classification: 'device' | 'vmm' | 'pool' | 'managed' | 'host' | 'imported' | 'unknown';
+}
+
+export interface CaptureSnapshot {
+  /** The capture stream, or null when the rank had none yet. */
+  stream: string | null;
+  mode: CaptureMode;
+  status: CaptureStatus | null;
+  captureId: string | null;
+  /** The code of cudaStreamGetCaptureInfo itself (non-zero: the state could not be read). */
+  queryCode: number;
+}
+
+/** A failing call with everything the rank could find out about it at the time. */
+export interface FailureRecord {
+  rank: number;
+  step: StepName;
+  call: CallRecord;
+  provenance: Provenance | null;
+  capture: CaptureSnapshot | null;
+  /** For a failed import: whose handle it was. */
+  peer?: { rank: number; base: string; handle?: string; pid?: number; fd?: number };
+  /** A failure that is not a CUDA code (e.g. verification mismatch, a malformed exchange). */
+  detail?: string;
+}
+
+export interface DeviceIdentity {
+  ordinal: number;
+  uuid: string;
+  pciBusId: string;
+  name: string;
+}
+
+export interface RankLoader {
+  backend: Backend;
+  simulated: boolean;
+  driver: string | null;
+  runtime: string | null;
+  /** Which objects provide the allocation entry points (an interposer shows here). */
+  allocation: SymbolOrigin[];
+  kernels: { available: boolean; reason: string };
+}
+
+export interface RankStep {
+  outcome: StepOutcome;
+  durationMs: number;
+  calls: CallRecord[];
+  notes: string[];
+  /** The call the rank announced last when it crashed or hung in this step. */
+  inFlight?: { call: string; method: string; args: CallArguments };
+}
+
+export interface VerifySummary {
+  /** 'kernel': the graph's all-reduce output was checked; 'copy': peers' inputs were read with copies. */
+  mode: 'kernel' | 'copy';
+  inputsChecked: number;
+  bytesChecked: number;
+  mismatches: number;
+  firstMismatch?: { input: number; element: number; expected: number; actual: number; peer?: number };
+}
+
+export interface RankReport {
+  rank: number;
+  pid: number | null;
+  requestedDevice: number;
+  device: DeviceIdentity | null;
+  loader: RankLoader | null;
+  hazards: Hazard[];
+  steps: Record<StepName, RankStep>;
+  verify?: VerifySummary;
+  exit: { code: number | null; signal: string | null } | null;
+  /** The end of what the rank wrote to stderr (useful when it died). */
+  stderrTail: string;
+}
+
+export interface Explanation {
+  id: string;
+  title: string;
+  likelihood: 'high' | 'medium' | 'low';
+  /** Why this explanation fits, in a sentence or two. */
+  summary: string;
+  evidence: string[];
+  tryNext: string[];
+}
+
+export interface Pinpoint {
+  rank: number;
+  step: StepName;
+  call: string;
+  method: string;
+  args: CallArguments;
+  code: number;
+  name: string;
+  message: string;
+  origin: ErrorOrigin;
+  lastError: LastErrorState | null;
+  provenance: Provenance | null;
+  capture: CaptureSnapshot | null;
+  peer?: FailureRecord['peer'];
+  detail?: string;
+  explanations: Explanation[];
+}
+
+export type AbortReason = 'no-driver' | 'crashed' | 'hung' | 'spawn-failed' | 'rendezvous-failed';
+
+/** Why the probe itself could not run to the end (exit 3). */
+export interface ProbeAbort {
+  reason: AbortReason;
+  message: string;
+  rank?: number;
+  step?: StepName;
+  call?: string;
+  args?: CallArguments;
+  signal?: string | null;
+  exitCode?: number | null;
+}
+
+/** A message the coordinator refused (no or wrong token, not JSON, not a known message). */
+export interface RejectedMessage {
+  atMs: number;
+  from: string;
+  reason: string;
+  sample: string;
+}
+
+export interface ReportOptions {
+  ranks: number;
+  inputs: number;
+  bytes: number;
+  alloc: InputAllocator;
+  share: ShareStrategy;
+  captureMode: CaptureMode;
+  devices: number[];
+  backend: Backend;
+  /** Names of the variables given to ranks (values are not copied: they may hold secrets). */
+  envKeys: string[];
+  timeoutMs: number;
+  rendezvous: 'tcp' | 'unix';
+}
+
+export interface ProbeReport {
+  kind: 'probe';
+  schemaVersion: typeof REPORT_SCHEMA_VERSION;
+  cuipcVersion: string;
+  simulated: boolean;
+  startedAt: string;
+  durationMs: number;
+  result: 'passed' | 'failed' | 'aborted';
+  exitCode: 0 | 1 | 3;
+  options: ReportOptions;
+  kernels: { available: boolean; reason: string } | null;
+  steps: StepName[];
+  ranks: RankReport[];
+  failures: FailureRecord[];
+  pinpoint: Pinpoint | null;
+  abort: ProbeAbort | null;
+  rejected: RejectedMessage[];
+  /** Rejections past the first ones kept in `rejected`. */
+  rejectedDropped: number;
+  /** Files the coordinator removed after the ranks (shared memory left by killed ranks). */
+  cleanedUp: string[];
+}
+
+export interface MatrixCell {
+  alloc: InputAllocator;
+  share: ShareStrategy;
+  status: 'passed' | 'failed' | 'aborted' | 'skipped';
+  /** Why a cell was skipped, or one line on the failure. */
+  reason?: string;
+  step?: StepName;
+  call?: string;
+  code?: number;
+  name?: string;
+  explanation?: string;
+  durationMs?: number;
+}
+
+export interface MatrixRemedy {
+  alloc: InputAllocator;
+  /** The strategy that failed for this allocator ('ipc' when the v2 path breaks). */
+  failing: ShareStrategy[];
+  /** The strategies that passed for it, best first. */
+  working: ShareStrategy[];
+  advice: string;
+}
+
+export interface MatrixReport {
+  kind: 'matrix';
+  schemaVersion: typeof REPORT_SCHEMA_VERSION;
+  cuipcVersion: string;
+  simulated: boolean;
+  startedAt: string;
+  durationMs: number;
+  exitCode: 0 | 3;
+  options: Omit<ReportOptions, 'alloc' | 'share'>;
+  cells: MatrixCell[];
+  remedies: MatrixRemedy[];
+}

@@ -1,0 +1,181 @@
+#include "common/napi_util.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "loader/loader.h"
+
+namespace cuipc {
+
+std::string ErrorName(int code, Api api) {
+  const char* name = nullptr;
+  const Loader& l = GetLoader();
+  if (api == Api::Runtime && l.fn.cudaGetErrorName) name = l.fn.cudaGetErrorName(code);
+  if (api == Api::Driver && l.fn.cuGetErrorName && l.fn.cuGetErrorName(code, &name) != 0) name = nullptr;
+  if (name && *name) return name;
+  return FallbackErrorName(code, api);
+}
+
+std::string ErrorMessage(int code, Api api) {
+  const char* text = nullptr;
+  const Loader& l = GetLoader();
+  if (api == Api::Runtime && l.fn.cudaGetErrorString) text = l.fn.cudaGetErrorString(code);
+  if (api == Api::Driver && l.fn.cuGetErrorString && l.fn.cuGetErrorString(code, &text) != 0) text = nullptr;
+  std::string message = (text && *text) ? text : FallbackErrorMessage(code, api);
+  // When a library is missing, the code alone hides why; add the loader's words.
+  std::string why = l.MissingLibraryNote(api);
+  if (!why.empty() && code != 0) message += " (" + why + ")";
+  return message;
+}
+
+Napi::Object MakeStatus(Napi::Env env, const Outcome& o) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("ok", Napi::Boolean::New(env, o.code == 0));
+  r.Set("code", Napi::Number::New(env, o.code));
+  r.Set("name", Napi::String::New(env, ErrorName(o.code, o.api)));
+  r.Set("message", Napi::String::New(env, ErrorMessage(o.code, o.api)));
+  r.Set("call", Napi::String::New(env, o.call));
+  return r;
+}
+
+Napi::Object MakeResult(Napi::Env env, const Outcome& o, Napi::Value value) {
+  Napi::Object r = MakeStatus(env, o);
+  if (o.code == 0) r.Set("value", value);
+  return r;
+}
+
+Napi::Value PtrValue(Napi::Env env, uint64_t ptr) { return Napi::BigInt::New(env, ptr); }
+
+Napi::Buffer<uint8_t> BytesValue(Napi::Env env, const void* data, size_t size) {
+  return Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t*>(data), size);
+}
+
+static Napi::Value Arg(const Napi::CallbackInfo& info, size_t index) {
+  return index < info.Length() ? info[index] : info.Env().Undefined();
+}
+
+void ExpectArgs(const Napi::CallbackInfo& info, size_t count, const char* signature) {
+  if (info.Length() < count) {
+    throw Napi::TypeError::New(info.Env(), std::string(signature) + ": expected " + std::to_string(count) +
+                                               " argument(s), got " + std::to_string(info.Length()));
+  }
+}
+
+static uint64_t ToPtr(Napi::Env env, Napi::Value v, const std::string& name) {
+  if (!v.IsBigInt()) {
+    throw Napi::TypeError::New(env, name + " must be a BigInt address (e.g. 0x7f0000000000n), got " +
+                                        (v.IsNumber() ? "a Number" : v.IsString() ? "a string" : "another type"));
+  }
+  bool lossless = false;
+  uint64_t value = v.As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless) throw Napi::RangeError::New(env, name + " must fit in 64 unsigned bits");
+  return value;
+}
+
+uint64_t ArgPtr(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  return ToPtr(info.Env(), Arg(info, index), name);
+}
+
+std::vector<uint64_t> ArgPtrList(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value v = Arg(info, index);
+  if (!v.IsArray()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be an array of BigInt addresses");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<uint64_t> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) out[i] = ToPtr(info.Env(), a.Get(i), std::string(name) + "[" + std::to_string(i) + "]");
+  return out;
+}
+
+int64_t ArgInt(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min, int64_t max) {
+  Napi::Value v = Arg(info, index);
+  if (!v.IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be an integer Number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d) {
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be an integer, got " + std::to_string(d));
+  }
+  if (d < static_cast<double>(min) || d > static_cast<double>(max)) {
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be between " + std::to_string(min) + " and " +
+                                                std::to_string(max) + ", got " + std::to_string(static_cast<int64_t>(d)));
+  }
+  return static_cast<int64_t>(d);
+}
+
+size_t ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  // 2^53 keeps the Number exact.
+  return static_cast<size_t>(ArgInt(info, index, name, 0, (int64_t{1} << 53)));
+}
+
+bool ArgBool(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value v = Arg(info, index);
+  if (!v.IsBoolean()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string ArgString(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value v = Arg(info, index);
+  if (!v.IsString()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+int ArgChoice(const Napi::CallbackInfo& info, size_t index, const char* name, const std::vector<const char*>& allowed) {
+  std::string s = ArgString(info, index, name);
+  std::string list;
+  for (size_t i = 0; i < allowed.size(); i++) {
+    if (s == allowed[i]) return static_cast<int>(i);
+    list += (i ? ", '" : "'") + std::string(allowed[i]) + "'";
+  }
+  throw Napi::RangeError::New(info.Env(), std::string(name) + " must be one of " + list + ", got '" + s + "'");
+}
+
+Napi::Uint8Array ArgBytesView(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value v = Arg(info, index);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a Buffer or Uint8Array");
+  }
+  return v.As<Napi::Uint8Array>();
+}
+
+void ArgHandle(const Napi::CallbackInfo& info, size_t index, const char* name, char out[64]) {
+  Napi::Uint8Array bytes = ArgBytesView(info, index, name);
+  if (bytes.ByteLength() != 64) {
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be exactly 64 bytes (a cudaIpcMemHandle_t), got " +
+                                                std::to_string(bytes.ByteLength()));
+  }
+  std::memcpy(out, bytes.Data(), 64);
+}
+
+namespace {
+class CudaWorker : public Napi::AsyncWorker {
+ public:
+  CudaWorker(Napi::Env env, const char* name, AsyncCall call, int device)
+      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)), call_(std::move(call)), device_(device) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    // The runtime's current device is per thread: carry the JS thread's over.
+    const Loader& l = GetLoader();
+    if (device_ >= 0 && l.fn.cudaSetDevice) l.fn.cudaSetDevice(device_);
+    outcome_ = call_.work();
+  }
+  void OnOK() override {
+    Napi::HandleScope scope(Env());
+    deferred_.Resolve(call_.finish(Env(), outcome_));
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  AsyncCall call_;
+  int device_;
+  Outcome outcome_;
+};
+}  // namespace
+
+Napi::Promise RunAsync(Napi::Env env, const char* name, AsyncCall call) {
+  auto* worker = new CudaWorker(env, name, std::move(call), CurrentDevice());
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+}  // namespace cuipc

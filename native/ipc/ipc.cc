@@ -1,0 +1,223 @@
+// Legacy CUDA IPC (memory and event handles), and VMM sharing through POSIX file
+// descriptors, which is how NCCL and PyTorch share memory that legacy IPC refuses.
+#include "ipc/ipc.h"
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "loader/loader.h"
+#include "memory/memory.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+namespace cuipc {
+namespace {
+
+std::mutex g_mutex;
+std::map<uint64_t, size_t> g_imported_vmm;  // address -> mapped size
+
+Napi::Value HandleResult(Napi::Env env, const Outcome& o, const void* handle) {
+  return MakeResult(env, o, BytesValue(env, handle, 64));
+}
+
+Napi::Value IpcGetMemHandle(const Napi::CallbackInfo& info) {
+  uint64_t ptr = ArgPtr(info, 0, "ptr");
+  cudaIpcMemHandle_t h{};
+  Outcome o = CUIPC_RT(cudaIpcGetMemHandle, &h, reinterpret_cast<void*>(ptr));
+  return HandleResult(info.Env(), o, &h);
+}
+
+Napi::Value IpcGetMemHandleBatch(const Napi::CallbackInfo& info) {
+  std::vector<uint64_t> ptrs = ArgPtrList(info, 0, "ptrs");
+  Napi::Array out = Napi::Array::New(info.Env(), ptrs.size());
+  for (size_t i = 0; i < ptrs.size(); i++) {
+    cudaIpcMemHandle_t h{};
+    Outcome o = CUIPC_RT(cudaIpcGetMemHandle, &h, reinterpret_cast<void*>(ptrs[i]));
+    out.Set(i, HandleResult(info.Env(), o, &h));
+  }
+  return out;
+}
+
+unsigned ArgFlags(const Napi::CallbackInfo& info) { return static_cast<unsigned>(ArgInt(info, 1, "flags", 0, 0xffffffffLL)); }
+
+Napi::Value IpcOpenMemHandle(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "ipcOpenMemHandle(handle, flags)");
+  cudaIpcMemHandle_t h;
+  ArgHandle(info, 0, "handle", h.reserved);
+  unsigned flags = ArgFlags(info);
+  void* p = nullptr;
+  Outcome o = CUIPC_RT(cudaIpcOpenMemHandle, &p, h, flags);
+  return MakeResult(info.Env(), o, PtrValue(info.Env(), reinterpret_cast<uint64_t>(p)));
+}
+
+Napi::Value IpcOpenMemHandleAsync(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "ipcOpenMemHandleAsync(handle, flags)");
+  auto h = std::make_shared<cudaIpcMemHandle_t>();
+  ArgHandle(info, 0, "handle", h->reserved);
+  unsigned flags = ArgFlags(info);
+  auto p = std::make_shared<void*>(nullptr);
+  return RunAsync(info.Env(), "cuipc.ipcOpenMemHandle",
+                  {[h, flags, p]() { return CUIPC_RT(cudaIpcOpenMemHandle, p.get(), *h, flags); },
+                   [p](Napi::Env env, const Outcome& o) -> Napi::Value {
+                     return MakeResult(env, o, PtrValue(env, reinterpret_cast<uint64_t>(*p)));
+                   }});
+}
+
+Napi::Value IpcCloseMemHandle(const Napi::CallbackInfo& info) {
+  uint64_t ptr = ArgPtr(info, 0, "ptr");
+  return MakeStatus(info.Env(), CUIPC_RT(cudaIpcCloseMemHandle, reinterpret_cast<void*>(ptr)));
+}
+
+cudaEvent_t EventArg(const Napi::CallbackInfo& info, size_t i) { return reinterpret_cast<cudaEvent_t>(ArgPtr(info, i, "event")); }
+
+Napi::Value EventCreate(const Napi::CallbackInfo& info) {
+  bool interprocess = ArgBool(info, 0, "interprocess");
+  cudaEvent_t e = nullptr;
+  unsigned flags = cuabi::kEventDisableTiming | (interprocess ? cuabi::kEventInterprocess : 0);
+  Outcome o = CUIPC_RT(cudaEventCreateWithFlags, &e, flags);
+  return MakeResult(info.Env(), o, PtrValue(info.Env(), reinterpret_cast<uint64_t>(e)));
+}
+
+Napi::Value EventDestroy(const Napi::CallbackInfo& info) { return MakeStatus(info.Env(), CUIPC_RT(cudaEventDestroy, EventArg(info, 0))); }
+
+Napi::Value EventRecord(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "eventRecord(event, stream)");
+  cudaStream_t s = reinterpret_cast<cudaStream_t>(ArgPtr(info, 1, "stream"));
+  return MakeStatus(info.Env(), CUIPC_RT(cudaEventRecord, EventArg(info, 0), s));
+}
+
+Napi::Value EventSynchronize(const Napi::CallbackInfo& info) { return MakeStatus(info.Env(), CUIPC_RT(cudaEventSynchronize, EventArg(info, 0))); }
+
+Napi::Value IpcGetEventHandle(const Napi::CallbackInfo& info) {
+  cudaIpcEventHandle_t h{};
+  Outcome o = CUIPC_RT(cudaIpcGetEventHandle, &h, EventArg(info, 0));
+  return HandleResult(info.Env(), o, &h);
+}
+
+Napi::Value IpcOpenEventHandle(const Napi::CallbackInfo& info) {
+  cudaIpcEventHandle_t h;
+  ArgHandle(info, 0, "handle", h.reserved);
+  cudaEvent_t e = nullptr;
+  Outcome o = CUIPC_RT(cudaIpcOpenEventHandle, &e, h);
+  return MakeResult(info.Env(), o, PtrValue(info.Env(), reinterpret_cast<uint64_t>(e)));
+}
+
+Napi::Value VmmExportFd(const Napi::CallbackInfo& info) {
+  uint64_t ptr = ArgPtr(info, 0, "ptr");
+  CUmemGenericAllocationHandle h = 0;
+  Outcome o = CUIPC_DRV(cuMemRetainAllocationHandle, &h, reinterpret_cast<void*>(ptr));
+  if (o.code != 0) return MakeStatus(info.Env(), o);
+  int fd = -1;
+  o = CUIPC_DRV(cuMemExportToShareableHandle, &fd, h, cuabi::kMemHandleTypePosixFd, 0);
+  CUIPC_DRV(cuMemRelease, h);
+  return MakeResult(info.Env(), o, Napi::Number::New(info.Env(), fd));
+}
+
+Napi::Value VmmImportFd(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "vmmImportFd(fd, bytes)");
+  int fd = static_cast<int>(ArgInt(info, 0, "fd", 0, INT32_MAX));
+  size_t bytes = ArgBytes(info, 1, "bytes");
+  if (bytes == 0) throw Napi::RangeError::New(info.Env(), "bytes must be a positive integer, got 0");
+  CUmemGenericAllocationHandle h = 0;
+  Outcome o = CUIPC_DRV(cuMemImportFromShareableHandle, &h, reinterpret_cast<void*>(static_cast<intptr_t>(fd)), cuabi::kMemHandleTypePosixFd);
+  if (o.code != 0) return MakeStatus(info.Env(), o);
+  uint64_t ptr = 0;
+  size_t mapped = 0;
+  o = MapVmm(h, bytes, &ptr, &mapped);
+  CUIPC_DRV(cuMemRelease, h);  // the mapping keeps the memory alive
+  if (o.code == 0) {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    g_imported_vmm[ptr] = mapped;
+  }
+  return MakeResult(info.Env(), o, PtrValue(info.Env(), ptr));
+}
+
+Napi::Value VmmUnmapImported(const Napi::CallbackInfo& info) {
+  uint64_t ptr = ArgPtr(info, 0, "ptr");
+  size_t mapped = 0;
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    auto it = g_imported_vmm.find(ptr);
+    if (it == g_imported_vmm.end()) throw Napi::RangeError::New(info.Env(), "vmmUnmapImported: ptr was not mapped by vmmImportFd");
+    mapped = it->second;
+    g_imported_vmm.erase(it);
+  }
+  return MakeStatus(info.Env(), UnmapVmm(ptr, mapped));
+}
+
+// Duplicates another process's descriptor, as PyTorch shares expandable segments: pidfd_getfd
+// (Linux 5.6+, needs ptrace permission), then reopening /proc/<pid>/fd/<fd>.
+Napi::Value FdFromProcess(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "fdFromProcess(pid, fd)");
+  int pid = static_cast<int>(ArgInt(info, 0, "pid", 1, INT32_MAX));
+  int fd = static_cast<int>(ArgInt(info, 1, "fd", 0, INT32_MAX));
+  Napi::Env env = info.Env();
+  Napi::Object r = Napi::Object::New(env);
+  std::string errors;
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd >= 0) {
+    int got = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+    int err = errno;
+    close(pidfd);
+    if (got >= 0) {
+      r.Set("ok", true);
+      r.Set("fd", got);
+      r.Set("errno", 0);
+      r.Set("message", "");
+      r.Set("via", "pidfd_getfd");
+      return r;
+    }
+    errors = std::string("pidfd_getfd: ") + std::strerror(err);
+  } else {
+    errors = std::string("pidfd_open: ") + std::strerror(errno);
+  }
+  std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+  int got = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  int err = errno;
+  r.Set("ok", got >= 0);
+  r.Set("fd", got);
+  r.Set("errno", got >= 0 ? 0 : err);
+  r.Set("message", got >= 0 ? "" : errors + "; open " + path + ": " + std::strerror(err));
+  r.Set("via", "/proc/pid/fd");
+  return r;
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  int fd = static_cast<int>(ArgInt(info, 0, "fd", 0, INT32_MAX));
+  close(fd);
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void RegisterIpc(Napi::Env env, Napi::Object exports) {
+  exports.Set("ipcGetMemHandle", Napi::Function::New(env, IpcGetMemHandle, "ipcGetMemHandle"));
+  exports.Set("ipcGetMemHandleBatch", Napi::Function::New(env, IpcGetMemHandleBatch, "ipcGetMemHandleBatch"));
+  exports.Set("ipcOpenMemHandle", Napi::Function::New(env, IpcOpenMemHandle, "ipcOpenMemHandle"));
+  exports.Set("ipcOpenMemHandleAsync", Napi::Function::New(env, IpcOpenMemHandleAsync, "ipcOpenMemHandleAsync"));
+  exports.Set("ipcCloseMemHandle", Napi::Function::New(env, IpcCloseMemHandle, "ipcCloseMemHandle"));
+  exports.Set("eventCreate", Napi::Function::New(env, EventCreate, "eventCreate"));
+  exports.Set("eventDestroy", Napi::Function::New(env, EventDestroy, "eventDestroy"));
+  exports.Set("eventRecord", Napi::Function::New(env, EventRecord, "eventRecord"));
+  exports.Set("eventSynchronize", Napi::Function::New(env, EventSynchronize, "eventSynchronize"));
+  exports.Set("ipcGetEventHandle", Napi::Function::New(env, IpcGetEventHandle, "ipcGetEventHandle"));
+  exports.Set("ipcOpenEventHandle", Napi::Function::New(env, IpcOpenEventHandle, "ipcOpenEventHandle"));
+  exports.Set("vmmExportFd", Napi::Function::New(env, VmmExportFd, "vmmExportFd"));
+  exports.Set("vmmImportFd", Napi::Function::New(env, VmmImportFd, "vmmImportFd"));
+  exports.Set("vmmUnmapImported", Napi::Function::New(env, VmmUnmapImported, "vmmUnmapImported"));
+  exports.Set("fdFromProcess", Napi::Function::New(env, FdFromProcess, "fdFromProcess"));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+}
+
+}  // namespace cuipc

@@ -1,0 +1,297 @@
+// Allocation by kind, pointer attributes and copies. Allocations made here are remembered
+// (kind, size, VMM handle) so free() needs only the pointer.
+#include "memory/memory.h"
+
+#include <map>
+#include <mutex>
+
+#include "loader/loader.h"
+
+namespace cuipc {
+namespace {
+
+const std::vector<const char*> kKinds = {"device", "pool", "managed", "host", "vmm", "vmm-fd"};
+enum Kind { kDevice, kPool, kManaged, kHost, kVmm, kVmmFd };
+
+struct Allocation {
+  Kind kind;
+  size_t bytes;
+  size_t mapped;
+  int device;
+  CUmemGenericAllocationHandle vmm;
+};
+
+std::mutex g_mutex;
+std::map<uint64_t, Allocation> g_allocations;
+
+int Device() {
+  int d = 0;
+  if (CUIPC_RT(cudaGetDevice, &d).code != 0) d = CurrentDevice() < 0 ? 0 : CurrentDevice();
+  return d;
+}
+
+CUmemAllocationProp VmmProp(int requestedHandleTypes, int device) {
+  CUmemAllocationProp prop{};
+  prop.type = cuabi::kMemAllocationTypePinned;
+  prop.requestedHandleTypes = requestedHandleTypes;
+  prop.location.type = cuabi::kMemLocationTypeDevice;
+  prop.location.id = device;
+  return prop;
+}
+
+Napi::Value Malloc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ExpectArgs(info, 2, "malloc(kind, bytes)");
+  Kind kind = static_cast<Kind>(ArgChoice(info, 0, "kind", kKinds));
+  size_t bytes = ArgBytes(info, 1, "bytes");
+  if (bytes == 0) throw Napi::RangeError::New(env, "bytes must be a positive integer, got 0");
+  void* p = nullptr;
+  Allocation a{kind, bytes, bytes, Device(), 0};
+  Outcome o;
+  switch (kind) {
+    case kDevice: o = CUIPC_RT(cudaMalloc, &p, bytes); break;
+    case kPool:
+      o = CUIPC_RT(cudaMallocAsync, &p, bytes, nullptr);
+      if (o.code == 0) {
+        Outcome s = CUIPC_RT(cudaStreamSynchronize, nullptr);
+        if (s.code != 0) o = s;
+      }
+      break;
+    case kManaged: o = CUIPC_RT(cudaMallocManaged, &p, bytes, 1u /* cudaMemAttachGlobal */); break;
+    case kHost: o = CUIPC_RT(cudaHostAlloc, &p, bytes, cuabi::kHostAllocMapped); break;
+    case kVmm:
+    case kVmmFd: {
+      int types = kind == kVmmFd ? cuabi::kMemHandleTypePosixFd : cuabi::kMemHandleTypeNone;
+      size_t gran = 0;
+      if ((o = VmmGranularity(types, &gran)).code != 0) break;
+      size_t size = (bytes + gran - 1) / gran * gran;
+      CUmemAllocationProp prop = VmmProp(types, a.device);
+      if ((o = CUIPC_DRV(cuMemCreate, &a.vmm, size, &prop, 0)).code != 0) break;
+      uint64_t ptr = 0;
+      o = MapVmm(a.vmm, size, &ptr, &a.mapped);
+      if (o.code != 0) {
+        CUIPC_DRV(cuMemRelease, a.vmm);
+        break;
+      }
+      p = reinterpret_cast<void*>(ptr);
+      break;
+    }
+  }
+  if (o.code != 0) return MakeStatus(env, o);
+  uint64_t ptr = reinterpret_cast<uint64_t>(p);
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    g_allocations[ptr] = a;
+  }
+  Napi::Object v = Napi::Object::New(env);
+  v.Set("ptr", PtrValue(env, ptr));
+  v.Set("bytes", Napi::Number::New(env, static_cast<double>(bytes)));
+  v.Set("mappedBytes", Napi::Number::New(env, static_cast<double>(a.mapped)));
+  v.Set("kind", kKinds[kind]);
+  v.Set("device", a.device);
+  return MakeResult(env, o, v);
+}
+
+Napi::Value Free(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t ptr = ArgPtr(info, 0, "ptr");
+  Allocation a;
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    auto it = g_allocations.find(ptr);
+    if (it == g_allocations.end()) throw Napi::RangeError::New(env, "free: ptr was not allocated by cuipc malloc (imported pointers are closed with ipcCloseMemHandle)");
+    a = it->second;
+    g_allocations.erase(it);
+  }
+  void* p = reinterpret_cast<void*>(ptr);
+  Outcome o;
+  switch (a.kind) {
+    case kDevice: o = CUIPC_RT(cudaFree, p); break;
+    case kPool:
+      o = CUIPC_RT(cudaFreeAsync, p, nullptr);
+      if (o.code == 0) o = CUIPC_RT(cudaStreamSynchronize, nullptr);
+      break;
+    case kManaged: o = CUIPC_RT(cudaFree, p); break;
+    case kHost: o = CUIPC_RT(cudaFreeHost, p); break;
+    case kVmm:
+    case kVmmFd:
+      o = UnmapVmm(ptr, a.mapped);
+      {
+        Outcome r = CUIPC_DRV(cuMemRelease, a.vmm);
+        if (o.code == 0) o = r;
+      }
+      break;
+  }
+  return MakeStatus(env, o);
+}
+
+Napi::Object AttributesValue(Napi::Env env, uint64_t ptr) {
+  const Loader& l = GetLoader();
+  auto query = [&](int attr, void* out) -> int {
+    return l.fn.cuPointerGetAttribute ? l.fn.cuPointerGetAttribute(out, attr, ptr) : l.MissingCode(Api::Driver);
+  };
+  auto answer = [&](int code, Napi::Value value) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("code", code);
+    if (code == 0) o.Set("value", value);
+    return o;
+  };
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("ptr", PtrValue(env, ptr));
+  unsigned memType = 0;
+  int c = query(cuabi::kPtrAttrMemoryType, &memType);
+  r.Set("memoryType", answer(c, Napi::Number::New(env, memType)));
+  int ordinal = -1;
+  c = query(cuabi::kPtrAttrDeviceOrdinal, &ordinal);
+  r.Set("deviceOrdinal", answer(c, Napi::Number::New(env, ordinal)));
+  unsigned managed = 0;
+  c = query(cuabi::kPtrAttrIsManaged, &managed);
+  r.Set("isManaged", answer(c, Napi::Boolean::New(env, managed != 0)));
+  CUdeviceptr start = 0;
+  c = query(cuabi::kPtrAttrRangeStartAddr, &start);
+  r.Set("rangeStart", answer(c, PtrValue(env, start)));
+  size_t size = 0;
+  c = query(cuabi::kPtrAttrRangeSize, &size);
+  r.Set("rangeSize", answer(c, Napi::Number::New(env, static_cast<double>(size))));
+  unsigned mapped = 0;
+  c = query(cuabi::kPtrAttrMapped, &mapped);
+  r.Set("mapped", answer(c, Napi::Boolean::New(env, mapped != 0)));
+  unsigned legacy = 0;
+  c = query(cuabi::kPtrAttrIsLegacyIpcCapable, &legacy);
+  r.Set("isLegacyIpcCapable", answer(c, Napi::Boolean::New(env, legacy != 0)));
+  unsigned long long types = 0;
+  c = query(cuabi::kPtrAttrAllowedHandleTypes, &types);
+  r.Set("allowedHandleTypes", answer(c, Napi::Number::New(env, static_cast<double>(types))));
+  void* pool = nullptr;
+  c = query(cuabi::kPtrAttrMempoolHandle, &pool);
+  r.Set("mempool", answer(c, PtrValue(env, reinterpret_cast<uint64_t>(pool))));
+  CUmemGenericAllocationHandle h = 0;
+  c = l.fn.cuMemRetainAllocationHandle ? l.fn.cuMemRetainAllocationHandle(&h, reinterpret_cast<void*>(ptr)) : l.MissingCode(Api::Driver);
+  if (c == 0 && l.fn.cuMemRelease) l.fn.cuMemRelease(h);  // retain took a reference
+  Napi::Object retain = Napi::Object::New(env);
+  retain.Set("code", c);
+  retain.Set("value", c == 0);
+  r.Set("retainAllocationHandle", retain);
+  return r;
+}
+
+Napi::Value PointerAttributes(const Napi::CallbackInfo& info) {
+  uint64_t ptr = ArgPtr(info, 0, "ptr");
+  if (!GetLoader().fn.cuPointerGetAttribute) return MakeStatus(info.Env(), CUIPC_DRV(cuPointerGetAttribute, nullptr, 0, 0));
+  // The call itself succeeded: each attribute carries its own driver code.
+  return MakeResult(info.Env(), Outcome{0, "cuPointerGetAttribute", Api::Driver}, AttributesValue(info.Env(), ptr));
+}
+
+Napi::Value PointerAttributesBatch(const Napi::CallbackInfo& info) {
+  std::vector<uint64_t> ptrs = ArgPtrList(info, 0, "ptrs");
+  Napi::Array out = Napi::Array::New(info.Env(), ptrs.size());
+  bool driver = GetLoader().fn.cuPointerGetAttribute != nullptr;
+  for (size_t i = 0; i < ptrs.size(); i++) {
+    if (!driver) {
+      out.Set(i, MakeStatus(info.Env(), CUIPC_DRV(cuPointerGetAttribute, nullptr, 0, 0)));
+      continue;
+    }
+    out.Set(i, MakeResult(info.Env(), Outcome{0, "cuPointerGetAttribute", Api::Driver}, AttributesValue(info.Env(), ptrs[i])));
+  }
+  return out;
+}
+
+Napi::Value RangeStartBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<uint64_t> ptrs = ArgPtrList(info, 0, "ptrs");
+  Napi::Array out = Napi::Array::New(env, ptrs.size());
+  for (size_t i = 0; i < ptrs.size(); i++) {
+    CUdeviceptr base = 0;
+    Outcome o = CUIPC_DRV(cuPointerGetAttribute, &base, cuabi::kPtrAttrRangeStartAddr, ptrs[i]);
+    Napi::Object v = Napi::Object::New(env);
+    v.Set("base", PtrValue(env, base));
+    v.Set("offset", Napi::Number::New(env, static_cast<double>(ptrs[i] - base)));
+    out.Set(i, MakeResult(env, o, v));
+  }
+  return out;
+}
+
+Napi::Value Memset(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 3, "memset(ptr, byte, bytes)");
+  uint64_t ptr = ArgPtr(info, 0, "ptr");
+  int byte = static_cast<int>(ArgInt(info, 1, "byte", 0, 255));
+  size_t bytes = ArgBytes(info, 2, "bytes");
+  return MakeStatus(info.Env(), CUIPC_RT(cudaMemset, reinterpret_cast<void*>(ptr), byte, bytes));
+}
+
+Napi::Value Memcpy(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 3, "memcpy(dst, src, bytes)");
+  uint64_t dst = ArgPtr(info, 0, "dst");
+  uint64_t src = ArgPtr(info, 1, "src");
+  size_t bytes = ArgBytes(info, 2, "bytes");
+  return MakeStatus(info.Env(), CUIPC_RT(cudaMemcpy, reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), bytes, cuabi::kMemcpyDefault));
+}
+
+Napi::Value CopyToHost(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ExpectArgs(info, 2, "copyToHost(src, bytes)");
+  uint64_t src = ArgPtr(info, 0, "src");
+  size_t bytes = ArgBytes(info, 1, "bytes");
+  Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, bytes);
+  Outcome o = CUIPC_RT(cudaMemcpy, buf.Data(), reinterpret_cast<const void*>(src), bytes, cuabi::kMemcpyDefault);
+  return MakeResult(env, o, buf);
+}
+
+Napi::Value CopyFromHost(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "copyFromHost(dst, data)");
+  uint64_t dst = ArgPtr(info, 0, "dst");
+  Napi::Uint8Array data = ArgBytesView(info, 1, "data");
+  return MakeStatus(info.Env(), CUIPC_RT(cudaMemcpy, reinterpret_cast<void*>(dst), data.Data(), data.ByteLength(), cuabi::kMemcpyDefault));
+}
+
+}  // namespace
+
+Outcome VmmGranularity(int requestedHandleTypes, size_t* granularity) {
+  CUmemAllocationProp prop = VmmProp(requestedHandleTypes, Device());
+  return CUIPC_DRV(cuMemGetAllocationGranularity, granularity, &prop, cuabi::kMemAllocGranularityMinimum);
+}
+
+Outcome MapVmm(CUmemGenericAllocationHandle handle, size_t bytes, uint64_t* ptr, size_t* mapped) {
+  size_t gran = 0;
+  Outcome o = VmmGranularity(cuabi::kMemHandleTypeNone, &gran);
+  if (o.code != 0) return o;
+  size_t size = (bytes + gran - 1) / gran * gran;
+  CUdeviceptr va = 0;
+  if ((o = CUIPC_DRV(cuMemAddressReserve, &va, size, 0, 0, 0)).code != 0) return o;
+  if ((o = CUIPC_DRV(cuMemMap, va, size, 0, handle, 0)).code != 0) {
+    CUIPC_DRV(cuMemAddressFree, va, size);
+    return o;
+  }
+  CUmemAccessDesc access{};
+  access.location.type = cuabi::kMemLocationTypeDevice;
+  access.location.id = Device();
+  access.flags = cuabi::kMemAccessReadWrite;
+  if ((o = CUIPC_DRV(cuMemSetAccess, va, size, &access, 1)).code != 0) {
+    CUIPC_DRV(cuMemUnmap, va, size);
+    CUIPC_DRV(cuMemAddressFree, va, size);
+    return o;
+  }
+  *ptr = va;
+  *mapped = size;
+  return o;
+}
+
+Outcome UnmapVmm(uint64_t ptr, size_t mapped) {
+  Outcome o = CUIPC_DRV(cuMemUnmap, ptr, mapped);
+  Outcome f = CUIPC_DRV(cuMemAddressFree, ptr, mapped);
+  return o.code != 0 ? o : f;
+}
+
+void RegisterMemory(Napi::Env env, Napi::Object exports) {
+  exports.Set("malloc", Napi::Function::New(env, Malloc, "malloc"));
+  exports.Set("free", Napi::Function::New(env, Free, "free"));
+  exports.Set("pointerAttributes", Napi::Function::New(env, PointerAttributes, "pointerAttributes"));
+  exports.Set("pointerAttributesBatch", Napi::Function::New(env, PointerAttributesBatch, "pointerAttributesBatch"));
+  exports.Set("rangeStartBatch", Napi::Function::New(env, RangeStartBatch, "rangeStartBatch"));
+  exports.Set("memset", Napi::Function::New(env, Memset, "memset"));
+  exports.Set("memcpy", Napi::Function::New(env, Memcpy, "memcpy"));
+  exports.Set("copyToHost", Napi::Function::New(env, CopyToHost, "copyToHost"));
+  exports.Set("copyFromHost", Napi::Function::New(env, CopyFromHost, "copyFromHost"));
+}
+
+}  // namespace cuipc
