@@ -1,0 +1,57 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { runConformance, type ConformanceRecording } from '../conformance/cells.js';
+import { compareRecordings } from '../conformance/compare.js';
+import { renderRecording } from '../conformance/render.js';
+import { backendOption, EXIT, toJson } from './common.js';
+
+export function registerConformanceCommand(program: Command): void {
+  program
+    .command('conformance')
+    .description('Record what this GPU and driver answer to every IPC-relevant call, cell by cell')
+    .addOption(backendOption())
+    .option('--device <ordinal>', 'the device to record on', '0')
+    .option('--json [file]', 'write the recording as JSON (to stdout, or to file)')
+    .option('--compare <file>', 'compare with a reference recording; exit 1 on any difference')
+    .addHelpText(
+      'after',
+      `
+Cells: each allocation kind (cudaMalloc, interior pointer, cudaMallocAsync pool, managed,
+pinned host, VMM without and with a POSIX-fd handle type) against pointer attributes and
+cudaIpcGetMemHandle; invalid pointers; the same calls while a stream captures, in global,
+thread-local and relaxed mode, with cudaMalloc during capture and the end-capture result;
+opening handles (another process, the exporter itself, a zeroed handle, freed memory, twice
+in one process); VMM export and import through a POSIX fd; the last-error state after a
+failed export; peer access between every pair of devices.
+
+The H200 recording that the simulated device is held to ships in the package
+(test/fixtures/conformance/h200.json in the repository).
+
+Examples:
+  cuipc conformance                           # a table for a person
+  cuipc conformance --json mygpu.json         # keep a recording
+  cuipc conformance --compare h200.json       # what differs on this machine
+
+Exit status: 0 recorded (and matching, with --compare); 1 differs from the reference;
+2 bad usage (unreadable reference); 3 no device could be initialised.`,
+    )
+    .action(async (opts: { backend?: 'cuda' | 'sim'; device: string; json?: string | boolean; compare?: string }) => {
+      const device = Number(opts.device);
+      if (!Number.isInteger(device) || device < 0) throw new RangeError(`--device must be a device ordinal (0, 1, ...), got '${opts.device}'`);
+      let reference: ConformanceRecording | undefined;
+      if (opts.compare) {
+        try {
+          reference = JSON.parse(readFileSync(opts.compare, 'utf8')) as ConformanceRecording;
+          if (!Array.isArray(reference.cells)) throw new Error('it has no "cells" array');
+        } catch (error) {
+          throw new RangeError(`--compare ${opts.compare}: expected a conformance recording (JSON): ${(error as Error).message}`);
+        }
+      }
+      const recording = await runConformance({ backend: opts.backend, device });
+      const mismatches = reference ? compareRecordings(reference, recording) : undefined;
+      if (typeof opts.json === 'string') writeFileSync(opts.json, toJson(recording) + '\n');
+      if (opts.json === true) process.stdout.write(toJson(recording) + '\n');
+      else process.stdout.write(renderRecording(recording, mismatches) + '\n');
+      process.exitCode = recording.cells.length === 0 ? EXIT.couldNotRun : mismatches && mismatches.length > 0 ? EXIT.failureFound : EXIT.ok;
+    });
+}

@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { doctorExitCode, renderDoctor, runDoctor } from '../doctor/index.js';
+import { backendOption, writeJson } from './common.js';
+
+export function registerDoctorCommand(program: Command): void {
+  program
+    .command('doctor')
+    .description('What cuipc loaded, the devices and their physical identity, peer access, and whether legacy IPC export works')
+    .addOption(backendOption())
+    .option('--json', 'print the report as JSON')
+    .addHelpText(
+      'after',
+      `
+Checks, in order: the CUDA driver and runtime cuipc found (and every place it looked), which
+library provides cudaMalloc (an LD_PRELOAD interposer shows here), each device's name, UUID
+and PCI bus id, the peer-access matrix, a real cudaMalloc + cudaIpcGetMemHandle per device,
+and the launch-environment hazards of this process.
+
+Exit status: 0 all fine; 1 legacy IPC export fails on a device; 3 no driver, no runtime
+or no device (nothing could be checked).
+
+Examples:
+  cuipc doctor
+  cuipc doctor --json > doctor.json
+  CUDA_VISIBLE_DEVICES=1 cuipc doctor
+  cuipc doctor --backend sim        # the simulated device, no GPU needed`,
+    )
+    .action(async (opts: { backend?: 'cuda' | 'sim'; json?: boolean }) => {
+      const report = await runDoctor({ backend: opts.backend });
+      if (opts.json) writeJson(report);
+      else process.stdout.write(renderDoctor(report) + '\n');
+      process.exitCode = doctorExitCode(report);
+    });
+}

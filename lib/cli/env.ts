@@ -1,0 +1,168 @@
+// `cuipc env capture` and `cuipc env diff`: snapshot a launch environment and compare two.
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { captureEnvironment, parseSnapshot, SnapshotFormatError, type DeviceIdentity, type EnvSnapshot } from '../env/capture.js';
+import { diffEnvironments, renderEnvDiff, renderSnapshot } from '../env/diff.js';
+
+export const EXIT_OK = 0;
+export const EXIT_USAGE = 2;
+
+export interface EnvCommandOptions {
+  /** Visible devices with UUIDs (from the addon); capture leaves `devices` out when absent or when it throws. */
+  listDevices?: () => DeviceIdentity[] | undefined | Promise<DeviceIdentity[] | undefined>;
+}
+
+export interface EnvCommandIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const processIo: EnvCommandIo = {
+  stdout: (t) => { process.stdout.write(t); },
+  stderr: (t) => { process.stderr.write(t); },
+};
+
+export interface CaptureCommandOptions {
+  json?: boolean;
+  out?: string;
+  label?: string;
+  onlyCudaValues?: boolean;
+}
+
+/** Runs `env capture`; returns the exit status. */
+export async function runEnvCapture(opts: CaptureCommandOptions, io: EnvCommandIo = processIo, options: EnvCommandOptions = {}): Promise<number> {
+  let devices: DeviceIdentity[] | undefined;
+  try {
+    devices = options.listDevices ? await options.listDevices() : undefined;
+  } catch {
+    devices = undefined; // no driver or no GPU: the environment is still worth capturing
+  }
+  const snapshot = captureEnvironment({
+    ...(opts.label !== undefined ? { label: opts.label } : {}),
+    ...(devices !== undefined ? { devices } : {}),
+    values: opts.onlyCudaValues ? 'relevant' : 'all',
+  });
+  const json = `${JSON.stringify(snapshot, null, 2)}\n`;
+  if (opts.out !== undefined) {
+    try {
+      writeFileSync(opts.out, json);
+    } catch (err) {
+      io.stderr(`cuipc env capture: cannot write ${opts.out}: ${(err as Error).message}\n`);
+      return EXIT_USAGE;
+    }
+  }
+  io.stdout(opts.json ? json : renderSnapshot(snapshot));
+  if (opts.out !== undefined) io.stderr(`cuipc env capture: snapshot written to ${opts.out}\n`);
+  return EXIT_OK;
+}
+
+/** Reads and checks a snapshot file; throws SnapshotFormatError naming the file and what was expected. */
+export function readSnapshotFile(path: string): EnvSnapshot {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new SnapshotFormatError(path, code === 'ENOENT' ? 'no such file' : `cannot read it (${(err as Error).message})`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new SnapshotFormatError(path, `it is not JSON (${(err as Error).message})`);
+  }
+  return parseSnapshot(data, path);
+}
+
+/** Runs `env diff A B`; returns the exit status. */
+export function runEnvDiff(fileA: string, fileB: string, opts: { json?: boolean }, io: EnvCommandIo = processIo): number {
+  let a: EnvSnapshot;
+  let b: EnvSnapshot;
+  try {
+    a = readSnapshotFile(fileA);
+    b = readSnapshotFile(fileB);
+  } catch (err) {
+    if (err instanceof SnapshotFormatError) {
+      io.stderr(`cuipc env diff: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+  const diff = diffEnvironments(a, b);
+  io.stdout(opts.json
+    ? `${JSON.stringify(diff, null, 2)}\n`
+    : renderEnvDiff(diff, { a: a.label ?? fileA, b: b.label ?? fileB }));
+  return EXIT_OK;
+}
+
+const CAPTURE_HELP = `
+What it records: the CUDA-relevant variables (CUDA_*, NCCL_*, PYTORCH_*, TORCH_*, SGLANG_*,
+VLLM_*, RAY_*, TMS_*, LD_PRELOAD, LD_LIBRARY_PATH, ...) with their values; every other
+variable's name (values of names that look secret -- TOKEN, KEY, SECRET, PASSWORD -- are
+redacted); each LD_PRELOAD entry (does it replace cudaMalloc/cudaFree? is it
+torch_memory_saver's hook?); the PID namespace, cgroup, /dev/shm size, user and host; and the
+hazards found in all that (what each does to CUDA IPC, and the evidence).
+
+Examples:
+  # inside a Ray actor (e.g. from the actor's code: subprocess.run([...]) in its own environment)
+  npx cuipc env capture --json --out actor.json --label actor
+  # in the shell where the server works when launched by hand
+  npx cuipc env capture --json --out shell.json --label shell
+  # then compare
+  npx cuipc env diff shell.json actor.json
+`;
+
+const DIFF_HELP = `
+A and B are files written by \`cuipc env capture --json --out FILE\`. CUDA-relevant
+differences come first, most severe first, each with what it does to CUDA IPC on the side
+that has it (an LD_PRELOAD allocator interposer, expandable_segments:True, a different PID
+namespace, ...); then the other differences.
+
+Example:
+  npx cuipc env capture --json --out shell.json --label shell
+  # ... and inside the Ray actor:  npx cuipc env capture --json --out actor.json --label actor
+  npx cuipc env diff shell.json actor.json
+
+Exit status: 0 when the diff was produced (differences or not), 2 when a file is missing,
+unreadable or not a snapshot.
+`;
+
+/** Adds `env capture` and `env diff` to the program. */
+export function registerEnvCommand(program: Command, options: EnvCommandOptions = {}): void {
+  // Usage errors of these commands exit 2, as every cuipc usage error does (commander's own default is 1);
+  // set before the subcommands are added, which inherit it.
+  const usageExit = (err: { exitCode: number }): never => process.exit(err.exitCode === 0 ? EXIT_OK : EXIT_USAGE);
+  const env = program
+    .command('env')
+    .exitOverride(usageExit)
+    .description('capture a process\'s launch environment, or diff two captures, CUDA-relevant differences first')
+    .addHelpText('after', `
+Why: a multi-process GPU program that works launched by hand can fail launched from Ray
+actors because the environment differs (LD_PRELOAD allocator hooks, PYTORCH_CUDA_ALLOC_CONF,
+CUDA_VISIBLE_DEVICES, PID namespace, ...). Capture both, then diff them.
+${CAPTURE_HELP.split('\n').filter((l) => /^\s+(#|npx)/.test(l)).join('\n')}
+`);
+
+  env
+    .command('capture')
+    .description('snapshot this process\'s environment and report its CUDA IPC hazards')
+    .option('--json', 'print the snapshot as JSON (schema cuipc.env-snapshot, version 1) instead of a report')
+    .option('--out <file>', 'also write the JSON snapshot to FILE (for `cuipc env diff`)')
+    .option('--label <name>', 'a name for this capture, shown in diffs (e.g. actor, shell)')
+    .option('--only-cuda-values', 'store values only for CUDA-relevant variables; other variables keep their names only')
+    .addHelpText('after', CAPTURE_HELP)
+    .action(async (opts: CaptureCommandOptions) => {
+      process.exitCode = await runEnvCapture(opts, processIo, options);
+    });
+
+  env
+    .command('diff')
+    .description('compare two snapshots: CUDA-relevant differences first, with what each does to IPC')
+    .argument('<a>', 'snapshot file A (e.g. the shell capture)')
+    .argument('<b>', 'snapshot file B (e.g. the Ray actor capture)')
+    .option('--json', 'print the diff as JSON (schema cuipc.env-diff, version 1)')
+    .addHelpText('after', DIFF_HELP)
+    .action((a: string, b: string, opts: { json?: boolean }) => {
+      process.exitCode = runEnvDiff(a, b, opts);
+    });
+}

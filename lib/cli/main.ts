@@ -1,0 +1,61 @@
+// The command line: each command lives in its own module; this file only wires them.
+import { Command, CommanderError } from 'commander';
+import { CuipcLoadError } from '../binding/native.js';
+import { EXIT } from './common.js';
+import { registerConformanceCommand } from './conformance.js';
+import { registerDoctorCommand } from './doctor.js';
+import { registerEnvCommand } from './env.js';
+import { registerProbeCommands } from './probe.js';
+
+export function buildProgram(): Command {
+  const program = new Command('cuipc')
+    .description('Find out why a CUDA IPC export or import fails in a multi-process GPU program, and which call it is.')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Start with:
+  cuipc doctor                  what this machine has, and whether legacy IPC works
+  cuipc probe --ranks 4         replay share_graph_inputs in 4 rank processes; pinpoint the failing call
+  cuipc matrix                  which allocator x share strategy works here (the remedy)
+  cuipc env capture --json      snapshot this environment (e.g. inside a Ray actor) to diff later
+  cuipc conformance --json      record what this GPU and driver answer, cell by cell
+
+Without a GPU, add --backend sim (or set CUIPC_BACKEND=sim): the simulated device follows
+recorded H200 behaviour, and everything it produces says SIMULATED.
+
+Exit status: 0 all passed; 1 a failure was found; 2 bad usage; 3 could not run (no driver,
+a rank died or hung).`,
+    );
+  registerDoctorCommand(program);
+  registerProbeCommands(program);
+  registerEnvCommand(program);
+  registerConformanceCommand(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here too, with code 0.
+      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    if (error instanceof CuipcLoadError) {
+      process.stderr.write(error.message + '\n');
+      process.exitCode = EXIT.couldNotRun;
+      return;
+    }
+    if (error instanceof RangeError || error instanceof TypeError) {
+      process.stderr.write(`cuipc: ${error.message}\n`);
+      process.exitCode = EXIT.usage;
+      return;
+    }
+    throw error;
+  }
+}

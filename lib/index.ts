@@ -1,0 +1,7 @@
+// The library API: `probe` and `matrix` for test harnesses, `cuda` for the typed low-level
+// calls, `doctor` and `env` for the environment.
+export { openCuda, resolveBackend, IPC_MEM_LAZY_ENABLE_PEER_ACCESS, IPC_HANDLE_BYTES } from './cuda/index.js';
+export type { Cuda } from './cuda/index.js';
+export type * from '../binding.js';
+export { CuipcLoadError } from './binding/native.js';
+export { runDoctor, renderDoctor, type DoctorReport } from './doctor/index.js';

@@ -1,0 +1,99 @@
+// The loader on a machine without a GPU, the addon's link-time independence from CUDA, and
+// loading from a prebuild. These run against the real loader (backend 'cuda') in child
+// processes, since one process holds one backend.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { addonPath, packageRoot } from '../../lib/binding/native.js';
+import { driverCandidates, runtimeCandidates } from '../../lib/binding/search.js';
+
+const cli = join(packageRoot, 'bin', 'cuipc.js');
+const driverPresent = spawnSync('sh', ['-c', 'ldconfig -p | grep -q libcuda.so.1'], {}).status === 0;
+
+function node(code: string, env: Record<string, string | undefined> = {}) {
+  return spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', cwd: packageRoot, env: { ...process.env, ...env } });
+}
+
+describe('the search order', () => {
+  test('overrides come first, then the dynamic linker, LD_LIBRARY_PATH, the toolkit', () => {
+    const env = { CUIPC_LIBCUDART: '/opt/x/libcudart.so.13', CUIPC_LIBCUDA: '/opt/y/libcuda.so.1', LD_LIBRARY_PATH: '/a:/b', CUDA_HOME: '/cuda' };
+    const rt = runtimeCandidates(env);
+    expect(rt[0]).toEqual({ candidate: '/opt/x/libcudart.so.13', source: 'CUIPC_LIBCUDART' });
+    expect(rt[1].candidate).toBe('libcudart.so.13');
+    expect(rt[2].candidate).toBe('libcudart.so.12');
+    expect(rt.findIndex((c) => c.candidate === '/a/libcudart.so.13')).toBeLessThan(rt.findIndex((c) => c.candidate === '/cuda/lib64/libcudart.so.13'));
+    const drv = driverCandidates(env);
+    expect(drv[0]).toEqual({ candidate: '/opt/y/libcuda.so.1', source: 'CUIPC_LIBCUDA' });
+    expect(drv.map((c) => c.candidate)).toContain('/a/libcuda.so.1');
+  });
+});
+
+describe.skipIf(driverPresent)('without a CUDA driver', () => {
+  test('the loader says no driver was found, lists what it tried, and every call still answers', () => {
+    const r = node(`
+      import { openCuda } from './dist/cuda/index.js';
+      const c = openCuda({ backend: 'cuda' });
+      console.log(JSON.stringify({ report: c.report, count: c.getDeviceCount(), malloc: c.malloc('device', 64), attrs: c.pointerAttributes(0n) }));
+    `);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.report.driver).toBeNull();
+    expect(out.report.simulated).toBe(false);
+    expect(out.report.attempts.driver.length).toBeGreaterThan(0);
+    expect(out.report.attempts.driver.every((a: { error?: string }) => typeof a.error === 'string')).toBe(true);
+    expect(out.count.ok).toBe(false);
+    expect(out.count.message).toMatch(/no CUDA driver/);
+    expect(out.malloc.ok).toBe(false);
+    expect(out.malloc.call).toBe('cudaMalloc');
+    expect(out.attrs.ok).toBe(false);
+  });
+
+  test('cuipc doctor explains that no driver was found, with exit status 3', () => {
+    const r = spawnSync(process.execPath, [cli, 'doctor'], { encoding: 'utf8', env: { ...process.env, CUIPC_BACKEND: 'cuda' } });
+    expect(r.status).toBe(3);
+    expect(r.stdout).toContain('No CUDA driver was found');
+    expect(r.stdout).toContain('tried libcuda.so.1');
+    const j = spawnSync(process.execPath, [cli, 'doctor', '--json'], { encoding: 'utf8', env: { ...process.env, CUIPC_BACKEND: 'cuda' } });
+    expect(j.status).toBe(3);
+    expect(JSON.parse(j.stdout).verdict).toBe('no-driver');
+  });
+});
+
+describe('the built addon', () => {
+  test('has no link-time dependency on libcuda or libcudart (readelf -d)', () => {
+    const r = spawnSync('readelf', ['-d', addonPath()], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const needed = r.stdout.split('\n').filter((l) => l.includes('(NEEDED)'));
+    expect(needed.length).toBeGreaterThan(0);
+    expect(needed.filter((l) => /libcuda|libcudart/.test(l))).toEqual([]);
+  });
+
+  test('loads from a prebuild with no CUDA toolkit on the library path', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cuipc-prebuild-'));
+    try {
+      mkdirSync(join(dir, 'prebuilds', `${process.platform}-${process.arch}`), { recursive: true });
+      copyFileSync(addonPath(), join(dir, 'prebuilds', `${process.platform}-${process.arch}`, 'cuipc.napi.glibc.node'));
+      mkdirSync(join(dir, 'node_modules'));
+      symlinkSync(join(packageRoot, 'node_modules', 'node-gyp-build'), join(dir, 'node_modules', 'node-gyp-build'));
+      const r = spawnSync(process.execPath, ['-e', `
+        const b = require('node-gyp-build')(${JSON.stringify(dir)});
+        const report = b.load({ backend: 'cuda', driverCandidates: [], runtimeCandidates: [] });
+        console.log(JSON.stringify({ path: require('node-gyp-build').path(${JSON.stringify(dir)}), runtime: report.runtime, count: b.getDeviceCount() }));
+      `], { encoding: 'utf8', cwd: dir, env: { PATH: '/usr/bin:/bin', LD_LIBRARY_PATH: '' } });
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout);
+      expect(out.path).toContain(join('prebuilds', `${process.platform}-${process.arch}`));
+      expect(out.runtime).toBeNull();
+      expect(out.count.ok).toBe(false);
+      expect(out.count.code).toBe(35);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the simulated device is built beside the addon', () => {
+    expect(existsSync(join(packageRoot, 'build', 'Release', 'libcuipc_sim.so'))).toBe(true);
+  });
+});
