@@ -4,7 +4,10 @@ import { Option } from 'commander';
 export const EXIT = { ok: 0, failureFound: 1, usage: 2, couldNotRun: 3 } as const;
 
 export function backendOption(): Option {
-  return new Option('--backend <backend>', "'cuda' (a real GPU) or 'sim' (the simulated device); default: $CUIPC_BACKEND or cuda").choices(['cuda', 'sim']);
+  return new Option(
+    '--backend <backend>',
+    "'cuda' (a real GPU), 'sim' (the simulated device) or 'auto' (cuda when a driver is installed, else sim); default: $CUIPC_BACKEND or cuda",
+  ).choices(['cuda', 'sim', 'auto']);
 }
 
 /** JSON with BigInt as hex strings and Buffers as hex. */

@@ -35,7 +35,7 @@ Examples:
 Exit status: 0 recorded (and matching, with --compare); 1 differs from the reference;
 2 bad usage (unreadable reference); 3 no device could be initialised.`,
     )
-    .action(async (opts: { backend?: 'cuda' | 'sim'; device: string; json?: string | boolean; compare?: string }) => {
+    .action(async (opts: { backend?: 'cuda' | 'sim' | 'auto'; device: string; json?: string | boolean; compare?: string }) => {
       const device = Number(opts.device);
       if (!Number.isInteger(device) || device < 0) throw new RangeError(`--device must be a device ordinal (0, 1, ...), got '${opts.device}'`);
       let reference: ConformanceRecording | undefined;

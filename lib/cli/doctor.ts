@@ -25,7 +25,7 @@ Examples:
   CUDA_VISIBLE_DEVICES=1 cuipc doctor
   cuipc doctor --backend sim        # the simulated device, no GPU needed`,
     )
-    .action(async (opts: { backend?: 'cuda' | 'sim'; json?: boolean }) => {
+    .action(async (opts: { backend?: 'cuda' | 'sim' | 'auto'; json?: boolean }) => {
       const report = await runDoctor({ backend: opts.backend });
       if (opts.json) writeJson(report);
       else process.stdout.write(renderDoctor(report) + '\n');

@@ -3,9 +3,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { captureEnvironment, parseSnapshot, SnapshotFormatError, type DeviceIdentity, type EnvSnapshot } from '../env/capture.js';
 import { diffEnvironments, renderEnvDiff, renderSnapshot } from '../env/diff.js';
+import { EXIT } from './common.js';
 
-export const EXIT_OK = 0;
-export const EXIT_USAGE = 2;
+const EXIT_OK = EXIT.ok;
+const EXIT_USAGE = EXIT.usage;
 
 export interface EnvCommandOptions {
   /** Visible devices with UUIDs (from the addon); capture leaves `devices` out when absent or when it throws. */
@@ -129,12 +130,10 @@ unreadable or not a snapshot.
 
 /** Adds `env capture` and `env diff` to the program. */
 export function registerEnvCommand(program: Command, options: EnvCommandOptions = {}): void {
-  // Usage errors of these commands exit 2, as every cuipc usage error does (commander's own default is 1);
-  // set before the subcommands are added, which inherit it.
-  const usageExit = (err: { exitCode: number }): never => process.exit(err.exitCode === 0 ? EXIT_OK : EXIT_USAGE);
+  // Commander usage errors (a missing argument, an unknown option) reach main() through the
+  // program's exitOverride, which the subcommands inherit, and exit 2 there.
   const env = program
     .command('env')
-    .exitOverride(usageExit)
     .description('capture a process\'s launch environment, or diff two captures, CUDA-relevant differences first')
     .addHelpText('after', `
 Why: a multi-process GPU program that works launched by hand can fail launched from Ray

@@ -282,7 +282,7 @@ function peerCells(cuda: Cuda, count: number): Cell[] {
   return cells;
 }
 
-export async function runConformance(options: { backend?: Backend; device?: number } = {}): Promise<ConformanceRecording> {
+export async function runConformance(options: { backend?: Backend | 'auto'; device?: number } = {}): Promise<ConformanceRecording> {
   const cuda = openCuda({ backend: options.backend });
   const device = options.device ?? 0;
   const count = cuda.getDeviceCount();

@@ -1,6 +1,7 @@
 // The typed low-level CUDA calls, after the backend is loaded. `openCuda()` is the one way
 // in: it loads the addon, picks the backend (option, else CUIPC_BACKEND, else 'cuda'),
 // loads the driver and runtime through the ordered search, and returns the binding.
+import { existsSync, readFileSync } from 'node:fs';
 import type { Backend, LoaderReport, NativeBinding } from '../../binding.js';
 import { driverCandidates, runtimeCandidates } from '../binding/search.js';
 import { loadAddon, simulatedDevicePath } from '../binding/native.js';
@@ -12,17 +13,38 @@ export interface Cuda extends NativeBinding {
   readonly backend: Backend;
 }
 
+/** Whether a CUDA driver library is where the loader will look (without loading it). */
+export function driverLibraryPresent(): boolean {
+  for (const { candidate } of driverCandidates()) {
+    if (candidate.includes('/')) {
+      if (existsSync(candidate)) return true;
+    } else {
+      try {
+        if (readFileSync('/etc/ld.so.cache').includes(candidate)) return true;
+      } catch {
+        // no linker cache: rely on the explicit paths
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * 'cuda' or 'sim' from the option, else CUIPC_BACKEND, else 'cuda'. 'auto' picks 'cuda' when a
+ * driver library is present and 'sim' otherwise; everything from 'sim' says SIMULATED.
+ */
 export function resolveBackend(explicit?: string): Backend {
   const value = explicit ?? process.env.CUIPC_BACKEND ?? 'cuda';
+  if (value === 'auto') return driverLibraryPresent() ? 'cuda' : 'sim';
   if (value !== 'cuda' && value !== 'sim') {
-    throw new RangeError(`backend must be 'cuda' or 'sim' (from ${explicit ? 'the option' : 'CUIPC_BACKEND'}), got '${value}'`);
+    throw new RangeError(`backend must be 'cuda', 'sim' or 'auto' (from ${explicit ? 'the option' : 'CUIPC_BACKEND'}), got '${value}'`);
   }
   return value;
 }
 
 let opened: Cuda | undefined;
 
-export function openCuda(options: { backend?: Backend } = {}): Cuda {
+export function openCuda(options: { backend?: Backend | 'auto' } = {}): Cuda {
   const backend = resolveBackend(options.backend);
   if (opened) {
     if (opened.backend !== backend) {

@@ -55,7 +55,7 @@ function stripValue(result: CudaStatus): CudaStatus {
   return { ok, code, name, message, call };
 }
 
-export async function runDoctor(options: { backend?: 'cuda' | 'sim' } = {}): Promise<DoctorReport> {
+export async function runDoctor(options: { backend?: 'cuda' | 'sim' | 'auto' } = {}): Promise<DoctorReport> {
   const cuda = openCuda(options);
   const loader = cuda.report;
   const driverVersion = cuda.driverGetVersion();
