@@ -1,0 +1,297 @@
+// A JSON-able, schema-versioned snapshot of a process's launch environment: the variables
+// that matter to CUDA IPC, every other variable's name (secret-looking values redacted),
+// LD_PRELOAD described, the PID namespace, cgroup, /dev/shm, the user and the host.
+import { readFileSync, readlinkSync, statfsSync } from 'node:fs';
+import { hostname, release, userInfo } from 'node:os';
+import { detectHazards, type Hazard, type ShmInfo } from './hazards.js';
+import { describeLdPreload, type PreloadEntry } from './preload.js';
+
+export const ENV_SNAPSHOT_SCHEMA = 'cuipc.env-snapshot';
+export const ENV_SNAPSHOT_SCHEMA_VERSION = 1;
+/** What a redacted value is replaced with. */
+export const REDACTED = '<redacted>';
+
+export interface DeviceIdentity {
+  ordinal: number;
+  uuid: string;
+  pciBusId: string;
+  name: string;
+}
+
+export interface EnvSnapshot {
+  schema: typeof ENV_SNAPSHOT_SCHEMA;
+  schemaVersion: typeof ENV_SNAPSHOT_SCHEMA_VERSION;
+  label: string | null;
+  capturedAt: string;
+  pid: number;
+  ppid: number;
+  hostname: string;
+  platform: string;
+  arch: string;
+  kernelRelease: string;
+  nodeVersion: string;
+  execPath: string;
+  cwd: string;
+  user: { uid: number | null; gid: number | null; name: string | null };
+  /** The CUDA-relevant variables (CUDA_*, NCCL_*, PYTORCH_*, LD_PRELOAD, ...), values as set. */
+  relevant: Record<string, string>;
+  /** Every variable; values of secret-looking names (and, with values 'relevant', of all irrelevant ones) are REDACTED. */
+  environment: Record<string, string>;
+  /** Names whose values were redacted. */
+  redacted: string[];
+  preload: PreloadEntry[];
+  /** readlink /proc/self/ns/pid, e.g. 'pid:[4026531836]'; null where unreadable. */
+  pidNamespace: string | null;
+  /** /proc/self/cgroup lines; null where unreadable. */
+  cgroup: string[] | null;
+  /** /dev/shm; null when it is not there. */
+  shm: ShmInfo | null;
+  /** Visible devices, when the caller (the addon) supplied them. */
+  devices?: DeviceIdentity[];
+  hazards: Hazard[];
+  /** What could not be read, and why. */
+  notes: string[];
+}
+
+export interface CaptureOptions {
+  /** The environment to capture; default process.env. */
+  env?: Record<string, string | undefined>;
+  label?: string;
+  devices?: DeviceIdentity[];
+  /** 'all' (default): every value except secret-looking ones; 'relevant': only CUDA-relevant values, other names only. */
+  values?: 'all' | 'relevant';
+  /** Read LD_PRELOAD files to describe them; default true. */
+  inspectFiles?: boolean;
+  /** Where /dev/shm is; default '/dev/shm'. */
+  shmPath?: string;
+}
+
+const RELEVANT_PREFIXES = ['CUDA_', 'NCCL_', 'PYTORCH_', 'TORCH_', 'TORCHINDUCTOR_', 'SGLANG_', 'VLLM_', 'RAY_', 'TMS_', 'NVIDIA_', 'CUIPC_',
+  'GLOO_', 'NVSHMEM_', 'UCX_', 'CUBLAS_', 'CUDNN_', 'MEGATRON_'];
+const RELEVANT_NAMES = new Set(['LD_PRELOAD', 'LD_LIBRARY_PATH', 'OMP_NUM_THREADS', 'MASTER_ADDR', 'MASTER_PORT', 'WORLD_SIZE', 'RANK',
+  'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'NODE_RANK', 'GROUP_RANK', 'CUDA_HOME', 'CUDA_PATH', 'PYTHONPATH']);
+// Name segments that mark a secret (HF_TOKEN, OPENAI_API_KEY, AWS_SECRET_ACCESS_KEY, DB_PASSWORD).
+const SECRET_SEGMENTS = new Set(['TOKEN', 'TOKENS', 'KEY', 'KEYS', 'APIKEY', 'SECRET', 'SECRETS', 'PASSWORD', 'PASSWD', 'PASS',
+  'CREDENTIAL', 'CREDENTIALS', 'AUTH', 'COOKIE', 'SIGNATURE', 'PRIVATE']);
+const SECRET_SUBSTRINGS = /(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|APIKEY|API_KEY|ACCESS_KEY|PRIVATE_KEY)/i;
+
+/** Whether a variable matters to CUDA IPC and its diagnosis. */
+export function isCudaRelevant(name: string): boolean {
+  return RELEVANT_NAMES.has(name) || RELEVANT_PREFIXES.some((p) => name.startsWith(p));
+}
+
+/** Whether a variable's name looks like it holds a secret (its value is then never stored). */
+export function looksSecret(name: string): boolean {
+  const upper = name.toUpperCase();
+  return SECRET_SUBSTRINGS.test(upper) || upper.split(/[_\-.]+/).some((s) => SECRET_SEGMENTS.has(s));
+}
+
+// Credentials inside URLs (proxies, registries) are secrets whatever the variable is called.
+function redactUrlCredentials(value: string): string {
+  return value.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi, `$1${REDACTED}@`);
+}
+
+function readPidNamespace(notes: string[]): string | null {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch (err) {
+    notes.push(`PID namespace unreadable: ${(err as Error).message}`);
+    return null;
+  }
+}
+
+function readCgroup(notes: string[]): string[] | null {
+  try {
+    return readFileSync('/proc/self/cgroup', 'utf8').split('\n').filter((l) => l.length > 0);
+  } catch (err) {
+    notes.push(`cgroup unreadable: ${(err as Error).message}`);
+    return null;
+  }
+}
+
+function readShm(path: string, notes: string[]): ShmInfo | null {
+  try {
+    const s = statfsSync(path);
+    return { path, sizeBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+  } catch (err) {
+    notes.push(`${path} unreadable: ${(err as Error).message}`);
+    return null;
+  }
+}
+
+function readUser(env: Record<string, string | undefined>, notes: string[]): EnvSnapshot['user'] {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : null;
+  const gid = typeof process.getgid === 'function' ? process.getgid() : null;
+  try {
+    return { uid, gid, name: userInfo().username };
+  } catch {
+    // A uid without a passwd entry is common in containers.
+    notes.push('user name: no passwd entry for this uid');
+    return { uid, gid, name: env['USER'] ?? env['LOGNAME'] ?? null };
+  }
+}
+
+/** Snapshots this process's launch environment. Reads /proc and LD_PRELOAD files; changes nothing. */
+export function captureEnvironment(options: CaptureOptions = {}): EnvSnapshot {
+  const env = options.env ?? process.env;
+  const notes: string[] = [];
+  const relevant: Record<string, string> = {};
+  const environment: Record<string, string> = {};
+  const redacted: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    const value = env[name];
+    if (value === undefined) continue;
+    const secret = looksSecret(name);
+    const cudaRelevant = isCudaRelevant(name);
+    const keep = !secret && (options.values !== 'relevant' || cudaRelevant);
+    const stored = keep ? redactUrlCredentials(value) : REDACTED;
+    if (!keep) redacted.push(name);
+    environment[name] = stored;
+    if (cudaRelevant) relevant[name] = stored;
+  }
+  const inspectFiles = options.inspectFiles !== false;
+  const preload = describeLdPreload(env['LD_PRELOAD'], env, inspectFiles);
+  const pidNamespace = readPidNamespace(notes);
+  const shm = readShm(options.shmPath ?? '/dev/shm', notes);
+  const snapshot: EnvSnapshot = {
+    schema: ENV_SNAPSHOT_SCHEMA,
+    schemaVersion: ENV_SNAPSHOT_SCHEMA_VERSION,
+    label: options.label ?? null,
+    capturedAt: new Date().toISOString(),
+    pid: process.pid,
+    ppid: process.ppid,
+    hostname: hostname(),
+    platform: process.platform,
+    arch: process.arch,
+    kernelRelease: release(),
+    nodeVersion: process.version,
+    execPath: process.execPath,
+    cwd: process.cwd(),
+    user: readUser(env, notes),
+    relevant,
+    environment,
+    redacted,
+    preload,
+    pidNamespace,
+    cgroup: readCgroup(notes),
+    shm,
+    hazards: [],
+    notes,
+  };
+  if (options.devices) snapshot.devices = options.devices.map((d) => ({ ordinal: d.ordinal, uuid: d.uuid, pciBusId: d.pciBusId, name: d.name }));
+  snapshot.hazards = hazardsOfSnapshot(snapshot);
+  return snapshot;
+}
+
+/** The variables hazard rules see: the relevant ones, with the snapshot's facts as context (no file access). */
+export function hazardsOfSnapshot(s: EnvSnapshot, peerPidNamespaces: readonly (string | null)[] = []): Hazard[] {
+  return detectHazards(s.relevant, { preload: s.preload, pidNamespace: s.pidNamespace, shm: s.shm, peerPidNamespaces, inspectFiles: false });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading a snapshot back (a file written by `cuipc env capture --out`)
+// ---------------------------------------------------------------------------------------------
+
+export class SnapshotFormatError extends Error {
+  override readonly name = 'SnapshotFormatError';
+  constructor(readonly source: string, reason: string) {
+    super(`${source}: not a cuipc environment snapshot (expected JSON written by \`cuipc env capture --json\`, schema "${ENV_SNAPSHOT_SCHEMA}" version ${ENV_SNAPSHOT_SCHEMA_VERSION}): ${reason}`);
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function stringRecord(v: unknown, field: string, source: string): Record<string, string> {
+  if (!isRecord(v)) throw new SnapshotFormatError(source, `"${field}" must be an object of strings`);
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(v)) {
+    if (typeof val !== 'string') throw new SnapshotFormatError(source, `"${field}.${k}" must be a string`);
+    out[k] = val;
+  }
+  return out;
+}
+
+function optionalString(v: unknown, fallback: string): string {
+  return typeof v === 'string' ? v : fallback;
+}
+
+function preloadEntryFrom(v: unknown, i: number, source: string): PreloadEntry {
+  if (!isRecord(v) || typeof v['entry'] !== 'string') throw new SnapshotFormatError(source, `"preload[${i}]" must be an object with a string "entry"`);
+  const identities: PreloadEntry['identity'][] = ['torch_memory_saver', 'cuipc-vmm-interposer', 'cuda-allocator-interposer', 'cuda-driver-interposer', 'other'];
+  const identity = identities.find((x) => x === v['identity']) ?? 'other';
+  const strings = (x: unknown): string[] => Array.isArray(x) ? x.filter((s): s is string => typeof s === 'string') : [];
+  const entry: PreloadEntry = {
+    entry: v['entry'],
+    path: typeof v['path'] === 'string' ? v['path'] : null,
+    exists: v['exists'] === true,
+    inspected: v['inspected'] === true,
+    exportsCudaMalloc: v['exportsCudaMalloc'] === true,
+    exportsCudaFree: v['exportsCudaFree'] === true,
+    exportsCuMemCreate: v['exportsCuMemCreate'] === true,
+    cudaExports: strings(v['cudaExports']),
+    vmmImports: strings(v['vmmImports']),
+    identity,
+    identifiedBy: strings(v['identifiedBy']),
+  };
+  if (typeof v['error'] === 'string') entry.error = v['error'];
+  return entry;
+}
+
+/**
+ * Checks that `data` (parsed JSON) is a snapshot this version reads, and returns it typed.
+ * Hazards are recomputed with the current rules from the snapshot's own facts.
+ */
+export function parseSnapshot(data: unknown, source = 'snapshot'): EnvSnapshot {
+  if (!isRecord(data)) throw new SnapshotFormatError(source, 'the top level is not a JSON object');
+  if (data['schema'] !== ENV_SNAPSHOT_SCHEMA) throw new SnapshotFormatError(source, `"schema" is ${JSON.stringify(data['schema'] ?? null)}`);
+  if (data['schemaVersion'] !== ENV_SNAPSHOT_SCHEMA_VERSION) {
+    throw new SnapshotFormatError(source, `"schemaVersion" is ${JSON.stringify(data['schemaVersion'] ?? null)}; this cuipc reads version ${ENV_SNAPSHOT_SCHEMA_VERSION}`);
+  }
+  const environment = stringRecord(data['environment'], 'environment', source);
+  const relevant = stringRecord(data['relevant'], 'relevant', source);
+  if (data['preload'] !== undefined && !Array.isArray(data['preload'])) throw new SnapshotFormatError(source, '"preload" must be an array');
+  const preload = (Array.isArray(data['preload']) ? data['preload'] : []).map((p, i) => preloadEntryFrom(p, i, source));
+  const shmRaw = data['shm'];
+  const shm: ShmInfo | null = isRecord(shmRaw) && typeof shmRaw['sizeBytes'] === 'number' && typeof shmRaw['freeBytes'] === 'number'
+    ? { path: optionalString(shmRaw['path'], '/dev/shm'), sizeBytes: shmRaw['sizeBytes'], freeBytes: shmRaw['freeBytes'] }
+    : null;
+  const userRaw = isRecord(data['user']) ? data['user'] : {};
+  const num = (x: unknown): number | null => typeof x === 'number' ? x : null;
+  const snapshot: EnvSnapshot = {
+    schema: ENV_SNAPSHOT_SCHEMA,
+    schemaVersion: ENV_SNAPSHOT_SCHEMA_VERSION,
+    label: typeof data['label'] === 'string' ? data['label'] : null,
+    capturedAt: optionalString(data['capturedAt'], ''),
+    pid: num(data['pid']) ?? 0,
+    ppid: num(data['ppid']) ?? 0,
+    hostname: optionalString(data['hostname'], ''),
+    platform: optionalString(data['platform'], ''),
+    arch: optionalString(data['arch'], ''),
+    kernelRelease: optionalString(data['kernelRelease'], ''),
+    nodeVersion: optionalString(data['nodeVersion'], ''),
+    execPath: optionalString(data['execPath'], ''),
+    cwd: optionalString(data['cwd'], ''),
+    user: { uid: num(userRaw['uid']), gid: num(userRaw['gid']), name: typeof userRaw['name'] === 'string' ? userRaw['name'] : null },
+    relevant,
+    environment,
+    redacted: Array.isArray(data['redacted']) ? data['redacted'].filter((s): s is string => typeof s === 'string') : [],
+    preload,
+    pidNamespace: typeof data['pidNamespace'] === 'string' ? data['pidNamespace'] : null,
+    cgroup: Array.isArray(data['cgroup']) ? data['cgroup'].filter((s): s is string => typeof s === 'string') : null,
+    shm,
+    hazards: [],
+    notes: Array.isArray(data['notes']) ? data['notes'].filter((s): s is string => typeof s === 'string') : [],
+  };
+  if (Array.isArray(data['devices'])) {
+    snapshot.devices = data['devices'].map((d, i) => {
+      if (!isRecord(d) || typeof d['ordinal'] !== 'number' || typeof d['uuid'] !== 'string') {
+        throw new SnapshotFormatError(source, `"devices[${i}]" must have a number "ordinal" and a string "uuid"`);
+      }
+      return { ordinal: d['ordinal'], uuid: d['uuid'], pciBusId: optionalString(d['pciBusId'], ''), name: optionalString(d['name'], '') };
+    });
+  }
+  snapshot.hazards = hazardsOfSnapshot(snapshot);
+  return snapshot;
+}

@@ -1,0 +1,30 @@
+// The environment a rank process should get to reproduce a captured launch environment.
+import { REDACTED, type EnvSnapshot } from './capture.js';
+
+// A rank cannot start without these; a snapshot that lacks them (or redacted them) gets this process's.
+const ALWAYS_KEPT = ['PATH', 'HOME'];
+
+/**
+ * The captured variables, as captured. A redacted value is replaced by this process's value of the
+ * same variable when it has one (secrets are never stored, so the rank gets the live one), otherwise
+ * the variable is left out. Variables this process has and the snapshot lacks are not added, except
+ * PATH and HOME: the point is to reproduce the captured launch, LD_PRELOAD and allocator settings
+ * included or excluded exactly as captured.
+ */
+export function environmentForReplay(snapshot: EnvSnapshot, current: Record<string, string | undefined> = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(snapshot.environment)) {
+    // Credentials inside URLs are redacted in place; such a value is as unusable as a redacted one.
+    if (!value.includes(REDACTED)) {
+      env[name] = value;
+      continue;
+    }
+    const live = current[name];
+    if (live !== undefined) env[name] = live;
+  }
+  for (const name of ALWAYS_KEPT) {
+    const live = current[name];
+    if (env[name] === undefined && live !== undefined) env[name] = live;
+  }
+  return env;
+}
