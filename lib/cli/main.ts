@@ -1,6 +1,8 @@
 // The command line: each command lives in its own module; this file only wires them.
 import { Command, CommanderError } from 'commander';
 import { CuipcLoadError } from '../binding/native.js';
+import { openCuda } from '../cuda/index.js';
+import type { DeviceIdentity } from '../env/capture.js';
 import { EXIT } from './common.js';
 import { registerConformanceCommand } from './conformance.js';
 import { registerDoctorCommand } from './doctor.js';
@@ -30,10 +32,23 @@ a rank died or hung).`,
     );
   registerDoctorCommand(program);
   registerProbeCommands(program);
-  registerEnvCommand(program);
+  registerEnvCommand(program, { listDevices: visibleDevices });
   registerConformanceCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
+}
+
+/** The devices this process sees, for environment snapshots; undefined without a driver. */
+function visibleDevices(): DeviceIdentity[] | undefined {
+  const cuda = openCuda();
+  const count = cuda.getDeviceCount();
+  if (!count.ok || !count.value) return undefined;
+  const devices: DeviceIdentity[] = [];
+  for (let ordinal = 0; ordinal < count.value; ordinal++) {
+    const info = cuda.getDeviceInfo(ordinal);
+    if (info.ok && info.value) devices.push({ ordinal, uuid: info.value.uuid, pciBusId: info.value.pciBusId, name: info.value.name });
+  }
+  return devices;
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -84,6 +84,13 @@ constexpr int kIpcOpenNotPeerReachable = cuabi::kErrorPeerAccessUnsupported;
 // handle is incremented by 1 and the existing device pointer is returned."
 constexpr bool kIpcOpenTwiceRefcounts = true;
 
+// not recorded: opening an IPC event handle in the process that exported it. The docs
+// describe event handles as opened by another process; answered as for memory handles.
+constexpr int kIpcOpenOwnEventHandle = cuabi::kErrorDeviceUninitialized;
+// not recorded: cudaIpcGetEventHandle on an event created without cudaEventInterprocess.
+// The docs list cudaErrorInvalidResourceHandle.
+constexpr int kIpcGetEventNotInterprocess = cuabi::kErrorInvalidResourceHandle;
+
 // cuMemExportToShareableHandle(POSIX fd) on an allocation created without that handle type.
 // not recorded: the docs require the type to have been requested in the allocation's
 // properties and list CUDA_ERROR_INVALID_VALUE.

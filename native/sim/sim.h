@@ -45,8 +45,9 @@ CUcontext contextOfPhysical(int physical);
 // Runtime calls: 100 when there is no device, else binds the current device's primary
 // context to the calling thread (the runtime's implicit initialisation) and returns 0.
 int runtimeInit();
-// Driver calls other than cuInit and the version/error/proc-address queries: 3 until
-// cuInit (or any runtime call) has initialised the driver.
+// Driver calls other than cuInit and the version/error/proc-address queries: 3
+// (CUDA_ERROR_NOT_INITIALIZED, as the docs say) until cuInit or any runtime call has
+// initialised the driver.
 int driverInitCheck();
 uint64_t deviceMemoryBytes();
 
@@ -64,6 +65,9 @@ struct KernelLaunch;
 // appended to the capture, or an error code. Requires stateMutex held.
 int captureLaunchLocked(CUstream stream, const KernelLaunch& launch);
 bool isValidStreamLocked(CUstream stream);  // null (legacy) counts as valid
+// The capture status of a stream for work submitted to it: 400 for an unknown stream, 906
+// for the legacy stream while a blocking stream captures, else 0 and *status.
+int streamCaptureStatusLocked(CUstream stream, int* status);
 
 // ---- kernels.cc ----
 struct KernelLaunch {
@@ -80,8 +84,8 @@ int runKernelLocked(const KernelLaunch& launch);
 bool deviceAccessibleLocked(uintptr_t p, size_t bytes);
 
 // ---- fault.cc ----
-// Counts the call and applies CUIPC_SIM_FAULT: returns -1 to proceed, or the error code to
-// return instead. `hang` and `kill` never return.
-int faultCheck(int fnIndex, const char* fnName);
+// Counts the call of entry point `entry` (entries.h) and applies CUIPC_SIM_FAULT: returns
+// -1 to proceed, or the error code to return instead. `hang` and `kill` never return.
+int faultCheck(int entry);
 
 }  // namespace cuipcsim
