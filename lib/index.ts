@@ -5,3 +5,13 @@ export type { Cuda } from './cuda/index.js';
 export type * from '../binding.js';
 export { CuipcLoadError } from './binding/native.js';
 export { runDoctor, renderDoctor, type DoctorReport } from './doctor/index.js';
+export {
+  probe,
+  matrix,
+  renderProbeReport,
+  renderMatrixReport,
+  ProbeUsageError,
+  PROBE_DEFAULTS,
+  MAX_RANKS,
+} from './probe/index.js';
+export type * from './probe/index.js';

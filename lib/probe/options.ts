@@ -162,7 +162,7 @@ export function parseDeviceList(text: string): number[] {
 /** --env KEY=VALUE */
 export function parseEnvAssignment(text: string, where = '--env'): [string, string] {
   const eq = text.indexOf('=');
-  if (eq <= 0) throw new ProbeUsageError(`${where} expects KEY=VALUE, got '${text}'`);
+  if (eq <= 0) throw new ProbeUsageError(`${where}: expects KEY=VALUE, got '${text}'`);
   const key = text.slice(0, eq);
   checkEnvKey(key, where);
   return [key, text.slice(eq + 1)];

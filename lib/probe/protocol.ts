@@ -22,6 +22,8 @@ export const TOKEN_ENV = 'CUIPC_PROBE_TOKEN';
 export const ADDRESS_ENV = 'CUIPC_PROBE_ADDRESS';
 export const RANK_ENV = 'CUIPC_RANK';
 export const RANKS_ENV = 'CUIPC_RANKS';
+/** The pseudo-call a rank records when the backend could not be loaded at all. */
+export const LOAD_CALL = 'cuipc.load';
 /** A rank's line may carry an all-gathered exchange; anything longer is not ours. */
 export const MAX_LINE_BYTES = 32 * 1024 * 1024;
 

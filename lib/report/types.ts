@@ -84,7 +84,7 @@ export interface Provenance {
   /** Attribute queries that the driver refused, with their codes. */
   refused: Record<string, number>;
   /** One line: what kind of memory this is, from the attributes alone. */
-  classification: 'device' | 'vmm' | 'pool' | 'managed' | 'host' | 'imported' | 'unknown';
+  classification: 'device' | 'vmm' | 'pool' | 'managed' | 'host' | 'unknown';
 }
 
 export interface CaptureSnapshot {

@@ -1,0 +1,197 @@
+// `cuipc probe` and `cuipc matrix`: options to ProbeOptions, the report to the terminal or a
+// JSON file, and the exit status through process.exitCode.
+import { writeFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { Backend, CaptureMode } from '../../binding.js';
+import { matrix, probe, type MatrixOptions } from '../probe/index.js';
+import { DEFAULTS, MAX_RANKS, parseDeviceList, parseEnvAssignment, ProbeUsageError, readEnvFile, type ProbeOptions } from '../probe/options.js';
+import { renderMatrixReport, renderProbeReport } from '../report/render.js';
+import { CAPTURE_MODES, INPUT_ALLOCATORS, SHARE_STRATEGIES, type InputAllocator, type ShareStrategy } from '../report/types.js';
+import { backendOption, EXIT } from './common.js';
+
+interface CommonFlags {
+  ranks?: number;
+  inputs?: number;
+  bytes?: number;
+  captureMode?: CaptureMode;
+  devices?: number[];
+  backend?: Backend;
+  env: string[];
+  envFile?: string;
+  timeout?: number;
+  json?: string | true;
+  quiet?: boolean;
+  port?: number;
+  socket?: string;
+}
+
+interface ProbeFlags extends CommonFlags {
+  alloc?: InputAllocator;
+  share?: ShareStrategy;
+}
+
+function integer(value: string): number {
+  if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError('not an integer.');
+  return Number(value);
+}
+
+function deviceList(value: string): number[] {
+  try {
+    return parseDeviceList(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function addCommonOptions(command: Command): Command {
+  return command
+    .option('--ranks <n>', `rank processes, 1..${MAX_RANKS}`, integer)
+    .option('--inputs <n>', `graph inputs per rank (default ${DEFAULTS.inputs})`, integer)
+    .option('--bytes <n>', `bytes per input, a multiple of 4 (default ${DEFAULTS.bytes})`, integer)
+    .addOption(new Option('--capture-mode <mode>', `stream capture mode (default ${DEFAULTS.captureMode})`).choices(CAPTURE_MODES))
+    .option('--devices <list>', 'device ordinal per rank, e.g. 0,0,1,1 (default: round-robin over visible devices)', deviceList)
+    .addOption(backendOption())
+    .option('--env <KEY=VALUE>', "a variable for the ranks' environment (repeatable)", collect, [])
+    .option('--env-file <file>', "variables for the ranks' environment, one KEY=VALUE per line")
+    .option('--timeout <ms>', `per step (default ${DEFAULTS.timeoutMs})`, integer)
+    .option('--json [file]', 'write the report as JSON to the file, or to stdout without one')
+    .option('--quiet', 'no text report (the exit status still tells)')
+    .option('--port <port>', 'loopback TCP port for the rendezvous (default: an ephemeral port)', integer)
+    .option('--socket <path>', 'rendezvous over this Unix socket instead of TCP');
+}
+
+function toOptions(flags: CommonFlags): Omit<ProbeOptions, 'alloc' | 'share'> {
+  const env: Record<string, string> = flags.envFile ? readEnvFile(flags.envFile) : {};
+  for (const assignment of flags.env) {
+    const [key, value] = parseEnvAssignment(assignment);
+    env[key] = value;
+  }
+  const options: Omit<ProbeOptions, 'alloc' | 'share'> = { env };
+  if (flags.ranks !== undefined) options.ranks = flags.ranks;
+  if (flags.inputs !== undefined) options.inputs = flags.inputs;
+  if (flags.bytes !== undefined) options.bytes = flags.bytes;
+  if (flags.captureMode !== undefined) options.captureMode = flags.captureMode;
+  if (flags.devices !== undefined) options.devices = flags.devices;
+  if (flags.backend !== undefined) options.backend = flags.backend;
+  if (flags.timeout !== undefined) options.timeoutMs = flags.timeout;
+  if (flags.port !== undefined) options.port = flags.port;
+  if (flags.socket !== undefined) options.socket = flags.socket;
+  return options;
+}
+
+/** Writes the JSON and the text as the flags ask. */
+function emit(flags: CommonFlags, document: object, text: string): void {
+  const json = `${JSON.stringify(document, null, 2)}\n`;
+  if (typeof flags.json === 'string') writeFileSync(flags.json, json);
+  else if (flags.json === true) process.stdout.write(json);
+  if (!flags.quiet && flags.json !== true) process.stdout.write(text);
+}
+
+async function runReporting(action: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await action();
+  } catch (error) {
+    if (error instanceof ProbeUsageError) {
+      process.stderr.write(`cuipc: ${error.message}\n`);
+      process.exitCode = EXIT.usage;
+      return;
+    }
+    throw error;
+  }
+}
+
+const STEPS_HELP = `
+What each step does (every rank, in lock step: all ranks finish a step before any starts the next):
+  init       load the backend, cudaSetDevice + context creation, record the device identity,
+             which libraries serve cudaMalloc (an LD_PRELOAD interposer shows here) and the
+             environment hazards of the rank
+  register   the communicator's own cudaMalloc buffer: cudaIpcGetMemHandle, all-gather,
+             cudaIpcOpenMemHandle(lazy peer access) of every peer's buffer
+  capture    graph inputs allocated with --alloc, a stream capture (--capture-mode) records an
+             all-reduce kernel per input reading a table of peer pointers (filled later)
+  export     per input its allocation base (RANGE_START_ADDR) and offset, de-duplicated, then
+             cudaIpcGetMemHandle on each base (--share ipc), an fd from
+             cuMemExportToShareableHandle (--share vmm-export), or nothing new (--share copy:
+             inputs are copied into the registered buffer)
+  exchange   all-gather of (handle, offset) pairs or (pid, fd)
+  import     cudaIpcOpenMemHandle per peer handle (or pidfd_getfd + cuMemImportFromShareableHandle);
+             pointer table = peer base + offset
+  replay     every rank fills its inputs, then launches the graph
+  verify     every rank checks the all-reduce output byte for byte (or reads peers' inputs with
+             copies when kernels are unavailable)
+  teardown   handles closed, graph and stream destroyed, memory freed, fds closed
+
+Exit status: 0 all steps passed; 1 the probe found a failure (see the pinpoint); 2 bad usage;
+3 the probe itself could not run (no driver, a rank died or hung).`;
+
+export function registerProbeCommands(program: Command): void {
+  const probeCommand = addCommonOptions(
+    program
+      .command('probe')
+      .description("replay a tensor-parallel server's CUDA-graph input sharing in rank processes and pinpoint the call that fails")
+      .addOption(new Option('--alloc <allocator>', `how graph inputs are allocated (default ${DEFAULTS.alloc})`).choices(INPUT_ALLOCATORS))
+      .addOption(new Option('--share <strategy>', `how graph inputs are shared (default ${DEFAULTS.share})`).choices(SHARE_STRATEGIES)),
+  );
+  probeCommand.addHelpText(
+    'after',
+    `${STEPS_HELP}
+
+Allocators: cudaMalloc; vmm (cuMemCreate with no handle type, as PyTorch expandable segments and
+torch_memory_saver allocate); vmm-fd (cuMemCreate with a POSIX-fd handle type); pool
+(cudaMallocAsync); managed (cudaMallocManaged); host (cudaHostAlloc).
+
+Examples:
+  cuipc probe --ranks 4                              the default: cudaMalloc inputs, legacy IPC
+  cuipc probe --ranks 2 --alloc vmm                  what expandable segments do to the export
+  cuipc probe --alloc vmm --share copy               the upstream fix
+  cuipc probe --env-file actor.env --json out.json   in a Ray actor's environment, report as JSON
+  cuipc probe --backend sim --ranks 8 --inputs 4     no GPU needed (SIMULATED)
+  cuipc probe --backend sim --env CUIPC_SIM_FAULT='cudaIpcOpenMemHandle@2#1=kill'`,
+  );
+  probeCommand.action(async (flags: ProbeFlags) => {
+    await runReporting(async () => {
+      const report = await probe({ ...toOptions(flags), ...(flags.alloc ? { alloc: flags.alloc } : {}), ...(flags.share ? { share: flags.share } : {}) });
+      emit(flags, report, renderProbeReport(report));
+      return report.exitCode;
+    });
+  });
+
+  const matrixCommand = addCommonOptions(
+    program
+      .command('matrix')
+      .description('run the probe over allocators x share strategies: which cells pass here, and which remedy works'),
+  );
+  matrixCommand.addHelpText(
+    'after',
+    `
+Each cell is one \`cuipc probe\` with that --alloc and --share; cells that mean nothing are not
+run and say why (vmm-export needs --alloc vmm-fd). The table ends with the remedy that works
+per allocator: legacy IPC, VMM export, or copying into the registered buffer.
+
+Examples:
+  cuipc matrix --ranks 2 --inputs 8
+  cuipc matrix --backend sim --json matrix.json
+
+Exit status: 0 every cell ran (pass or fail is the table's content); 2 bad usage; 3 a cell
+could not run (no driver, a rank died or hung).`,
+  );
+  matrixCommand.action(async (flags: CommonFlags) => {
+    await runReporting(async () => {
+      const options: MatrixOptions = {
+        ...toOptions(flags),
+        onCell: (cell) => {
+          if (!flags.quiet && flags.json !== true) {
+            process.stderr.write(`  ${cell.alloc} + ${cell.share}: ${cell.status}${cell.reason && cell.status !== 'skipped' ? ` (${cell.reason})` : ''}\n`);
+          }
+        },
+      };
+      const report = await matrix(options);
+      emit(flags, report, renderMatrixReport(report));
+      return report.exitCode;
+    });
+  });
+}

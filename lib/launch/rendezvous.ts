@@ -1,0 +1,154 @@
+// The coordinator's end of the rendezvous: a loopback TCP or Unix-socket server that reads
+// newline-delimited JSON from ranks. Every line is checked (token first); a line that fails
+// is rejected and recorded, and a connection that never identified itself as a rank is
+// dropped. Nothing a peer sends can throw out of here.
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { ProbeUsageError } from '../probe/options.js';
+import {
+  decodeRankMessage,
+  encodeMessage,
+  LineSplitter,
+  sampleOf,
+  type CoordinatorMessage,
+  type RankMessage,
+} from '../probe/protocol.js';
+
+export type RendezvousSpec = { kind: 'tcp'; port: number } | { kind: 'unix'; path: string };
+
+export class RankConnection {
+  /** Set once the coordinator accepted this connection's hello. */
+  rank: number | null = null;
+  constructor(
+    private readonly socket: Socket,
+    readonly from: string,
+  ) {}
+
+  send(message: CoordinatorMessage): void {
+    if (!this.socket.destroyed) this.socket.write(encodeMessage(message));
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+export interface RendezvousHandlers {
+  /** Returns null to accept, or why the message is refused (then it is recorded). */
+  message(connection: RankConnection, message: RankMessage): string | null;
+  rejected(from: string, reason: string, sample: string): void;
+  closed(connection: RankConnection): void;
+}
+
+export interface Rendezvous {
+  /** What ranks get in CUIPC_PROBE_ADDRESS: "tcp:127.0.0.1:PORT" or "unix:PATH". */
+  address: string;
+  close(): Promise<void>;
+}
+
+function listen(server: Server, spec: RendezvousSpec): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const done = (): void => {
+      server.off('error', reject);
+      resolve();
+    };
+    if (spec.kind === 'tcp') server.listen({ host: '127.0.0.1', port: spec.port, exclusive: true }, done);
+    else server.listen({ path: spec.path, exclusive: true }, done);
+  });
+}
+
+export async function openRendezvous(spec: RendezvousSpec, token: string, handlers: RendezvousHandlers): Promise<Rendezvous> {
+  if (spec.kind === 'unix' && existsSync(spec.path)) {
+    throw new ProbeUsageError(`--socket ${spec.path} already exists; remove it or choose another path`);
+  }
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    const from = spec.kind === 'tcp' ? `tcp ${socket.remoteAddress}:${socket.remotePort}` : `unix ${spec.path}`;
+    const connection = new RankConnection(socket, from);
+    const splitter = new LineSplitter();
+    const reject = (reason: string, sample: string): void => {
+      handlers.rejected(from, reason, sample);
+      if (connection.rank === null) socket.destroy();
+    };
+    socket.on('data', (chunk: Buffer) => {
+      let lines: string[];
+      try {
+        lines = splitter.push(chunk);
+      } catch (error) {
+        handlers.rejected(from, (error as Error).message, sampleOf(chunk.toString('utf8', 0, 80)));
+        socket.destroy();
+        return;
+      }
+      for (const line of lines) {
+        if (socket.destroyed) return;
+        if (line.trim() === '') continue;
+        const decoded = decodeRankMessage(line, token);
+        if (!decoded.ok) {
+          reject(decoded.reason, sampleOf(line));
+          continue;
+        }
+        if (connection.rank === null && decoded.message.type !== 'hello') {
+          reject('a message before hello', sampleOf(line));
+          continue;
+        }
+        if (connection.rank !== null && decoded.message.rank !== connection.rank) {
+          reject(`rank ${decoded.message.rank} on the connection of rank ${connection.rank}`, sampleOf(line));
+          continue;
+        }
+        let refusal: string | null;
+        try {
+          refusal = handlers.message(connection, decoded.message);
+        } catch (error) {
+          refusal = `could not be handled: ${(error as Error).message}`;
+        }
+        if (refusal !== null) reject(refusal, sampleOf(line));
+      }
+    });
+    socket.on('error', () => {
+      // A reset from a dying rank; 'close' follows and reports it.
+    });
+    socket.on('close', () => {
+      sockets.delete(socket);
+      if (connection.rank !== null) handlers.closed(connection);
+    });
+  });
+  server.on('error', () => {
+    // After listen succeeded the server only reports accept failures; ranks time out instead.
+  });
+  try {
+    await listen(server, spec);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const where = spec.kind === 'tcp' ? `port ${spec.port} on 127.0.0.1` : `socket ${spec.path}`;
+    if (code === 'EADDRINUSE') throw new ProbeUsageError(`--${spec.kind === 'tcp' ? 'port' : 'socket'}: ${where} is already taken`);
+    throw new ProbeUsageError(`cannot listen on ${where}: ${code ?? (error as Error).message}`);
+  }
+  let address: string;
+  if (spec.kind === 'tcp') {
+    const info = server.address();
+    if (info === null || typeof info === 'string') throw new Error('the TCP server has no port');
+    address = `tcp:127.0.0.1:${info.port}`;
+  } else {
+    chmodSync(spec.path, 0o600);
+    address = `unix:${spec.path}`;
+  }
+  return {
+    address,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => {
+          if (spec.kind === 'unix') {
+            try {
+              unlinkSync(spec.path);
+            } catch {
+              // already gone
+            }
+          }
+          resolve();
+        });
+      }),
+  };
+}

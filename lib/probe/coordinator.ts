@@ -1,0 +1,396 @@
+// The coordinator: spawns the ranks, meets them at the rendezvous, and drives the steps in
+// lock step (every rank finishes a round before any starts the next). It relays the
+// all-gathers, watches for ranks that die or hang, and collects everything for the report.
+import { randomBytes } from 'node:crypto';
+import { killRanks, killRanksNow, spawnRank, type RankProcess } from '../launch/processes.js';
+import { openRendezvous, type RankConnection, type Rendezvous } from '../launch/rendezvous.js';
+import { sharedMemorySnapshot, removeSharedMemoryLeftovers } from '../launch/shm.js';
+import { buildProbeReport, type ProbeRun } from '../report/build.js';
+import {
+  STEPS,
+  type FailureRecord,
+  type ProbeAbort,
+  type ProbeReport,
+  type RankReport,
+  type RankStep,
+  type RejectedMessage,
+  type StepName,
+  type StepOutcome,
+} from '../report/types.js';
+import type { ResolvedProbeOptions } from './options.js';
+import {
+  ADDRESS_ENV,
+  LOAD_CALL,
+  RANK_ENV,
+  RANKS_ENV,
+  TOKEN_ENV,
+  type ExportData,
+  type InitData,
+  type RankConfig,
+  type RankMessage,
+  type RankStepResult,
+  type RegisteredExport,
+  type RoundInput,
+  type RoundPhase,
+} from './protocol.js';
+
+interface Round {
+  step: StepName;
+  phase: RoundPhase;
+}
+
+/** The rounds, in order. Steps that exchange data or must not race peers take two. */
+export const ROUNDS: readonly Round[] = [
+  { step: 'init', phase: 'main' },
+  { step: 'register', phase: 'export' },
+  { step: 'register', phase: 'import' },
+  { step: 'capture', phase: 'main' },
+  { step: 'export', phase: 'main' },
+  { step: 'exchange', phase: 'main' },
+  { step: 'import', phase: 'main' },
+  // Every rank fills its inputs before any graph reads a peer's.
+  { step: 'replay', phase: 'fill' },
+  { step: 'replay', phase: 'launch' },
+  { step: 'verify', phase: 'main' },
+  // Every importer lets go before any exporter frees.
+  { step: 'teardown', phase: 'close' },
+  { step: 'teardown', phase: 'free' },
+];
+
+const MAX_REJECTED_KEPT = 50;
+
+export interface RankLaunch {
+  /** The executable (process.execPath for the real rank program) and its arguments. */
+  program: string;
+  args: string[];
+}
+
+export interface CoordinatorPlan {
+  options: ResolvedProbeOptions;
+  devices: number[];
+  launch: RankLaunch;
+  /** From the coordinator's own loader; null when it did not load a backend. */
+  coordinatorSimulated: boolean | null;
+}
+
+interface RankState {
+  rank: number;
+  process: RankProcess;
+  connection: RankConnection | null;
+  pid: number | null;
+  init: InitData | null;
+  steps: Record<StepName, RankStep>;
+  results: Map<number, RankStepResult>;
+  inFlight: { step: StepName; call: string; method: string; args: Record<string, string | number | boolean | null> } | null;
+  verify: RankReport['verify'];
+  closed: boolean;
+}
+
+/** A step of several rounds failed if any round failed, passed if any passed. */
+function mergeOutcome(previous: StepOutcome, next: RankStepResult['outcome']): StepOutcome {
+  if (previous === 'not-run') return next;
+  if (previous === 'failed' || next === 'failed') return 'failed';
+  if (previous === 'passed' || next === 'passed') return 'passed';
+  return 'skipped';
+}
+
+function emptySteps(): Record<StepName, RankStep> {
+  return Object.fromEntries(STEPS.map((s) => [s, { outcome: 'not-run', durationMs: 0, calls: [], notes: [] }])) as unknown as Record<StepName, RankStep>;
+}
+
+/** Wakes whoever waits when anything arrives (a message, an exit, a closed connection). */
+class Wakeup {
+  private waiters: Array<() => void> = [];
+  notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+  /** Waits until `done()` holds or the deadline passes; true when it holds. */
+  async until(done: () => boolean, deadline: number): Promise<boolean> {
+    while (!done()) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return true;
+  }
+}
+
+function rankConfig(options: ResolvedProbeOptions, rank: number, device: number): RankConfig {
+  return {
+    rank,
+    ranks: options.ranks,
+    device,
+    inputs: options.inputs,
+    bytes: options.bytes,
+    alloc: options.alloc,
+    share: options.share,
+    captureMode: options.captureMode,
+    backend: options.backend,
+  };
+}
+
+export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
+  const { options, devices } = plan;
+  const startedAt = new Date();
+  const started = Date.now();
+  const token = randomBytes(32).toString('hex');
+  const wakeup = new Wakeup();
+  const rejected: RejectedMessage[] = [];
+  let rejectedDropped = 0;
+  const failures: FailureRecord[] = [];
+  const states: RankState[] = [];
+  let abort = null as ProbeAbort | null;
+  let exiting = false;
+  let currentRound = -1;
+
+  const recordRejection = (from: string, reason: string, sample: string): void => {
+    if (rejected.length < MAX_REJECTED_KEPT) rejected.push({ atMs: Date.now() - started, from, reason, sample });
+    else rejectedDropped += 1;
+  };
+
+  const onMessage = (connection: RankConnection, message: RankMessage): string | null => {
+    const state = states[message.rank];
+    if (!state) return `rank ${message.rank} is not part of this probe (${options.ranks} ranks)`;
+    if (message.type === 'hello') {
+      if (connection.rank !== null) return 'a second hello on one connection';
+      if (state.connection !== null) return `rank ${message.rank} is already connected`;
+      if (state.process.pid !== null && message.pid !== state.process.pid) {
+        return `hello from pid ${message.pid}, but rank ${message.rank} is pid ${state.process.pid}`;
+      }
+      connection.rank = message.rank;
+      state.connection = connection;
+      state.pid = message.pid;
+    } else if (message.type === 'calling') {
+      state.inFlight = { step: message.step, call: message.call, method: message.method, args: message.args };
+    } else {
+      if (message.round !== currentRound) return `a result for round ${message.round} while round ${currentRound} runs`;
+      if (state.results.has(message.round)) return `a second result for round ${message.round}`;
+      const expected = ROUNDS[message.round];
+      if (message.result.step !== expected.step || message.result.phase !== expected.phase) {
+        return `a result for ${message.result.step}/${message.result.phase} in round ${expected.step}/${expected.phase}`;
+      }
+      state.results.set(message.round, message.result);
+      state.inFlight = null;
+    }
+    wakeup.notify();
+    return null;
+  };
+
+  const shmBefore = sharedMemorySnapshot();
+  const rendezvous: Rendezvous = await openRendezvous(options.rendezvous, token, {
+    message: onMessage,
+    rejected: recordRejection,
+    closed: (connection) => {
+      const state = connection.rank === null ? undefined : states[connection.rank];
+      if (state) state.closed = true;
+      wakeup.notify();
+    },
+  });
+
+  const baseEnv: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) baseEnv[key] = value;
+  Object.assign(baseEnv, options.env, {
+    CUIPC_BACKEND: options.backend,
+    [TOKEN_ENV]: token,
+    [ADDRESS_ENV]: rendezvous.address,
+    [RANKS_ENV]: String(options.ranks),
+  });
+  for (let rank = 0; rank < options.ranks; rank += 1) {
+    const child = spawnRank(rank, plan.launch.program, plan.launch.args, { ...baseEnv, [RANK_ENV]: String(rank) });
+    const state: RankState = {
+      rank,
+      process: child,
+      connection: null,
+      pid: child.pid,
+      init: null,
+      steps: emptySteps(),
+      results: new Map(),
+      inFlight: null,
+      verify: undefined,
+      closed: false,
+    };
+    states.push(state);
+    void child.exited.then(() => wakeup.notify());
+  }
+  // Should this process die first, its ranks must not outlive it.
+  const killOnExit = (): void => killRanksNow(states.map((s) => s.process));
+  process.on('exit', killOnExit);
+
+  const gone = (s: RankState): boolean => s.process.exit !== null || (s.closed && !exiting);
+
+  /** Marks the abort: the rank that died or hung, its step and call; everyone else stops. */
+  const abortWith = async (reason: 'crashed' | 'hung' | 'spawn-failed', culprits: RankState[], step: StepName, why?: string): Promise<void> => {
+    // A closed connection comes a moment before the exit status; wait for it briefly.
+    await Promise.race([Promise.all(culprits.map((c) => c.process.exited)), new Promise((r) => setTimeout(r, 500).unref())]);
+    const first = culprits[0];
+    const inFlight = first.inFlight && first.inFlight.step === step ? first.inFlight : null;
+    const exit = first.process.exit;
+    let message: string;
+    if (reason === 'hung') {
+      message = `rank ${first.rank} did not finish step ${step} within ${options.timeoutMs} ms${inFlight ? `; it was in ${inFlight.call}` : ''}`;
+    } else if (reason === 'spawn-failed') {
+      message = `rank ${first.rank} could not be started: ${first.process.spawnError?.message ?? 'unknown error'}`;
+    } else {
+      const how = exit?.signal ? `was killed by ${exit.signal}` : exit ? `exited with status ${exit.code}` : 'closed its connection';
+      message = `rank ${first.rank} ${how} in step ${step}${inFlight ? ` during ${inFlight.call}` : ''}`;
+      const lastLine = first.process.stderrTail().trim().split('\n').slice(-1)[0];
+      if (lastLine) message += `; its last words: ${lastLine.slice(0, 300)}`;
+      if (first.connection === null && rejected.length > 0) {
+        message += `; it never got past the rendezvous (${rejected.length + rejectedDropped} message(s) rejected, the first: ${rejected[0].reason})`;
+      }
+    }
+    abort = {
+      reason,
+      message: why ?? message,
+      rank: first.rank,
+      step,
+      ...(inFlight ? { call: inFlight.call, args: inFlight.args } : {}),
+      signal: exit?.signal ?? null,
+      exitCode: exit?.code ?? null,
+    };
+    for (const state of states) {
+      const record = state.steps[step];
+      if (culprits.includes(state)) {
+        record.outcome = reason === 'hung' ? 'hung' : 'crashed';
+        if (state.inFlight && state.inFlight.step === step) {
+          record.inFlight = { call: state.inFlight.call, method: state.inFlight.method, args: state.inFlight.args };
+        }
+      } else if (record.outcome === 'not-run') {
+        record.outcome = 'interrupted';
+      }
+    }
+  };
+
+  // ---- startup: every rank connects and says hello ----
+  const startupDeadline = Date.now() + options.timeoutMs;
+  await wakeup.until(() => states.every((s) => s.connection !== null) || states.some(gone), startupDeadline);
+  if (states.some((s) => s.connection === null)) {
+    const dead = states.filter((s) => s.connection === null && gone(s));
+    if (dead.length > 0) {
+      await abortWith(dead[0].process.spawnError ? 'spawn-failed' : 'crashed', dead, 'init');
+    } else {
+      const missing = states.filter((s) => s.connection === null);
+      const why = `rank(s) ${missing.map((s) => s.rank).join(', ')} did not connect to the coordinator within ${options.timeoutMs} ms`;
+      await abortWith('hung', missing, 'init', why);
+    }
+  }
+
+  // ---- the rounds ----
+  let failedStep: StepName | null = null;
+  let noBackend = null as ProbeAbort | null;
+  const registered: Array<RegisteredExport | null> = states.map(() => null);
+  const exported: Array<ExportData | null> = states.map(() => null);
+  let stepDeadline = 0;
+  /** Folds a rank's result for a round into its step record and the all-gathers. */
+  const absorb = (state: RankState, round: number): void => {
+    const result = state.results.get(round);
+    if (!result) return;
+    const step = ROUNDS[round].step;
+    const record = state.steps[step];
+    record.outcome = mergeOutcome(record.outcome, result.outcome);
+    record.durationMs += result.durationMs;
+    record.calls.push(...result.calls);
+    record.notes.push(...result.notes);
+    failures.push(...result.failures);
+    const { data } = result;
+    if (data.kind === 'init') state.init = data.init;
+    else if (data.kind === 'registered') registered[state.rank] = data.registered;
+    else if (data.kind === 'export') exported[state.rank] = data.export;
+    else if (data.kind === 'verify') state.verify = data.verify;
+    if (result.outcome === 'failed' && step !== 'teardown' && failedStep === null) failedStep = step;
+  };
+  for (let round = 0; round < ROUNDS.length && abort === null; round += 1) {
+    const { step, phase } = ROUNDS[round];
+    if (failedStep !== null && step !== 'teardown') {
+      for (const state of states) if (state.steps[step].outcome === 'not-run') state.steps[step].outcome = 'skipped';
+      continue;
+    }
+    if (round === 0 || ROUNDS[round - 1].step !== step) stepDeadline = Date.now() + options.timeoutMs;
+    currentRound = round;
+    for (const state of states) {
+      let input: RoundInput = { kind: 'none' };
+      if (step === 'init') input = { kind: 'init', config: rankConfig(options, state.rank, devices[state.rank]) };
+      else if (step === 'register' && phase === 'import') input = { kind: 'registered', peers: registered };
+      else if (step === 'exchange') input = { kind: 'exchange', peers: exported };
+      state.connection?.send({ type: 'run', round, step, phase, input });
+    }
+    const finished = await wakeup.until(() => states.every((s) => s.results.has(round)) || states.some(gone), stepDeadline);
+    const dead = states.filter((s) => !s.results.has(round) && gone(s));
+    if (dead.length > 0 || !finished) {
+      // What the other ranks finished of this round still counts.
+      for (const state of states) absorb(state, round);
+      if (dead.length > 0) await abortWith('crashed', dead, step);
+      else await abortWith('hung', states.filter((s) => !s.results.has(round)), step);
+      break;
+    }
+    for (const state of states) absorb(state, round);
+    // A rank that could not load the backend at all: the probe could not run (exit 3), not a finding.
+    const loadFailure = step === 'init' ? failures.find((f) => f.call.call === LOAD_CALL) : undefined;
+    if (loadFailure && noBackend === null) {
+      noBackend = { reason: 'no-driver', message: `rank ${loadFailure.rank} could not load the CUDA backend: ${loadFailure.call.message}`, rank: loadFailure.rank, step: 'init', call: LOAD_CALL };
+    }
+  }
+
+  // ---- the end: ranks leave on their own after 'exit', or are killed ----
+  exiting = true;
+  if (abort === null) {
+    for (const state of states) state.connection?.send({ type: 'exit' });
+    const exited = await wakeup.until(() => states.every((s) => s.process.exit !== null), Date.now() + options.timeoutMs);
+    if (!exited) {
+      for (const state of states.filter((s) => s.process.exit === null)) {
+        state.steps.teardown.notes.push('did not exit after teardown; killed');
+      }
+    }
+  }
+  if (noBackend !== null && abort === null) abort = noBackend;
+  await killRanks(states.map((s) => s.process));
+  process.off('exit', killOnExit);
+  await rendezvous.close();
+  const cleanedUp = removeSharedMemoryLeftovers(shmBefore, states.map((s) => s.pid).filter((p): p is number => p !== null));
+
+  const ranks: RankReport[] = states.map((state) => ({
+    rank: state.rank,
+    pid: state.pid,
+    requestedDevice: devices[state.rank],
+    device: state.init?.device ?? null,
+    loader: state.init?.loader ?? null,
+    hazards: state.init?.hazards ?? [],
+    steps: state.steps,
+    ...(state.verify ? { verify: state.verify } : {}),
+    exit: state.process.exit,
+    stderrTail: state.process.stderrTail(),
+  }));
+  const run: ProbeRun = {
+    options: {
+      ranks: options.ranks,
+      inputs: options.inputs,
+      bytes: options.bytes,
+      alloc: options.alloc,
+      share: options.share,
+      captureMode: options.captureMode,
+      devices,
+      backend: options.backend,
+      envKeys: Object.keys(options.env).sort(),
+      timeoutMs: options.timeoutMs,
+      rendezvous: options.rendezvous.kind,
+    },
+    startedAt,
+    durationMs: Date.now() - started,
+    coordinatorSimulated: plan.coordinatorSimulated,
+    ranks,
+    failures,
+    abort,
+    rejected,
+    rejectedDropped,
+    cleanedUp,
+  };
+  return buildProbeReport(run);
+}

@@ -1,0 +1,89 @@
+// The rank program (`node dist/probe/rank.js`), started by the coordinator with its rank
+// number, the rendezvous address and the probe's token in its environment. It connects,
+// says hello, runs each round it is sent, and leaves when told to or when the coordinator
+// goes away.
+import { connect, type Socket } from 'node:net';
+import type { StepName, CallArguments } from '../report/types.js';
+import {
+  ADDRESS_ENV,
+  encodeMessage,
+  LineSplitter,
+  RANK_ENV,
+  TOKEN_ENV,
+  type CoordinatorMessage,
+  type RankMessage,
+} from './protocol.js';
+import { RankSession } from './rank-session.js';
+
+function fatal(message: string): never {
+  process.stderr.write(`cuipc rank: ${message}\n`);
+  process.exit(1);
+}
+
+function connectTo(address: string): Socket {
+  if (address.startsWith('tcp:')) {
+    const at = address.lastIndexOf(':');
+    return connect({ host: address.slice(4, at), port: Number(address.slice(at + 1)) });
+  }
+  if (address.startsWith('unix:')) return connect({ path: address.slice(5) });
+  return fatal(`${ADDRESS_ENV} must be tcp:HOST:PORT or unix:PATH, got '${address}'`);
+}
+
+function main(): void {
+  const token = process.env[TOKEN_ENV];
+  const address = process.env[ADDRESS_ENV];
+  const rank = Number(process.env[RANK_ENV]);
+  if (!token || !address || !Number.isInteger(rank) || rank < 0) {
+    fatal(`started without ${TOKEN_ENV}, ${ADDRESS_ENV} and ${RANK_ENV}; this program is run by \`cuipc probe\``);
+  }
+  const socket = connectTo(address);
+  const send = (message: RankMessage): void => {
+    // libuv writes at once when the socket is writable, so a 'calling' line is out before a call that blocks.
+    socket.write(encodeMessage(message));
+  };
+  const announce = (step: StepName, call: string, method: string, args: CallArguments): void =>
+    send({ type: 'calling', token, rank, step, call, method, args });
+  const session = new RankSession(announce);
+  let leaving = false;
+  // Rounds run one at a time, in arrival order.
+  let queue: Promise<void> = Promise.resolve();
+
+  socket.on('connect', () => send({ type: 'hello', token, rank, pid: process.pid }));
+  socket.on('error', (error) => {
+    if (!leaving) process.stderr.write(`cuipc rank ${rank}: ${error.message}\n`);
+  });
+  socket.on('close', () => {
+    if (leaving) return;
+    // The coordinator is gone: release what we hold and go.
+    session.abandon();
+    process.exit(1);
+  });
+  const splitter = new LineSplitter();
+  socket.on('data', (chunk: Buffer) => {
+    let lines: string[];
+    try {
+      lines = splitter.push(chunk);
+    } catch (error) {
+      fatal(`from the coordinator: ${(error as Error).message}`);
+    }
+    for (const line of lines) {
+      let message: CoordinatorMessage;
+      try {
+        message = JSON.parse(line) as CoordinatorMessage;
+      } catch {
+        fatal('the coordinator sent a line that is not JSON');
+      }
+      queue = queue.then(async () => {
+        if (message.type === 'exit') {
+          leaving = true;
+          socket.end(() => process.exit(0));
+          return;
+        }
+        const result = await session.run(message.step, message.phase, message.input);
+        send({ type: 'result', token, rank, round: message.round, result });
+      });
+    }
+  });
+}
+
+main();

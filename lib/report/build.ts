@@ -1,0 +1,126 @@
+// From what the coordinator collected to the report: outcome, exit status, the pinpoint and
+// its explanations. Pure: the same run always gives the same report.
+import { createRequire } from 'node:module';
+import type { Backend, CaptureMode } from '../../binding.js';
+import { explainFailure } from './explain.js';
+import {
+  REPORT_SCHEMA_VERSION,
+  STEPS,
+  type FailureRecord,
+  type InputAllocator,
+  type Pinpoint,
+  type ProbeAbort,
+  type ProbeReport,
+  type RankReport,
+  type RejectedMessage,
+  type ShareStrategy,
+} from './types.js';
+
+const require = createRequire(import.meta.url);
+
+/** The package version, read from package.json (lib/report and dist/report sit two levels below it). */
+export function cuipcVersion(): string {
+  try {
+    return (require('../../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export interface ProbeRun {
+  options: {
+    ranks: number;
+    inputs: number;
+    bytes: number;
+    alloc: InputAllocator;
+    share: ShareStrategy;
+    captureMode: CaptureMode;
+    devices: number[];
+    backend: Backend;
+    envKeys: string[];
+    timeoutMs: number;
+    rendezvous: 'tcp' | 'unix';
+  };
+  startedAt: Date;
+  durationMs: number;
+  /** The coordinator's own loader said simulated (null when it loaded nothing). */
+  coordinatorSimulated: boolean | null;
+  ranks: RankReport[];
+  failures: FailureRecord[];
+  abort: ProbeAbort | null;
+  rejected: RejectedMessage[];
+  rejectedDropped: number;
+  cleanedUp: string[];
+}
+
+/** The failure a person should look at first: the earliest step, then the lowest rank. */
+export function firstFailure(failures: FailureRecord[]): FailureRecord | null {
+  let best: FailureRecord | null = null;
+  for (const failure of failures) {
+    if (failure.step === 'teardown' && failures.some((f) => f.step !== 'teardown')) continue;
+    if (
+      best === null ||
+      STEPS.indexOf(failure.step) < STEPS.indexOf(best.step) ||
+      (failure.step === best.step && failure.rank < best.rank)
+    ) {
+      best = failure;
+    }
+  }
+  return best;
+}
+
+function buildPinpoint(run: ProbeRun, failure: FailureRecord): Pinpoint {
+  const rank = run.ranks.find((r) => r.rank === failure.rank);
+  const { call } = failure;
+  return {
+    rank: failure.rank,
+    step: failure.step,
+    call: call.call,
+    method: call.method,
+    args: call.args,
+    code: call.code,
+    name: call.name,
+    message: call.message,
+    origin: call.origin ?? 'own',
+    lastError: call.lastError ?? null,
+    provenance: failure.provenance,
+    capture: failure.capture,
+    ...(failure.peer ? { peer: failure.peer } : {}),
+    ...(failure.detail !== undefined ? { detail: failure.detail } : {}),
+    explanations: explainFailure({
+      failure,
+      rank: rank ?? null,
+      peerRank: failure.peer ? (run.ranks.find((r) => r.rank === failure.peer?.rank) ?? null) : null,
+      options: run.options,
+      allRanks: run.ranks,
+    }),
+  };
+}
+
+export function buildProbeReport(run: ProbeRun): ProbeReport {
+  const simulated = run.coordinatorSimulated === true || run.ranks.some((r) => r.loader?.simulated === true);
+  const failed = run.failures.length > 0 || run.ranks.some((r) => STEPS.some((s) => r.steps[s].outcome === 'failed'));
+  const result = run.abort ? 'aborted' : failed ? 'failed' : 'passed';
+  const first = firstFailure(run.failures);
+  const kernelsFrom = run.ranks.find((r) => r.loader !== null)?.loader;
+  return {
+    kind: 'probe',
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    cuipcVersion: cuipcVersion(),
+    simulated,
+    startedAt: run.startedAt.toISOString(),
+    durationMs: run.durationMs,
+    result,
+    exitCode: result === 'aborted' ? 3 : result === 'failed' ? 1 : 0,
+    options: run.options,
+    kernels: kernelsFrom ? kernelsFrom.kernels : null,
+    steps: [...STEPS],
+    ranks: run.ranks,
+    failures: run.failures,
+    pinpoint: first ? buildPinpoint(run, first) : null,
+    abort: run.abort,
+    rejected: run.rejected,
+    rejectedDropped: run.rejectedDropped,
+    cleanedUp: run.cleanedUp,
+  };
+}

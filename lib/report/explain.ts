@@ -1,0 +1,383 @@
+// Why the pinpointed call failed: a table of known causes, each a check over the evidence
+// (the call and its code, the pointer's provenance, the capture state, the rank's launch
+// environment and loader), each ending in what to try. Ranked by likelihood, then table order.
+import type { Hazard } from '../env/hazards.js';
+import { describeProvenance } from './provenance.js';
+import type { Explanation, FailureRecord, InputAllocator, RankReport, ShareStrategy } from './types.js';
+import type { CaptureMode } from '../../binding.js';
+
+export interface ExplainContext {
+  failure: FailureRecord;
+  rank: RankReport | null;
+  /** For a failed import: the rank whose handle it was. */
+  peerRank: RankReport | null;
+  options: { alloc: InputAllocator; share: ShareStrategy; captureMode: CaptureMode; devices: number[] };
+  allRanks: RankReport[];
+}
+
+type Rule = (ctx: ExplainContext) => Explanation | null;
+
+const ERR = {
+  invalidValue: 1,
+  invalidDevice: 101,
+  deviceUninitialized: 201,
+  peerAccessUnsupported: 217,
+  captureUnsupported: 900,
+  captureInvalidated: 901,
+} as const;
+
+const EXPORT_CALLS = new Set(['cudaIpcGetMemHandle', 'cuIpcGetMemHandle', 'cuPointerGetAttribute', 'cuMemRetainAllocationHandle', 'cuMemExportToShareableHandle']);
+const OPEN_CALLS = new Set(['cudaIpcOpenMemHandle', 'cuIpcOpenMemHandle']);
+const MATRIX_HINT = 'run `cuipc matrix` (same --ranks and environment) to see which remedy passes on this machine';
+const COPY_REMEDY =
+  'share graph inputs by copying them into the communicator\'s registered buffer before the all-reduce (--share copy; in SGLang the v1 path, SGLANG_OPT_USE_CUSTOM_ALL_REDUCE_V2=0, or the upstream fix)';
+
+function codeIs(ctx: ExplainContext, code: number, name: string): boolean {
+  const call = ctx.failure.call;
+  return call.code === code || call.name === name;
+}
+
+function isExportFailure(ctx: ExplainContext): boolean {
+  return EXPORT_CALLS.has(ctx.failure.call.call) && codeIs(ctx, ERR.invalidValue, 'cudaErrorInvalidValue');
+}
+
+function hazardsOf(rank: RankReport | null): Hazard[] {
+  return rank?.hazards ?? [];
+}
+
+/** What in the rank's launch made its memory VMM, each with its evidence, most specific first. */
+export function vmmSources(ctx: ExplainContext): Array<{ source: string; evidence: string; remedy: string }> {
+  const sources: Array<{ source: string; evidence: string; remedy: string }> = [];
+  for (const origin of ctx.rank?.loader?.allocation ?? []) {
+    if (!origin.interposed) continue;
+    const file = origin.path.split('/').pop() ?? origin.path;
+    const which = /torch_memory_saver/i.test(file)
+      ? "torch_memory_saver's preload hook"
+      : /cuipc_vmm_interposer/i.test(file)
+        ? "cuipc's VMM test interposer (torch_memory_saver-style)"
+        : 'an allocator interposer';
+    sources.push({
+      source: `${which}: ${origin.symbol} is provided by ${origin.path}, not by the CUDA runtime`,
+      evidence: `loader: ${origin.symbol} resolves to ${origin.path} (interposed)`,
+      remedy: `launch without that LD_PRELOAD entry, or keep CUDA-graph capture out of its region (SGLang: unset SGLANG_MEMORY_SAVER_CUDA_GRAPH)`,
+    });
+  }
+  for (const hazard of hazardsOf(ctx.rank)) {
+    const vmmRelated =
+      hazard.severity !== 'info' &&
+      (hazard.variable === 'LD_PRELOAD' ||
+        /expandable/i.test(hazard.id) ||
+        /expandable_segments/i.test(hazard.value) ||
+        hazard.variable === 'SGLANG_MEMORY_SAVER_CUDA_GRAPH' ||
+        hazard.variable.startsWith('TMS_'));
+    if (!vmmRelated) continue;
+    sources.push({
+      source: `${hazard.variable}=${hazard.value}: ${hazard.effect}`,
+      evidence: `environment hazard ${hazard.id} (${hazard.severity}): ${hazard.evidence}`,
+      remedy: hazard.remedy ?? `remove ${hazard.variable} from the launch environment`,
+    });
+  }
+  if (ctx.options.alloc === 'vmm' || ctx.options.alloc === 'vmm-fd') {
+    sources.push({
+      source: `the probe allocated the graph inputs with cuMemCreate + cuMemMap (--alloc ${ctx.options.alloc}), as PyTorch expandable segments and torch_memory_saver do`,
+      evidence: `probe option --alloc ${ctx.options.alloc}`,
+      remedy: 'compare with --alloc cudaMalloc',
+    });
+  }
+  return sources;
+}
+
+function provenanceEvidence(ctx: ExplainContext): string[] {
+  const p = ctx.failure.provenance;
+  if (!p) return [];
+  const lines = [`pointer ${p.ptr}: ${describeProvenance(p)}`];
+  if (p.memoryType !== null) lines.push(`CU_POINTER_ATTRIBUTE_MEMORY_TYPE = ${p.memoryType} (${p.memoryTypeName})`);
+  if (p.legacyIpcCapable !== null) lines.push(`CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE = ${p.legacyIpcCapable ? 1 : 0}`);
+  if (p.allowedHandleTypes !== null) lines.push(`CU_POINTER_ATTRIBUTE_ALLOWED_HANDLE_TYPES = 0x${p.allowedHandleTypes.toString(16)}`);
+  if (p.vmm !== null) lines.push(`cuMemRetainAllocationHandle ${p.vmm ? 'succeeds (VMM memory)' : 'fails (not VMM memory)'}`);
+  if (p.mempool !== null) lines.push(`CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE = ${p.mempool}`);
+  if (p.rangeStart !== null) lines.push(`allocation range ${p.rangeStart} + ${p.rangeSize ?? '?'} bytes on device ${p.device ?? '?'}`);
+  return lines;
+}
+
+const failedCall = (ctx: ExplainContext): string =>
+  `${ctx.failure.call.call} returned ${ctx.failure.call.code} ${ctx.failure.call.name} ("${ctx.failure.call.message}") on rank ${ctx.failure.rank} in step ${ctx.failure.step}`;
+
+const RULES: Rule[] = [
+  function vmmMemory(ctx) {
+    const p = ctx.failure.provenance;
+    const fromAttributes = p?.classification === 'vmm';
+    const fromOptions = p === null && (ctx.options.alloc === 'vmm' || ctx.options.alloc === 'vmm-fd');
+    if (!isExportFailure(ctx) || !(fromAttributes || fromOptions) || ctx.failure.call.call.startsWith('cuMem')) return null;
+    const sources = vmmSources(ctx);
+    return {
+      id: 'vmm-memory',
+      title: 'The pointer is VMM memory (cuMemCreate + cuMemMap); legacy CUDA IPC cannot export it',
+      likelihood: 'high',
+      summary:
+        'cudaIpcGetMemHandle only exports memory that is legacy-IPC-capable (cudaMalloc). VMM memory has memory type device and a normal range, like cudaMalloc memory, but IS_LEGACY_CUDA_IPC_CAPABLE is 0, so the export returns cudaErrorInvalidValue ("invalid argument"). ' +
+        (sources.length ? `What made it VMM here: ${sources[0].source}.` : 'Nothing in the environment explains why the allocator made VMM memory; look for an allocator that calls cuMemCreate.'),
+      evidence: [
+        failedCall(ctx),
+        ...provenanceEvidence(ctx),
+        ...sources.map((s) => s.evidence),
+        'h200-ipc-truth.md: cuMemCreate + cuMemMap (VMM) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue; PyTorch expandable_segments -> the same',
+      ],
+      tryNext: [
+        COPY_REMEDY,
+        'export VMM memory the way NCCL and PyTorch do: allocate with a POSIX-fd handle type and pass cuMemExportToShareableHandle fds over a Unix socket (--alloc vmm-fd --share vmm-export)',
+        ...sources.map((s) => s.remedy),
+        MATRIX_HINT,
+      ],
+    };
+  },
+  function poolMemory(ctx) {
+    if (!isExportFailure(ctx) || ctx.failure.provenance?.classification !== 'pool') return null;
+    return {
+      id: 'pool-memory',
+      title: 'The pointer comes from a cudaMallocAsync memory pool; legacy CUDA IPC cannot export it',
+      likelihood: 'high',
+      summary: 'Pool allocations are not legacy-IPC-capable; cudaIpcGetMemHandle returns cudaErrorInvalidValue for them.',
+      evidence: [failedCall(ctx), ...provenanceEvidence(ctx), 'h200-ipc-truth.md: cudaMallocAsync (default pool) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue'],
+      tryNext: [
+        COPY_REMEDY,
+        'allocate graph inputs with cudaMalloc, or from a pool created with a shareable handle type and share them with cudaMemPoolExportToShareableHandle + cudaMemPoolExportPointer',
+        MATRIX_HINT,
+      ],
+    };
+  },
+  function managedMemory(ctx) {
+    if (!isExportFailure(ctx) || ctx.failure.provenance?.classification !== 'managed') return null;
+    return {
+      id: 'managed-memory',
+      title: 'The pointer is managed (unified) memory; legacy CUDA IPC cannot export it',
+      likelihood: 'high',
+      summary: 'cudaMallocManaged memory is not legacy-IPC-capable; cudaIpcGetMemHandle returns cudaErrorInvalidValue for it.',
+      evidence: [failedCall(ctx), ...provenanceEvidence(ctx), 'h200-ipc-truth.md: cudaMallocManaged -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue'],
+      tryNext: [COPY_REMEDY, 'allocate graph inputs with cudaMalloc', MATRIX_HINT],
+    };
+  },
+  function hostMemory(ctx) {
+    if (!isExportFailure(ctx) || ctx.failure.provenance?.classification !== 'host') return null;
+    return {
+      id: 'host-memory',
+      title: 'The pointer is pinned host memory; CUDA IPC exports device memory only',
+      likelihood: 'high',
+      summary: 'cudaHostAlloc memory lives in host RAM; cudaIpcGetMemHandle returns cudaErrorInvalidValue for it.',
+      evidence: [failedCall(ctx), ...provenanceEvidence(ctx), 'h200-ipc-truth.md: cudaHostAlloc (mapped, pinned host) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue'],
+      tryNext: [
+        COPY_REMEDY,
+        'share host memory through the operating system instead (a /dev/shm mapping registered in each process with cudaHostRegister)',
+        MATRIX_HINT,
+      ],
+    };
+  },
+  function notAnAllocation(ctx) {
+    const p = ctx.failure.provenance;
+    if (!isExportFailure(ctx) || !p || p.memoryType !== null) return null;
+    return {
+      id: 'not-an-allocation',
+      title: 'The driver does not know this pointer: freed, never allocated, or a host address',
+      likelihood: 'high',
+      summary: 'Every pointer attribute query was refused, so the pointer is not (or no longer) a CUDA allocation.',
+      evidence: [failedCall(ctx), `pointer ${p.ptr}: attribute queries refused (${Object.entries(p.refused).map(([k, c]) => `${k} ${c}`).join(', ')})`, 'h200-ipc-truth.md: nullptr, 0xdeadbeef000, a host stack address -> cudaIpcGetMemHandle 1 cudaErrorInvalidValue'],
+      tryNext: ['check that the recorded graph-input address is still allocated when it is exported (not freed or reused after capture)'],
+    };
+  },
+  function vmmExportWithoutHandleType(ctx) {
+    const call = ctx.failure.call.call;
+    if (!(call === 'cuMemExportToShareableHandle' || call === 'cuMemRetainAllocationHandle') || ctx.failure.call.ok) return null;
+    const p = ctx.failure.provenance;
+    const notVmm = call === 'cuMemRetainAllocationHandle' || p?.vmm === false;
+    return {
+      id: notVmm ? 'vmm-export-not-vmm' : 'vmm-export-no-handle-type',
+      title: notVmm
+        ? 'cuMemExportToShareableHandle needs VMM memory, and this is not VMM memory'
+        : 'The VMM allocation was created without a shareable handle type, so it has no fd to export',
+      likelihood: 'high',
+      summary: notVmm
+        ? 'A file descriptor can be exported only from memory made with cuMemCreate; cuMemRetainAllocationHandle fails on anything else.'
+        : 'cuMemExportToShareableHandle(POSIX fd) works only when cuMemCreate was asked for CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR (ALLOWED_HANDLE_TYPES has bit 0x1).',
+      evidence: [failedCall(ctx), ...provenanceEvidence(ctx), 'h200-ipc-truth.md: VMM with no handle type -> ALLOWED_HANDLE_TYPES 0x0; with POSIX fd -> 0x1'],
+      tryNext: notVmm
+        ? ['use --share ipc for cudaMalloc memory, or --share copy for anything else', MATRIX_HINT]
+        : ['allocate with CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR in CUmemAllocationProp.requestedHandleTypes (--alloc vmm-fd)', COPY_REMEDY, MATRIX_HINT],
+    };
+  },
+  function ownHandle(ctx) {
+    if (!OPEN_CALLS.has(ctx.failure.call.call)) return null;
+    const samePid = ctx.failure.peer?.pid !== undefined && ctx.rank?.pid !== null && ctx.failure.peer?.pid === ctx.rank?.pid;
+    if (!codeIs(ctx, ERR.deviceUninitialized, 'cudaErrorDeviceUninitialized') && !samePid) return null;
+    const peer = ctx.failure.peer;
+    return {
+      id: 'own-handle',
+      title: 'The process opened a handle that it exported itself',
+      likelihood: 'high',
+      summary:
+        'cudaIpcOpenMemHandle refuses handles from the calling process: it returns 201 cudaErrorDeviceUninitialized. The pointer table must use the local pointer for the own rank, and each rank must be a separate process.',
+      evidence: [
+        failedCall(ctx),
+        ...(peer ? [`the handle came from rank ${peer.rank}${peer.pid !== undefined ? ` (pid ${peer.pid})` : ''}; the opener is rank ${ctx.failure.rank} (pid ${ctx.rank?.pid ?? '?'})`] : []),
+        'h200-ipc-truth.md: valid handle, the exporting process itself -> 201 cudaErrorDeviceUninitialized',
+      ],
+      tryNext: [
+        'skip the own rank when opening peer handles (use the local pointer)',
+        'check that the all-gather puts each handle at its sender\'s index (a shifted or duplicated list hands a rank its own handle)',
+        'check that the ranks are distinct processes (PID namespaces: two containers can show the same pid)',
+      ],
+    };
+  },
+  function invalidHandle(ctx) {
+    if (!OPEN_CALLS.has(ctx.failure.call.call) || !codeIs(ctx, ERR.invalidValue, 'cudaErrorInvalidValue')) return null;
+    const handle = ctx.failure.peer?.handle ?? (typeof ctx.failure.call.args.handle === 'string' ? ctx.failure.call.args.handle : undefined);
+    const zero = handle !== undefined && /^0*$/.test(handle);
+    const peerExit = ctx.peerRank?.exit;
+    return {
+      id: 'invalid-handle',
+      title: 'The IPC handle is invalid or corrupted',
+      likelihood: 'high',
+      summary:
+        'cudaIpcOpenMemHandle returns cudaErrorInvalidValue for a handle the driver cannot resolve: all zero bytes, bytes changed on the way (string encoding, truncation), or a handle from another machine or container.',
+      evidence: [
+        failedCall(ctx),
+        ...(handle ? [`handle ${handle.slice(0, 32)}...${zero ? ' (all zero bytes)' : ''}`] : []),
+        ...(ctx.failure.peer ? [`from rank ${ctx.failure.peer.rank}, base ${ctx.failure.peer.base}`] : []),
+        ...(peerExit ? [`rank ${ctx.peerRank?.rank} exit: ${peerExit.signal ?? peerExit.code}`] : []),
+        'h200-ipc-truth.md: 64 zero bytes, another process -> 1 cudaErrorInvalidValue',
+      ],
+      tryNext: [
+        'exchange handles as raw 64-byte buffers (or hex), never through a text encoding that can change bytes',
+        'check that exporter and importer run on the same machine, in containers that share the IPC namespace (docker --ipc=host)',
+        'check that the exporter exported the allocation base, not a pointer the driver does not know',
+      ],
+    };
+  },
+  function invalidDevice(ctx) {
+    if (!codeIs(ctx, ERR.invalidDevice, 'cudaErrorInvalidDevice')) return null;
+    const hazards = hazardsOf(ctx.rank).filter((h) => h.variable === 'CUDA_VISIBLE_DEVICES' || h.variable === 'RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES');
+    const requested = ctx.rank?.requestedDevice;
+    return {
+      id: 'invalid-device',
+      title: 'The device ordinal does not exist in this process: device ids were remapped',
+      likelihood: 'high',
+      summary:
+        'Ordinals count the devices this process can see. When CUDA_VISIBLE_DEVICES is narrowed (Ray does it per GPU actor) but the code still uses a global device id, cudaSetDevice returns 101 cudaErrorInvalidDevice ("invalid device ordinal").',
+      evidence: [
+        failedCall(ctx),
+        ...(requested !== undefined ? [`rank ${ctx.failure.rank} was asked to use device ${requested}`] : []),
+        ...hazards.map((h) => `${h.variable}=${h.value}: ${h.effect}`),
+        'h200-ipc-truth.md: device-id remapping gives invalid device ordinal (101), not invalid value (1)',
+      ],
+      tryNext: [
+        'use the ordinal within CUDA_VISIBLE_DEVICES (0 when Ray gives each actor one GPU), or set RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES=1 and map ranks to global ids yourself, not both',
+        '`cuipc doctor` in the same environment lists the visible ordinals and their physical devices',
+      ],
+    };
+  },
+  function peerAccess(ctx) {
+    if (!codeIs(ctx, ERR.peerAccessUnsupported, 'cudaErrorPeerAccessUnsupported')) return null;
+    const mine = ctx.rank?.device;
+    const theirs = ctx.peerRank?.device;
+    return {
+      id: 'peer-access-unsupported',
+      title: 'Peer access between the two devices is not supported',
+      likelihood: 'high',
+      summary:
+        'Opening a handle with cudaIpcMemLazyEnablePeerAccess maps the peer\'s memory through peer access; between devices without P2P (no NVLink or PCIe P2P, or P2P disabled) it fails with 217 cudaErrorPeerAccessUnsupported.',
+      evidence: [
+        failedCall(ctx),
+        ...(mine ? [`this rank: device ${mine.ordinal} ${mine.name} ${mine.pciBusId}`] : []),
+        ...(theirs ? [`peer rank ${ctx.peerRank?.rank}: device ${theirs.ordinal} ${theirs.name} ${theirs.pciBusId}`] : []),
+      ],
+      tryNext: [
+        '`cuipc doctor` shows the peer-access matrix; place communicating ranks on devices that have it',
+        'check for P2P being disabled in the platform (IOMMU/ACS settings, virtualisation) or in the environment (NCCL_P2P_DISABLE affects NCCL only)',
+        'use an all-reduce that does not read peer memory directly (NCCL) on these devices',
+      ],
+    };
+  },
+  function captureInvalidated(ctx) {
+    if (
+      !codeIs(ctx, ERR.captureUnsupported, 'cudaErrorStreamCaptureUnsupported') &&
+      !codeIs(ctx, ERR.captureInvalidated, 'cudaErrorStreamCaptureInvalidated')
+    ) {
+      return null;
+    }
+    const capture = ctx.failure.capture;
+    return {
+      id: 'capture-invalidated',
+      title: 'A call that is forbidden during stream capture invalidated the capture',
+      likelihood: 'high',
+      summary:
+        'In global and thread-local capture modes, calls such as cudaMalloc or a synchronising copy are forbidden while a stream captures: the call returns 900 cudaErrorStreamCaptureUnsupported and the capture is invalidated, so cudaStreamEndCapture returns 901 cudaErrorStreamCaptureInvalidated. In relaxed mode the same calls are allowed.',
+      evidence: [
+        failedCall(ctx),
+        ...(capture ? [`capture state at the time: ${capture.status ?? 'unknown'} (mode ${capture.mode}${capture.captureId ? `, id ${capture.captureId}` : ''})`] : []),
+        `capture mode of the probe: ${ctx.options.captureMode}`,
+        'h200-ipc-truth.md: cudaMalloc while capturing -> 900 (global, thread_local), 0 (relaxed); cudaStreamEndCapture afterwards -> 901',
+      ],
+      tryNext: [
+        'move the call (allocation, synchronisation, IPC open) out of the capture, before cudaStreamBeginCapture',
+        'capture in relaxed mode, or wrap the call in cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureModeRelaxed) (--capture-mode relaxed to compare)',
+      ],
+    };
+  },
+  function staleLastError(ctx) {
+    const call = ctx.failure.call;
+    if (call.origin !== 'stale' || !call.lastError) return null;
+    return {
+      id: 'stale-last-error',
+      title: 'The error was already pending before this call: an earlier call failed',
+      likelihood: 'medium',
+      summary: `cudaPeekAtLastError returned ${call.lastError.before.code} ${call.lastError.before.name} before ${call.call} ran; the call may only be reporting an earlier failure. Look for the first call that failed on this rank.`,
+      evidence: [failedCall(ctx), `last error before the call: ${call.lastError.before.code} ${call.lastError.before.name}`],
+      tryNext: ['find the earlier call (CUDA_LAUNCH_BLOCKING=1 makes errors surface at the call that caused them)'],
+    };
+  },
+  function stickyAfterwards(ctx) {
+    const call = ctx.failure.call;
+    if (call.origin === 'stale' || !call.lastError || call.lastError.afterPeek.code === 0) return null;
+    return {
+      id: 'error-left-in-last-error',
+      title: 'This call is the one that failed; its error stays in cudaGetLastError for later checks to find',
+      likelihood: 'low',
+      summary: `After ${call.call} failed, cudaPeekAtLastError still returned ${call.lastError.afterPeek.code} ${call.lastError.afterPeek.name}. A later, unrelated check (a framework's next allocation or kernel launch) reports the same "${call.message}" although that later call did nothing wrong; the call that failed first is ${call.call}.`,
+      evidence: [
+        `cudaPeekAtLastError after the call: ${call.lastError.afterPeek.code} ${call.lastError.afterPeek.name}; cudaGetLastError then returned ${call.lastError.afterGet.code}`,
+        'h200-ipc-truth.md: a failed call leaves its code in cudaGetLastError (after the failed export under expandable segments, the next PyTorch allocation raised "CUDA error: invalid argument" too)',
+      ],
+      tryNext: ['when a report blames a different call with the same message, look for this one first'],
+    };
+  },
+  function verificationMismatch(ctx) {
+    if (ctx.failure.step !== 'verify' || ctx.failure.detail === undefined) return null;
+    return {
+      id: 'verification-mismatch',
+      title: 'The all-reduce read wrong data through the imported pointers',
+      likelihood: 'high',
+      summary: 'Every call succeeded, but the sums differ from what the ranks wrote: a pointer table entry points at the wrong place (wrong offset or base), or a peer\'s inputs were not written before the graph ran.',
+      evidence: [ctx.failure.detail],
+      tryNext: ['check that peer pointer = imported base + the offset of the input within its allocation', 'check that every rank finishes writing its inputs before any rank replays the graph'],
+    };
+  },
+];
+
+const ORDER = { high: 0, medium: 1, low: 2 } as const;
+
+export function explainFailure(ctx: ExplainContext): Explanation[] {
+  const found = RULES.map((rule) => rule(ctx)).filter((e): e is Explanation => e !== null);
+  if (!found.some((e) => e.likelihood !== 'low')) {
+    found.push({
+      id: 'unrecognised',
+      title: `No known cause matches ${ctx.failure.call.code} ${ctx.failure.call.name} from ${ctx.failure.call.call}`,
+      likelihood: 'medium',
+      summary: ctx.failure.detail ?? `The call failed with "${ctx.failure.call.message}". The evidence below is what the rank could collect.`,
+      evidence: [failedCall(ctx), ...provenanceEvidence(ctx)],
+      tryNext: ['`cuipc doctor` in the same environment', MATRIX_HINT],
+    });
+  }
+  return found
+    .map((e, i) => ({ e: { ...e, evidence: [...new Set(e.evidence)], tryNext: [...new Set(e.tryNext)] }, i }))
+    .sort((a, b) => ORDER[a.e.likelihood] - ORDER[b.e.likelihood] || a.i - b.i)
+    .map(({ e }) => e);
+}

@@ -1,0 +1,160 @@
+// The report for a person: the rank x step grid, then the pinpoint and its explanations.
+// A report from the simulated device says so first.
+import { describeProvenance } from './provenance.js';
+import {
+  INPUT_ALLOCATORS,
+  SHARE_STRATEGIES,
+  type CallArguments,
+  type MatrixReport,
+  type ProbeReport,
+  type Provenance,
+  type StepOutcome,
+} from './types.js';
+
+export const SIMULATED_BANNER = 'SIMULATED DEVICE -- not a GPU: every answer below comes from the simulated device, which follows recorded H200 behaviour';
+
+const CELL: Record<StepOutcome, string> = {
+  passed: 'ok',
+  failed: 'FAIL',
+  skipped: 'skip',
+  'not-run': '-',
+  crashed: 'DIED',
+  hung: 'HUNG',
+  interrupted: 'killed',
+};
+
+function pad(text: string, width: number): string {
+  return text.length >= width ? `${text} ` : text + ' '.repeat(width - text.length);
+}
+
+function formatArgs(args: CallArguments): string {
+  const entries = Object.entries(args);
+  return entries.length ? entries.map(([k, v]) => `${k}=${v === null ? 'null' : String(v)}`).join(', ') : '(none)';
+}
+
+function yesNo(value: boolean | null): string {
+  return value === null ? 'unknown' : value ? 'yes' : 'no';
+}
+
+function provenanceLines(p: Provenance): string[] {
+  return [
+    `pointer ${p.ptr}: ${describeProvenance(p)}`,
+    `  memory type ${p.memoryType ?? '?'} (${p.memoryTypeName}), device ${p.device ?? '?'}, managed ${yesNo(p.isManaged)}`,
+    `  legacy-IPC-capable ${yesNo(p.legacyIpcCapable)}, allowed handle types ${p.allowedHandleTypes === null ? 'unknown' : `0x${p.allowedHandleTypes.toString(16)}${p.allowedHandleTypeNames.length ? ` (${p.allowedHandleTypeNames.join(', ')})` : ' (none)'}`}`,
+    `  VMM (cuMemRetainAllocationHandle ok) ${yesNo(p.vmm)}, pool ${p.mempool ?? 'none'}, range ${p.rangeStart ?? '?'} + ${p.rangeSize ?? '?'} bytes`,
+  ];
+}
+
+function grid(report: ProbeReport): string[] {
+  const width = Math.max(...report.steps.map((s) => s.length), 6) + 2;
+  const lines = [pad('', 9) + report.steps.map((s) => pad(s, width)).join('').trimEnd()];
+  for (const rank of report.ranks) {
+    lines.push(pad(`rank ${rank.rank}`, 9) + report.steps.map((s) => pad(CELL[rank.steps[s].outcome], width)).join('').trimEnd());
+  }
+  return lines;
+}
+
+export function renderProbeReport(report: ProbeReport): string {
+  const out: string[] = [];
+  if (report.simulated) out.push(SIMULATED_BANNER, '');
+  const o = report.options;
+  out.push(
+    `cuipc probe${report.simulated ? ' (SIMULATED)' : ''}: ${o.ranks} rank(s), ${o.inputs} input(s) x ${o.bytes} bytes, --alloc ${o.alloc}, --share ${o.share}, --capture-mode ${o.captureMode}, backend ${o.backend}`,
+  );
+  for (const rank of report.ranks) {
+    const d = rank.device;
+    out.push(`  rank ${rank.rank} (pid ${rank.pid ?? '?'}): device ${rank.requestedDevice}${d ? ` = ${d.name}, ${d.uuid}, ${d.pciBusId}` : ''}`);
+  }
+  if (report.kernels && !report.kernels.available) out.push(`  kernels unavailable (${report.kernels.reason}): replay and verify used copies instead`);
+  out.push('');
+  if (report.ranks.length) out.push(...grid(report), '');
+
+  if (report.result === 'passed') {
+    const verify = report.ranks.map((r) => r.verify).filter((v) => v !== undefined);
+    const bytes = verify.reduce((n, v) => n + v.bytesChecked, 0);
+    out.push(`PASSED (exit 0): every step passed on every rank; ${bytes} bytes verified (${verify[0]?.mode ?? 'no'} check).`);
+  } else if (report.abort) {
+    const a = report.abort;
+    out.push(`COULD NOT RUN (exit 3, ${a.reason}): ${a.message}`);
+    if (a.rank !== undefined) out.push(`  rank ${a.rank}, step ${a.step ?? '?'}, call in flight: ${a.call ?? 'unknown'}${a.args ? ` (${formatArgs(a.args)})` : ''}`);
+    const tail = a.rank !== undefined ? report.ranks.find((r) => r.rank === a.rank)?.stderrTail.trim() : '';
+    if (tail) out.push('  its stderr ended with:', ...tail.split('\n').slice(-5).map((l) => `    ${l}`));
+  } else {
+    out.push(`FAILED (exit 1): ${report.failures.length} failing call(s).`);
+  }
+
+  const p = report.pinpoint;
+  if (p) {
+    out.push('', 'Pinpoint');
+    out.push(`  rank ${p.rank}, step ${p.step}, call ${p.call} (${p.method})`);
+    out.push(`  arguments: ${formatArgs(p.args)}`);
+    out.push(`  returned ${p.code} ${p.name} ("${p.message}")${p.detail && p.detail !== p.message ? `: ${p.detail}` : ''}`);
+    if (p.lastError) {
+      const le = p.lastError;
+      out.push(
+        `  ${p.origin === 'own' ? "the call's own error" : 'a STALE error: it was already pending before the call'}: last error before ${le.before.code} ${le.before.name}, after ${le.afterPeek.code} ${le.afterPeek.name} (peek), ${le.afterGet.code} (get, now cleared)`,
+      );
+    }
+    else if (p.method.endsWith('Async')) out.push("  the call's own error (it ran on a worker thread, whose last-error slot cannot be read here)");
+    if (p.peer) out.push(`  handle from rank ${p.peer.rank}${p.peer.pid !== undefined ? ` (pid ${p.peer.pid})` : ''}, base ${p.peer.base}`);
+    if (p.provenance) out.push(...provenanceLines(p.provenance).map((l) => `  ${l}`));
+    if (p.capture) {
+      const state = p.capture.status === null ? 'state unknown' : p.capture.status === 'none' ? 'not capturing' : `capture ${p.capture.status}`;
+      out.push(`  capture: ${p.capture.stream === null ? 'no stream yet' : `stream ${p.capture.stream}, ${state}`} (--capture-mode ${p.capture.mode})`);
+    }
+    out.push('', 'Why (most likely first)');
+    p.explanations.forEach((e, i) => {
+      out.push(`  ${i + 1}. [${e.likelihood}] ${e.title}`, `     ${e.summary}`);
+      if (e.evidence.length) out.push('     evidence:', ...e.evidence.map((x) => `       - ${x}`));
+      if (e.tryNext.length) out.push('     try:', ...e.tryNext.map((x) => `       - ${x}`));
+    });
+  }
+  const others = report.failures.length - (p ? 1 : 0);
+  if (others > 0) {
+    out.push('', `Other failing calls (${others}):`);
+    for (const f of report.failures) {
+      if (p && f.rank === p.rank && f.step === p.step && f.call.call === p.call && f.call.args === p.args) continue;
+      out.push(`  rank ${f.rank}, ${f.step}: ${f.call.call} -> ${f.call.code} ${f.call.name}${f.detail ? ` (${f.detail})` : ''}`);
+    }
+  }
+  if (report.rejected.length) {
+    out.push('', `Rejected ${report.rejected.length + report.rejectedDropped} message(s) on the rendezvous:`);
+    for (const r of report.rejected) out.push(`  ${r.from}: ${r.reason}: "${r.sample}"`);
+  }
+  if (report.cleanedUp.length) out.push('', `Removed shared memory left by killed ranks: ${report.cleanedUp.join(', ')}`);
+  if (report.simulated) out.push('', SIMULATED_BANNER);
+  return `${out.join('\n')}\n`;
+}
+
+export function renderMatrixReport(report: MatrixReport): string {
+  const out: string[] = [];
+  if (report.simulated) out.push(SIMULATED_BANNER, '');
+  const o = report.options;
+  out.push(`cuipc matrix${report.simulated ? ' (SIMULATED)' : ''}: ${o.ranks} rank(s), ${o.inputs} input(s) x ${o.bytes} bytes, --capture-mode ${o.captureMode}, backend ${o.backend}`, '');
+  const allocs = INPUT_ALLOCATORS.filter((a) => report.cells.some((c) => c.alloc === a));
+  const shares = SHARE_STRATEGIES.filter((s) => report.cells.some((c) => c.share === s));
+  const label = (status: string, step?: string, code?: number): string =>
+    status === 'passed' ? 'pass' : status === 'skipped' ? '(n/a)' : status === 'aborted' ? 'COULD NOT RUN' : `FAIL ${step ?? ''}${code !== undefined ? ` ${code}` : ''}`;
+  const width = 20;
+  out.push(pad('alloc \\ share', 14) + shares.map((s) => pad(s, width)).join('').trimEnd());
+  for (const alloc of allocs) {
+    const row = shares.map((share) => {
+      const cell = report.cells.find((c) => c.alloc === alloc && c.share === share);
+      return pad(cell ? label(cell.status, cell.step, cell.code) : '', width);
+    });
+    out.push(pad(alloc, 14) + row.join('').trimEnd());
+  }
+  const failed = report.cells.filter((c) => c.status === 'failed' || c.status === 'aborted');
+  if (failed.length) {
+    out.push('', 'Failing cells:');
+    for (const c of failed) out.push(`  ${c.alloc} + ${c.share}: ${c.reason ?? c.status}${c.explanation ? ` -- ${c.explanation}` : ''}`);
+  }
+  const skipped = report.cells.filter((c) => c.status === 'skipped');
+  if (skipped.length) {
+    const reasons = [...new Set(skipped.map((c) => c.reason))];
+    out.push('', 'Not run (meaningless):', ...reasons.map((r) => `  ${skipped.filter((c) => c.reason === r).map((c) => `${c.alloc} + ${c.share}`).join(', ')}: ${r}`));
+  }
+  out.push('', 'What works here:', ...report.remedies.map((r) => `  ${r.advice}`));
+  if (report.simulated) out.push('', SIMULATED_BANNER);
+  return `${out.join('\n')}\n`;
+}
