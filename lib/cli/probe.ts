@@ -15,7 +15,7 @@ interface CommonFlags {
   bytes?: number;
   captureMode?: CaptureMode;
   devices?: number[];
-  backend?: Backend;
+  backend?: Backend | 'auto';
   env: string[];
   envFile?: string;
   timeout?: number;

@@ -3,6 +3,7 @@
 // a bad value is a ProbeUsageError (the CLI turns it into exit status 2).
 import { readFileSync } from 'node:fs';
 import type { Backend, CaptureMode } from '../../binding.js';
+import { resolveBackend } from '../cuda/index.js';
 import {
   CAPTURE_MODES,
   INPUT_ALLOCATORS,
@@ -45,7 +46,7 @@ export interface ProbeOptions {
   /** Device ordinal per rank; default round-robin over the visible devices. */
   devices?: number[];
   /** Default: CUIPC_BACKEND, else 'cuda'. */
-  backend?: Backend;
+  backend?: Backend | 'auto';
   /** Variables for the ranks' environment, on top of this process's environment. */
   env?: Record<string, string>;
   /** Per step, in milliseconds (default 20000). */
@@ -103,7 +104,9 @@ export function resolveProbeOptions(options: ProbeOptions, environment: Record<s
   const share = oneOf('share', options.share ?? DEFAULTS.share, SHARE_STRATEGIES);
   const captureMode = oneOf('capture mode', options.captureMode ?? DEFAULTS.captureMode, CAPTURE_MODES);
   const backendValue = options.backend ?? environment.CUIPC_BACKEND ?? 'cuda';
-  const backend = oneOf(options.backend ? 'backend' : 'backend (from CUIPC_BACKEND)', backendValue, ['cuda', 'sim'] as const);
+  const chosen = oneOf(options.backend ? 'backend' : 'backend (from CUIPC_BACKEND)', backendValue, ['cuda', 'sim', 'auto'] as const);
+  // 'auto' is decided here, once, so every rank gets the same concrete backend.
+  const backend: Backend = chosen === 'auto' ? resolveBackend('auto') : chosen;
   const timeoutMs = integerIn('timeout', options.timeoutMs ?? DEFAULTS.timeoutMs, 100, 3_600_000);
 
   let devices: number[] | null = null;
