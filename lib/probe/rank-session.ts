@@ -439,7 +439,7 @@ export class RankSession {
       let first = true;
       for (let b = 0; b < handles.length; b += 1) {
         const handle = handles[b];
-        const args = { ptr: ptrToHex(bases[b]), base: b };
+        const args = { ptr: ptrToHex(bases[b]), baseIndex: b, of: bases.length };
         if (!handle.ok || !handle.value) {
           // Every failing base is recorded; the last-error slot belongs to the first.
           this.fail('ipcGetMemHandleBatch', args, handle, { ptr: bases[b] }, first ? beforeHandles : undefined);

@@ -112,9 +112,19 @@ export function renderProbeReport(report: ProbeReport): string {
   const others = report.failures.length - (p ? 1 : 0);
   if (others > 0) {
     out.push('', `Other failing calls (${others}):`);
+    // The same call failing the same way on many pointers and ranks is one line, not hundreds.
+    const groups = new Map<string, { ranks: Set<number>; count: number }>();
     for (const f of report.failures) {
       if (p && f.rank === p.rank && f.step === p.step && f.call.call === p.call && f.call.args === p.args) continue;
-      out.push(`  rank ${f.rank}, ${f.step}: ${f.call.call} -> ${f.call.code} ${f.call.name}${f.detail ? ` (${f.detail})` : ''}`);
+      const key = `${f.step}: ${f.call.call} -> ${f.call.code} ${f.call.name}${f.detail ? ` (${f.detail})` : ''}`;
+      const group = groups.get(key) ?? { ranks: new Set<number>(), count: 0 };
+      group.ranks.add(f.rank);
+      group.count++;
+      groups.set(key, group);
+    }
+    for (const [key, group] of groups) {
+      const ranks = [...group.ranks].sort((a, b) => a - b).join(', ');
+      out.push(`  rank${group.ranks.size > 1 ? 's' : ''} ${ranks}, ${key}${group.count > 1 ? `  (${group.count} calls)` : ''}`);
     }
   }
   if (report.rejected.length) {
