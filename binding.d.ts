@@ -163,6 +163,12 @@ export interface NativeBinding {
   memcpy(dst: Ptr, src: Ptr, bytes: number): CudaStatus;
   copyToHost(src: Ptr, bytes: number): CudaResult<Buffer>;
   copyFromHost(dst: Ptr, data: Uint8Array): CudaStatus;
+  /**
+   * Enters or leaves an LD_PRELOAD allocator interposer's region (cuipc_interposer_set_region),
+   * where cudaMalloc is served from cuMemCreate, as torch_memory_saver does inside its regions.
+   * `hooked` is false when no interposer exports the hook.
+   */
+  allocatorRegion(enter: boolean): { hooked: boolean; provider: string | null };
 
   // IPC
   ipcGetMemHandle(ptr: Ptr): CudaResult<Buffer>;

@@ -347,12 +347,20 @@ export class RankSession {
     const { inputs, bytes, ranks, alloc, captureMode } = this.cfg;
     const cuda = this.api;
     const kind: AllocationKind = alloc === 'cudaMalloc' ? 'device' : alloc;
-    for (let first = 0; first < inputs; first += INPUTS_PER_ALLOCATION) {
-      const count = Math.min(INPUTS_PER_ALLOCATION, inputs - first);
-      const segment = await this.malloc(kind, count * bytes, `graph inputs ${first}..${first + count - 1}`);
-      if (!segment) return;
-      this.segments.push(segment);
-      for (let j = 0; j < count; j += 1) this.inputs.push(segment.ptr + BigInt(j * bytes));
+    // Servers that run under a memory saver allocate graph inputs inside its region (SGLang
+    // with SGLANG_MEMORY_SAVER_CUDA_GRAPH=1); with no interposer this does nothing.
+    const region = cuda.allocatorRegion(true);
+    if (region.hooked) this.log.notes.push(`graph inputs allocated inside the allocator region of ${region.provider ?? 'an LD_PRELOAD interposer'}`);
+    try {
+      for (let first = 0; first < inputs; first += INPUTS_PER_ALLOCATION) {
+        const count = Math.min(INPUTS_PER_ALLOCATION, inputs - first);
+        const segment = await this.malloc(kind, count * bytes, `graph inputs ${first}..${first + count - 1}`);
+        if (!segment) return;
+        this.segments.push(segment);
+        for (let j = 0; j < count; j += 1) this.inputs.push(segment.ptr + BigInt(j * bytes));
+      }
+    } finally {
+      if (region.hooked) cuda.allocatorRegion(false);
     }
     this.outputs = await this.malloc('device', inputs * bytes, 'all-reduce outputs');
     if (!this.outputs) return;

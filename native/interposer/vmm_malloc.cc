@@ -10,8 +10,14 @@
 // Driver entry points are resolved on first use: cuGetProcAddress from the global scope (the
 // addon loads the driver, or the simulated device, RTLD_GLOBAL), else from libcuda.so.1.
 // cudaFree of memory it did not allocate goes to the next cudaFree. It prints nothing.
+//
+// Like torch_memory_saver, it serves VMM memory only inside a region: the application
+// brackets what it wants managed (SGLang brackets CUDA-graph capture when
+// SGLANG_MEMORY_SAVER_CUDA_GRAPH=1) with cuipc_interposer_set_region(1) / (0); outside,
+// cudaMalloc goes to the runtime. CUIPC_INTERPOSER_REGION=all serves every cudaMalloc.
 #include <dlfcn.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +32,8 @@
 CUIPC_EXPORT cudaError_t cudaMalloc(void** ptr, size_t size);
 CUIPC_EXPORT cudaError_t cudaFree(void* ptr);
 CUIPC_EXPORT const char* cuipcInterposerName(void);
+CUIPC_EXPORT void cuipc_interposer_set_region(int active);
+CUIPC_EXPORT int cuipc_interposer_in_region(void);
 
 namespace {
 
@@ -261,10 +269,34 @@ cudaError_t vmmMalloc(void** ptr, size_t size) {
 
 CUIPC_EXPORT const char* cuipcInterposerName(void) { return "cuipc-vmm-interposer"; }
 
+namespace {
+std::atomic<int> g_region{-1};  // -1: not yet read from the environment
+
+bool inRegion() {
+  int r = g_region.load();
+  if (r < 0) {
+    const char* v = std::getenv("CUIPC_INTERPOSER_REGION");
+    r = (v && std::strcmp(v, "all") == 0) ? 1 : 0;
+    int expected = -1;
+    g_region.compare_exchange_strong(expected, r);
+    r = g_region.load();
+  }
+  return r > 0;
+}
+}  // namespace
+
+// Process-wide, as torch_memory_saver's region is: allocations from any thread inside it count.
+CUIPC_EXPORT void cuipc_interposer_set_region(int active) { g_region.store(active ? 1 : 0); }
+CUIPC_EXPORT int cuipc_interposer_in_region(void) { return inRegion() ? 1 : 0; }
+
 CUIPC_EXPORT cudaError_t cudaMalloc(void** ptr, size_t size) {
   if (!ptr) return cuabi::kErrorInvalidValue;
   ensureTables();
   // A zero-byte request has nothing to map; the runtime answers it (success, null pointer).
+  if (!inRegion()) {
+    if (g_next_malloc) return g_next_malloc(ptr, size);
+    return cuabi::kErrorInitializationError;
+  }
   if (size == 0 || !g_driver.ok) {
     if (size == 0 && g_next_malloc) return g_next_malloc(ptr, size);
     return g_driver.ok ? cuabi::kErrorInvalidValue : cuabi::kErrorInitializationError;

@@ -2,6 +2,8 @@
 // (kind, size, VMM handle) so free() needs only the pointer.
 #include "memory/memory.h"
 
+#include <dlfcn.h>
+
 #include <map>
 #include <mutex>
 
@@ -244,6 +246,26 @@ Napi::Value CopyFromHost(const Napi::CallbackInfo& info) {
   return MakeStatus(info.Env(), CUIPC_RT(cudaMemcpy, reinterpret_cast<void*>(dst), data.Data(), data.ByteLength(), cuabi::kMemcpyDefault));
 }
 
+// An allocator interposer's region (torch_memory_saver-style): servers allocate CUDA-graph
+// inputs inside it, so the probe does too. Found in the global scope, where an LD_PRELOAD
+// library is; absent, the call does nothing and says so.
+Napi::Value AllocatorRegion(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool enter = ArgBool(info, 0, "enter");
+  using SetRegion = void (*)(int);
+  auto hook = reinterpret_cast<SetRegion>(dlsym(RTLD_DEFAULT, "cuipc_interposer_set_region"));
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("hooked", hook != nullptr);
+  if (hook) {
+    hook(enter ? 1 : 0);
+    Dl_info where;
+    r.Set("provider", dladdr(reinterpret_cast<void*>(hook), &where) && where.dli_fname ? Napi::Value(Napi::String::New(env, where.dli_fname)) : env.Null());
+  } else {
+    r.Set("provider", env.Null());
+  }
+  return r;
+}
+
 }  // namespace
 
 Outcome VmmGranularity(int requestedHandleTypes, size_t* granularity) {
@@ -292,6 +314,7 @@ void RegisterMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("memcpy", Napi::Function::New(env, Memcpy, "memcpy"));
   exports.Set("copyToHost", Napi::Function::New(env, CopyToHost, "copyToHost"));
   exports.Set("copyFromHost", Napi::Function::New(env, CopyFromHost, "copyFromHost"));
+  exports.Set("allocatorRegion", Napi::Function::New(env, AllocatorRegion, "allocatorRegion"));
 }
 
 }  // namespace cuipc
