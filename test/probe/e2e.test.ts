@@ -100,10 +100,16 @@ describe('allocators that legacy IPC cannot export', () => {
     expect(report.pinpoint?.explanations[0].id).toBe(explanation);
   });
 
-  it('names the interposer that serves cudaMalloc from VMM memory', async () => {
+  it('an interposer turns a passing probe into one that fails at export, and is named', async () => {
     const { vmmInterposerPath } = await import('../../lib/binding/native.js');
+    // The registered buffer is allocated outside the interposer's region and still exports;
+    // the graph inputs are allocated inside it, as a server under a memory saver does.
     const report = await run({ ranks: 2, env: { LD_PRELOAD: vmmInterposerPath() } });
-    expect(report.pinpoint).toMatchObject({ step: 'register', call: 'cudaIpcGetMemHandle', code: 1 });
+    expect(report.ranks[0].steps.register.outcome).toBe('passed');
+    expect(report.pinpoint).toMatchObject({ step: 'export', call: 'cudaIpcGetMemHandle', code: 1 });
+    expect(report.pinpoint?.provenance).toMatchObject({ vmm: true, legacyIpcCapable: false });
+    const everything = await run({ ranks: 2, env: { LD_PRELOAD: vmmInterposerPath(), CUIPC_INTERPOSER_REGION: 'all' } });
+    expect(everything.pinpoint).toMatchObject({ step: 'register', call: 'cudaIpcGetMemHandle', code: 1 });
     expect(report.ranks[0].loader?.allocation.find((a) => a.symbol === 'cudaMalloc')?.interposed).toBe(true);
     const vmm = report.pinpoint?.explanations[0];
     expect(vmm?.id).toBe('vmm-memory');
