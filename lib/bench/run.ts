@@ -1,0 +1,202 @@
+// `npm run bench`: speed and memory, measured side by side in one run, printed as ratios with
+// the machine they ran on, and kept per machine kind in docs/benchmarks.md.
+//
+//   npm run bench [-- --backend cuda|sim|auto] [--quick] [--out docs/benchmarks.md | --out -]
+//                 [--python python3]
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Backend } from '../../binding.js';
+import { driverLibraryPresent, openCuda, type Cuda } from '../cuda/index.js';
+import { BenchSetupError, measureCallOverhead } from './calls.js';
+import { describeMachine } from './machine.js';
+import { probeCommand, runProbe, runTorch, torchProgramPath, torchSkipReason, type ProbeRun, type TorchRun } from './probe-runs.js';
+import { renderSection, writeSection, type BenchResults } from './report.js';
+
+const USAGE = `usage: npm run bench [-- --backend cuda|sim|auto] [--quick] [--out FILE | --out -] [--python EXE]
+  --backend  cuda: a real GPU; sim: the SIMULATED device; auto (the default when CUIPC_BACKEND is unset):
+             cuda when a driver is found, else sim
+  --quick    fewer sizes and repetitions
+  --out      the Markdown document to update (default docs/benchmarks.md); '-' writes nothing
+  --python   the interpreter for the PyTorch comparison (default python3)`;
+
+/** Set by a parent bench that fell back to sim, so the child records why. */
+const FALLBACK_ENV = 'CUIPC_BENCH_FELL_BACK';
+
+interface Plan {
+  callRepetitions: number;
+  endToEndRuns: number;
+  scaleRanks: number[];
+  scaleInputs: number[];
+}
+
+const FULL: Plan = { callRepetitions: 15, endToEndRuns: 3, scaleRanks: [1, 2, 4, 8], scaleInputs: [72, 1024, 4096] };
+const QUICK: Plan = { callRepetitions: 5, endToEndRuns: 1, scaleRanks: [1, 4], scaleInputs: [72, 1024] };
+const BUFFERS = 4096;
+const BUFFER_BYTES = 64 * 1024;
+const E2E = { ranks: 4, inputs: 72 };
+
+function progress(message: string): void {
+  process.stderr.write(`bench: ${message}\n`);
+}
+
+/**
+ * The command as a person would retype it. --out and --python are left out: they say where the
+ * document goes and which interpreter ran, not what was measured, and may name local paths.
+ */
+function commandLine(argv: string[]): string {
+  const shown: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--out' || arg === '--python') i++;
+    else if (!arg.startsWith('--out=') && !arg.startsWith('--python=')) shown.push(arg);
+  }
+  const env = process.env.CUIPC_BACKEND ? `CUIPC_BACKEND=${process.env.CUIPC_BACKEND} ` : '';
+  return `${env}npm run bench${shown.length ? ` -- ${shown.join(' ')}` : ''}`;
+}
+
+/** Runs this same bench in a child on the simulated device and exits with its status. */
+function rerunOnSimulatedDevice(argv: string[], why: string): never {
+  progress(`${why}; running on the SIMULATED device instead`);
+  const script = fileURLToPath(import.meta.url);
+  const child = spawnSync(process.execPath, [script, ...argv, '--backend', 'sim'], {
+    stdio: 'inherit',
+    env: { ...process.env, [FALLBACK_ENV]: why },
+  });
+  process.exit(child.status ?? 3);
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  let values: { backend?: string; quick?: boolean; out?: string; python?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        backend: { type: 'string' },
+        quick: { type: 'boolean' },
+        out: { type: 'string' },
+        python: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const notes: string[] = [];
+  if (process.env[FALLBACK_ENV]) notes.push(`fell back to the SIMULATED device: ${process.env[FALLBACK_ENV]}`);
+  const requested = values.backend ?? process.env.CUIPC_BACKEND ?? 'auto';
+  if (!['cuda', 'sim', 'auto'].includes(requested)) {
+    process.stderr.write(`--backend must be cuda, sim or auto, got '${requested}'\n${USAGE}\n`);
+    return 2;
+  }
+  // Argument order matters to the fallback child: a later --backend wins in parseArgs.
+  const forwarded = argv;
+  let backend: Backend;
+  if (requested === 'auto') {
+    if (!driverLibraryPresent()) rerunOnSimulatedDevice(forwarded, 'no CUDA driver (libcuda.so.1) found');
+    backend = 'cuda';
+  } else {
+    backend = requested as Backend;
+  }
+
+  const cuda: Cuda = openCuda({ backend });
+  const count = cuda.getDeviceCount();
+  if (!count.ok || !count.value) {
+    const why = count.ok ? 'no CUDA device is visible' : `cudaGetDeviceCount returned ${count.code} ${count.name} ("${count.message}")`;
+    if (requested === 'auto') rerunOnSimulatedDevice(forwarded, why);
+    process.stderr.write(`bench: ${why}; try --backend sim\n`);
+    return 3;
+  }
+  const plan = values.quick ? QUICK : FULL;
+  const machine = describeMachine(cuda);
+  const simulated = machine.simulated;
+  const label = simulated ? ' (SIMULATED)' : '';
+  progress(`backend ${backend}${label}; ${machine.title}`);
+
+  // 1. Call overhead, raw C++ then the addon.
+  progress(`call overhead${label}: ${BUFFERS} buffers x ${plan.callRepetitions} repetitions, raw C++ then the addon`);
+  let calls: BenchResults['calls'];
+  try {
+    calls = await measureCallOverhead(cuda, { count: BUFFERS, bytes: BUFFER_BYTES, repetitions: plan.callRepetitions, device: 0 });
+  } catch (error) {
+    if (!(error instanceof BenchSetupError)) throw error;
+    calls = { error: error.message };
+    progress(`call overhead not measured: ${error.message}`);
+  }
+
+  // 2. The probe end to end against the PyTorch program.
+  const python = values.python ?? 'python3';
+  const cuipcRuns: ProbeRun[] = [];
+  for (let i = 0; i < plan.endToEndRuns; i++) {
+    progress(`${probeCommand(E2E.ranks, E2E.inputs, backend)}${label}, run ${i + 1}/${plan.endToEndRuns}`);
+    cuipcRuns.push(await runProbe(E2E.ranks, E2E.inputs, backend));
+  }
+  const torchSkipped = torchSkipReason(python, backend);
+  const torchRuns: TorchRun[] = [];
+  if (torchSkipped) {
+    progress(`PyTorch comparison ${torchSkipped}`);
+  } else {
+    for (let i = 0; i < plan.endToEndRuns; i++) {
+      progress(`PyTorch program, ${E2E.ranks} ranks x ${E2E.inputs} inputs, run ${i + 1}/${plan.endToEndRuns}`);
+      torchRuns.push(await runTorch(python, E2E.ranks, E2E.inputs));
+    }
+  }
+
+  // 3. Scale.
+  const scale: ProbeRun[] = [];
+  const scaleStarted = Date.now();
+  for (const ranks of plan.scaleRanks) {
+    for (const inputs of plan.scaleInputs) {
+      progress(`scale${label}: ${ranks} ranks x ${inputs} inputs`);
+      scale.push(await runProbe(ranks, inputs, backend));
+    }
+  }
+  progress(`scale took ${((Date.now() - scaleStarted) / 1000).toFixed(1)} s`);
+  if (values.quick) notes.push('--quick: fewer sizes and repetitions');
+  if (simulated) {
+    notes.push('SIMULATED peak RSS includes the simulated device memory (host shared memory, the inputs and the opened peer mappings); on a GPU that memory is not resident in the process');
+  }
+
+  const results: BenchResults = {
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    // A fallback child got '--backend sim' appended; the person typed the command without it.
+    command: commandLine(process.env[FALLBACK_ENV] ? argv.slice(0, -2) : argv),
+    backend,
+    machine,
+    calls,
+    endToEnd: {
+      ...E2E,
+      command: probeCommand(E2E.ranks, E2E.inputs, backend),
+      cuipc: cuipcRuns,
+      torch: torchRuns,
+      torchSkipped,
+      torchCommand: `python3 bench/${torchProgramPath().split('/').pop() ?? ''} --ranks ${E2E.ranks} --inputs ${E2E.inputs}`,
+    },
+    scale,
+    notes,
+  };
+  const section = renderSection(results);
+  process.stdout.write(`\n${section}\n`);
+  const out = values.out ?? 'docs/benchmarks.md';
+  if (out !== '-') {
+    writeSection(out, machine.sectionKey, section);
+    progress(`wrote the '${machine.sectionKey}' section of ${out}`);
+  }
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 3;
+  },
+);
