@@ -136,8 +136,8 @@ export interface NativeBinding {
   /** Load the backend. Idempotent for the same backend; a second backend is a RangeError. */
   load(options: LoadOptions): LoaderReport;
   loaderReport(): LoaderReport | null;
-  /** The error text for a code of the loaded runtime (or the driver for CUresult). */
-  errorName(code: number): string;
+  /** [name, message] of a cudaError_t (driver false) or CUresult (driver true) code. */
+  describeError(code: number, driver: boolean): [string, string];
 
   // devices
   driverGetVersion(): CudaResult<number>;
@@ -155,10 +155,15 @@ export interface NativeBinding {
   malloc(kind: AllocationKind, bytes: number): CudaResult<Allocation>;
   /** Frees an allocation made by malloc (any kind); the kind is remembered natively. */
   free(ptr: Ptr): CudaStatus;
-  pointerAttributes(ptr: Ptr): CudaResult<PointerAttributes>;
-  pointerAttributesBatch(ptrs: Ptr[]): Array<CudaResult<PointerAttributes>>;
-  /** RANGE_START_ADDR of each pointer: [base, offset] pairs; the hot path of export. */
-  rangeStartBatch(ptrs: Ptr[]): Array<CudaResult<{ base: Ptr; offset: number }>>;
+  /**
+   * Packed form behind pointerAttributes: values[i] and codes[i] for memory type, device
+   * ordinal, is-managed, range start, range size, mapped, legacy-IPC-capable, allowed handle
+   * types, mempool, then whether cuMemRetainAllocationHandle succeeds. Returns 0, or the
+   * code of a missing driver.
+   */
+  pointerAttributesInto(ptr: Ptr, values: BigUint64Array, codes: Int32Array): number;
+  /** Packed form behind rangeStartBatch; returns how many failed. */
+  rangeStartPacked(ptrs: BigUint64Array | Ptr[], bases: BigUint64Array, codes: Int32Array): number;
   memset(ptr: Ptr, byte: number, bytes: number): CudaStatus;
   memcpy(dst: Ptr, src: Ptr, bytes: number): CudaStatus;
   copyToHost(src: Ptr, bytes: number): CudaResult<Buffer>;
@@ -171,8 +176,10 @@ export interface NativeBinding {
   allocatorRegion(enter: boolean): { hooked: boolean; provider: string | null };
 
   // IPC
-  ipcGetMemHandle(ptr: Ptr): CudaResult<Buffer>;
-  ipcGetMemHandleBatch(ptrs: Ptr[]): Array<CudaResult<Buffer>>;
+  /** Packed form behind ipcGetMemHandle: writes 64 bytes into out, returns the code. */
+  ipcGetMemHandleInto(ptr: Ptr, out: Uint8Array): number;
+  /** Packed form behind ipcGetMemHandleBatch: 64 bytes per pointer into out; returns how many failed. */
+  ipcGetMemHandlePacked(ptrs: BigUint64Array | Ptr[], out: Uint8Array, codes: Int32Array): number;
   ipcOpenMemHandle(handle: Uint8Array, flags: number): CudaResult<Ptr>;
   ipcOpenMemHandleAsync(handle: Uint8Array, flags: number): Promise<CudaResult<Ptr>>;
   ipcCloseMemHandle(ptr: Ptr): CudaStatus;
@@ -224,6 +231,47 @@ export interface NativeBinding {
   launchChecksum(ptr: Ptr, count: number, out: Ptr, stream: Ptr): CudaStatus;
   /** out[i] = sum over r < ranks of ((uint32*)table[r])[i]; table is a device array of ranks pointers. */
   launchAllReduce(table: Ptr, ranks: number, out: Ptr, count: number, stream: Ptr): CudaStatus;
+}
+
+/** Results of a batched call, packed: entry i is codes[i] (and its value where codes[i] is 0). */
+export interface PackedBatch {
+  /** The CUDA entry point called once per pointer. */
+  call: string;
+  count: number;
+  failed: number;
+  codes: Int32Array;
+  /** The named status of entry i. */
+  status(i: number): CudaStatus;
+}
+
+export interface HandleBatch extends PackedBatch {
+  /** 64 bytes per entry, zero where the entry failed. */
+  handles: Buffer;
+  /** Entry i's handle (a view into handles), or undefined where it failed. */
+  handle(i: number): Buffer | undefined;
+}
+
+export interface RangeBatch extends PackedBatch {
+  /** RANGE_START_ADDR per entry (0 where it failed); the offset is ptr - base. */
+  bases: BigUint64Array;
+}
+
+/**
+ * The hot calls, built in JavaScript over the packed native forms above (lib/cuda): a
+ * fixed-shape result literal costs a fraction of one built through Node-API.
+ */
+export interface HotCalls {
+  ipcGetMemHandle(ptr: Ptr): CudaResult<Buffer>;
+  /** One cudaIpcGetMemHandle per pointer; a BigUint64Array is read in place. */
+  ipcGetMemHandleBatch(ptrs: BigUint64Array | Ptr[]): HandleBatch;
+  /** RANGE_START_ADDR of one pointer: its allocation base and the offset into it. */
+  rangeStart(ptr: Ptr): CudaResult<{ base: Ptr; offset: number }>;
+  /** RANGE_START_ADDR per pointer, the export's base lookup. */
+  rangeStartBatch(ptrs: BigUint64Array | Ptr[]): RangeBatch;
+  pointerAttributes(ptr: Ptr): CudaResult<PointerAttributes>;
+  pointerAttributesBatch(ptrs: Ptr[]): Array<CudaResult<PointerAttributes>>;
+  /** The named status for a code returned by `call` (driver entry points start with "cu" but not "cuda"). */
+  status(call: string, code: number): CudaStatus;
 }
 
 declare const binding: NativeBinding;

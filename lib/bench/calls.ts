@@ -36,7 +36,7 @@ export interface CallOverheadResult {
 /** How each kind reads in the tables, and the target the issue sets for the H200. */
 export const CALL_LABELS: Record<CallKind, { call: string; addon: string; target: number | null }> = {
   ipcGetMemHandle: { call: 'cudaIpcGetMemHandle, one call', addon: 'ipcGetMemHandle(ptr)', target: 1.5 },
-  rangeStart: { call: 'cuPointerGetAttribute(RANGE_START_ADDR), one pointer', addon: 'rangeStartBatch([ptr])', target: 1.5 },
+  rangeStart: { call: 'cuPointerGetAttribute(RANGE_START_ADDR), one pointer', addon: 'rangeStart(ptr)', target: 1.5 },
   pointerAttributes: { call: 'pointer attributes (9 cuPointerGetAttribute + cuMemRetainAllocationHandle)', addon: 'pointerAttributes(ptr)', target: 1.5 },
   ipcGetMemHandleBatch: { call: 'cudaIpcGetMemHandle, batch of all buffers (per pointer)', addon: 'ipcGetMemHandleBatch(ptrs)', target: 1.1 },
   rangeStartBatch: { call: 'RANGE_START_ADDR, batch of all buffers (per pointer)', addon: 'rangeStartBatch(ptrs)', target: null },
@@ -104,19 +104,23 @@ async function runAddon(cuda: Cuda, count: number, bytes: number, repetitions: n
       if (!allocation.ok || !allocation.value) throw new BenchSetupError(`malloc('device', ${bytes}) returned ${allocation.code} ${allocation.name} at buffer ${i}`);
       ptrs.push(allocation.value.ptr);
     }
+    // Batched calls take the pointers as a caller keeps them for batching: a BigUint64Array.
+    const packed = BigUint64Array.from(ptrs);
     const kinds = emptyKinds();
     // The same order as the C++ program; each loop checks results as a caller would.
     const pass = (timed: boolean): void => {
       const t0 = nowNs();
       for (const ptr of ptrs) if (!cuda.ipcGetMemHandle(ptr).ok && timed) kinds.ipcGetMemHandle.failures++;
       const t1 = nowNs();
-      for (const ptr of ptrs) if (!cuda.rangeStartBatch([ptr])[0].ok && timed) kinds.rangeStart.failures++;
+      for (const ptr of ptrs) if (!cuda.rangeStart(ptr).ok && timed) kinds.rangeStart.failures++;
       const t2 = nowNs();
       for (const ptr of ptrs) if (!cuda.pointerAttributes(ptr).ok && timed) kinds.pointerAttributes.failures++;
       const t3 = nowNs();
-      for (const result of cuda.ipcGetMemHandleBatch(ptrs)) if (!result.ok && timed) kinds.ipcGetMemHandleBatch.failures++;
+      if (timed) kinds.ipcGetMemHandleBatch.failures += cuda.ipcGetMemHandleBatch(packed).failed;
+      else cuda.ipcGetMemHandleBatch(packed);
       const t4 = nowNs();
-      for (const result of cuda.rangeStartBatch(ptrs)) if (!result.ok && timed) kinds.rangeStartBatch.failures++;
+      if (timed) kinds.rangeStartBatch.failures += cuda.rangeStartBatch(packed).failed;
+      else cuda.rangeStartBatch(packed);
       const t5 = nowNs();
       if (!timed) return;
       kinds.ipcGetMemHandle.perCallNs.push((t1 - t0) / count);

@@ -2,13 +2,17 @@
 // in: it loads the addon, picks the backend (option, else CUIPC_BACKEND, else 'cuda'),
 // loads the driver and runtime through the ordered search, and returns the binding.
 import { existsSync, readFileSync } from 'node:fs';
-import type { Backend, LoaderReport, NativeBinding } from '../../binding.js';
+import type { Backend, HotCalls, LoaderReport, NativeBinding } from '../../binding.js';
+import { hotCalls } from './hot.js';
 import { driverCandidates, runtimeCandidates } from '../binding/search.js';
 import { loadAddon, simulatedDevicePath } from '../binding/native.js';
 
 export type * from '../../binding.js';
 
-export interface Cuda extends NativeBinding {
+/** The packed native forms; users call the HotCalls built over them. */
+type PackedForms = 'ipcGetMemHandleInto' | 'ipcGetMemHandlePacked' | 'rangeStartPacked' | 'pointerAttributesInto' | 'describeError';
+
+export interface Cuda extends Omit<NativeBinding, PackedForms>, HotCalls {
   readonly report: LoaderReport;
   readonly backend: Backend;
 }
@@ -59,7 +63,7 @@ export function openCuda(options: { backend?: Backend | 'auto' } = {}): Cuda {
     driverCandidates: sim ?? driverCandidates(),
     runtimeCandidates: sim ?? runtimeCandidates(),
   });
-  opened = Object.assign(Object.create(binding) as NativeBinding, { report, backend }) as Cuda;
+  opened = Object.assign(Object.create(binding) as NativeBinding, hotCalls(binding), { report, backend }) as Cuda;
   return opened;
 }
 

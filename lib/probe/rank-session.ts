@@ -414,21 +414,21 @@ export class RankSession {
     const baseIndex = new Map<bigint, number>();
     const bases: Ptr[] = [];
     const inputs: ExportData['inputs'] = [];
-    for (let i = 0; i < ranges.length; i += 1) {
-      const range = ranges[i];
+    for (let i = 0; i < ranges.count; i += 1) {
       const args = { ptr: ptrToHex(this.inputs[i]), attribute: 'CU_POINTER_ATTRIBUTE_RANGE_START_ADDR', input: i };
-      if (!range.ok || !range.value) {
-        this.fail('rangeStartBatch', args, range, { ptr: this.inputs[i] }, before);
+      if (ranges.codes[i] !== 0) {
+        this.fail('rangeStartBatch', args, ranges.status(i), { ptr: this.inputs[i] }, before);
         return { kind: 'none' };
       }
-      this.succeeded(range.call, 'rangeStartBatch', args);
-      let index = baseIndex.get(range.value.base);
+      this.succeeded(ranges.call, 'rangeStartBatch', args);
+      const base = ranges.bases[i];
+      let index = baseIndex.get(base);
       if (index === undefined) {
         index = bases.length;
-        baseIndex.set(range.value.base, index);
-        bases.push(range.value.base);
+        baseIndex.set(base, index);
+        bases.push(base);
       }
-      inputs.push({ base: index, offset: range.value.offset });
+      inputs.push({ base: index, offset: Number(this.inputs[i] - base) });
     }
     this.log.notes.push(`${this.inputs.length} inputs in ${bases.length} allocation bases`);
 
@@ -445,18 +445,17 @@ export class RankSession {
       const beforeHandles = cuda.peekAtLastError();
       const handles = cuda.ipcGetMemHandleBatch(bases);
       let first = true;
-      for (let b = 0; b < handles.length; b += 1) {
-        const handle = handles[b];
+      for (let b = 0; b < handles.count; b += 1) {
         const args = { ptr: ptrToHex(bases[b]), baseIndex: b, of: bases.length };
-        if (!handle.ok || !handle.value) {
+        const handle = handles.handle(b);
+        if (!handle) {
           // Every failing base is recorded; the last-error slot belongs to the first.
-          this.fail('ipcGetMemHandleBatch', args, handle, { ptr: bases[b] }, first ? beforeHandles : undefined);
+          this.fail('ipcGetMemHandleBatch', args, handles.status(b), { ptr: bases[b] }, first ? beforeHandles : undefined);
           first = false;
           continue;
         }
-        this.succeeded(handle.call, 'ipcGetMemHandleBatch', args);
-        if (handle.value.length !== IPC_HANDLE_BYTES) throw new RangeError(`a ${handle.value.length}-byte IPC handle`);
-        shared.push({ base: ptrToHex(bases[b]), bytes: this.allocationBytes(bases[b]), handle: bytesToHex(handle.value) });
+        this.succeeded(handles.call, 'ipcGetMemHandleBatch', args);
+        shared.push({ base: ptrToHex(bases[b]), bytes: this.allocationBytes(bases[b]), handle: bytesToHex(handle) });
       }
       if (this.failed()) return { kind: 'none' };
     } else {

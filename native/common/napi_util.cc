@@ -85,6 +85,23 @@ std::vector<uint64_t> ArgPtrList(const Napi::CallbackInfo& info, size_t index, c
   return out;
 }
 
+PtrList ArgPtrs(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value v = Arg(info, index);
+  PtrList list;
+  napi_typedarray_type type;
+  void* data = nullptr;
+  if (TypedArrayData(info.Env(), v, &type, &list.size, &data)) {
+    if (type != napi_biguint64_array) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a BigUint64Array or an array of BigInt addresses");
+    list.data = static_cast<const uint64_t*>(data);
+    return list;
+  }
+  if (!v.IsArray()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a BigUint64Array or an array of BigInt addresses");
+  list.copy = ArgPtrList(info, index, name);
+  list.data = list.copy.data();
+  list.size = list.copy.size();
+  return list;
+}
+
 int64_t ArgInt(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min, int64_t max) {
   Napi::Value v = Arg(info, index);
   if (!v.IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be an integer Number");

@@ -31,22 +31,30 @@ Napi::Value HandleResult(Napi::Env env, const Outcome& o, const void* handle) {
   return MakeResult(env, o, BytesValue(env, handle, 64));
 }
 
-Napi::Value IpcGetMemHandle(const Napi::CallbackInfo& info) {
+// The hot path writes into memory the caller owns and returns only the code: lib/cuda builds
+// the result objects in JavaScript, where a fixed-shape literal costs a fraction of building
+// one through Node-API.
+Napi::Value IpcGetMemHandleInto(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "ipcGetMemHandleInto(ptr, out)");
   uint64_t ptr = ArgPtr(info, 0, "ptr");
-  cudaIpcMemHandle_t h{};
-  Outcome o = CUIPC_RT(cudaIpcGetMemHandle, &h, reinterpret_cast<void*>(ptr));
-  return HandleResult(info.Env(), o, &h);
+  auto* out = ArgTyped<cudaIpcMemHandle_t>(info, 1, "out (a 64-byte Uint8Array)", napi_uint8_array, 64);
+  return Napi::Number::New(info.Env(), CUIPC_RT(cudaIpcGetMemHandle, out, reinterpret_cast<void*>(ptr)).code);
 }
 
-Napi::Value IpcGetMemHandleBatch(const Napi::CallbackInfo& info) {
-  std::vector<uint64_t> ptrs = ArgPtrList(info, 0, "ptrs");
-  Napi::Array out = Napi::Array::New(info.Env(), ptrs.size());
-  for (size_t i = 0; i < ptrs.size(); i++) {
-    cudaIpcMemHandle_t h{};
-    Outcome o = CUIPC_RT(cudaIpcGetMemHandle, &h, reinterpret_cast<void*>(ptrs[i]));
-    out.Set(i, HandleResult(info.Env(), o, &h));
+// Handle i goes to out[64 i, 64 i + 64) and its code to codes[i]; returns how many failed.
+Napi::Value IpcGetMemHandlePacked(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 3, "ipcGetMemHandlePacked(ptrs, out, codes)");
+  PtrList ptrs = ArgPtrs(info, 0, "ptrs");
+  auto* out = ArgTyped<cudaIpcMemHandle_t>(info, 1, "out (a Uint8Array of 64 bytes per pointer)", napi_uint8_array, 64 * ptrs.size);
+  auto* codes = ArgTyped<int32_t>(info, 2, "codes (an Int32Array, one per pointer)", napi_int32_array, ptrs.size);
+  auto fn = GetLoader().fn.cudaIpcGetMemHandle;
+  int missing = GetLoader().MissingCode(Api::Runtime);
+  uint32_t failed = 0;
+  for (size_t i = 0; i < ptrs.size; i++) {
+    codes[i] = fn ? fn(&out[i], reinterpret_cast<void*>(ptrs.data[i])) : missing;
+    failed += codes[i] != 0;
   }
-  return out;
+  return Napi::Number::New(info.Env(), failed);
 }
 
 unsigned ArgFlags(const Napi::CallbackInfo& info) { return static_cast<unsigned>(ArgInt(info, 1, "flags", 0, 0xffffffffLL)); }
@@ -202,8 +210,8 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterIpc(Napi::Env env, Napi::Object exports) {
-  exports.Set("ipcGetMemHandle", Napi::Function::New(env, IpcGetMemHandle, "ipcGetMemHandle"));
-  exports.Set("ipcGetMemHandleBatch", Napi::Function::New(env, IpcGetMemHandleBatch, "ipcGetMemHandleBatch"));
+  exports.Set("ipcGetMemHandleInto", Napi::Function::New(env, IpcGetMemHandleInto, "ipcGetMemHandleInto"));
+  exports.Set("ipcGetMemHandlePacked", Napi::Function::New(env, IpcGetMemHandlePacked, "ipcGetMemHandlePacked"));
   exports.Set("ipcOpenMemHandle", Napi::Function::New(env, IpcOpenMemHandle, "ipcOpenMemHandle"));
   exports.Set("ipcOpenMemHandleAsync", Napi::Function::New(env, IpcOpenMemHandleAsync, "ipcOpenMemHandleAsync"));
   exports.Set("ipcCloseMemHandle", Napi::Function::New(env, IpcCloseMemHandle, "ipcCloseMemHandle"));

@@ -158,9 +158,14 @@ Napi::Value Report(const Napi::CallbackInfo& info) {
   return LoaderReportValue(info.Env());
 }
 
-Napi::Value ErrorNameOf(const Napi::CallbackInfo& info) {
+// [name, message] of a code, for lib/cuda's per-code cache of result texts.
+Napi::Value DescribeError(const Napi::CallbackInfo& info) {
   int code = static_cast<int>(ArgInt(info, 0, "code", INT32_MIN, INT32_MAX));
-  return Napi::String::New(info.Env(), ErrorName(code, Api::Runtime));
+  Api api = ArgBool(info, 1, "driver") ? Api::Driver : Api::Runtime;
+  Napi::Array r = Napi::Array::New(info.Env(), 2);
+  r.Set(0u, ErrorName(code, api));
+  r.Set(1u, ErrorMessage(code, api));
+  return r;
 }
 
 }  // namespace
@@ -267,7 +272,7 @@ std::string FallbackErrorMessage(int code, Api api) {
 void RegisterLoader(Napi::Env env, Napi::Object exports) {
   exports.Set("load", Napi::Function::New(env, Load, "load"));
   exports.Set("loaderReport", Napi::Function::New(env, Report, "loaderReport"));
-  exports.Set("errorName", Napi::Function::New(env, ErrorNameOf, "errorName"));
+  exports.Set("describeError", Napi::Function::New(env, DescribeError, "describeError"));
 }
 
 }  // namespace cuipc

@@ -127,90 +127,52 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
   return MakeStatus(env, o);
 }
 
-Napi::Object AttributesValue(Napi::Env env, uint64_t ptr) {
-  const Loader& l = GetLoader();
-  auto query = [&](int attr, void* out) -> int {
-    return l.fn.cuPointerGetAttribute ? l.fn.cuPointerGetAttribute(out, attr, ptr) : l.MissingCode(Api::Driver);
-  };
-  auto answer = [&](int code, Napi::Value value) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("code", code);
-    if (code == 0) o.Set("value", value);
-    return o;
-  };
-  Napi::Object r = Napi::Object::New(env);
-  r.Set("ptr", PtrValue(env, ptr));
-  unsigned memType = 0;
-  int c = query(cuabi::kPtrAttrMemoryType, &memType);
-  r.Set("memoryType", answer(c, Napi::Number::New(env, memType)));
-  int ordinal = -1;
-  c = query(cuabi::kPtrAttrDeviceOrdinal, &ordinal);
-  r.Set("deviceOrdinal", answer(c, Napi::Number::New(env, ordinal)));
-  unsigned managed = 0;
-  c = query(cuabi::kPtrAttrIsManaged, &managed);
-  r.Set("isManaged", answer(c, Napi::Boolean::New(env, managed != 0)));
-  CUdeviceptr start = 0;
-  c = query(cuabi::kPtrAttrRangeStartAddr, &start);
-  r.Set("rangeStart", answer(c, PtrValue(env, start)));
-  size_t size = 0;
-  c = query(cuabi::kPtrAttrRangeSize, &size);
-  r.Set("rangeSize", answer(c, Napi::Number::New(env, static_cast<double>(size))));
-  unsigned mapped = 0;
-  c = query(cuabi::kPtrAttrMapped, &mapped);
-  r.Set("mapped", answer(c, Napi::Boolean::New(env, mapped != 0)));
-  unsigned legacy = 0;
-  c = query(cuabi::kPtrAttrIsLegacyIpcCapable, &legacy);
-  r.Set("isLegacyIpcCapable", answer(c, Napi::Boolean::New(env, legacy != 0)));
-  unsigned long long types = 0;
-  c = query(cuabi::kPtrAttrAllowedHandleTypes, &types);
-  r.Set("allowedHandleTypes", answer(c, Napi::Number::New(env, static_cast<double>(types))));
-  void* pool = nullptr;
-  c = query(cuabi::kPtrAttrMempoolHandle, &pool);
-  r.Set("mempool", answer(c, PtrValue(env, reinterpret_cast<uint64_t>(pool))));
-  CUmemGenericAllocationHandle h = 0;
-  c = l.fn.cuMemRetainAllocationHandle ? l.fn.cuMemRetainAllocationHandle(&h, reinterpret_cast<void*>(ptr)) : l.MissingCode(Api::Driver);
-  if (c == 0 && l.fn.cuMemRelease) l.fn.cuMemRelease(h);  // retain took a reference
-  Napi::Object retain = Napi::Object::New(env);
-  retain.Set("code", c);
-  retain.Set("value", c == 0);
-  r.Set("retainAllocationHandle", retain);
-  return r;
-}
+// Attribute slots of pointerAttributesInto, in this order; lib/cuda names them.
+constexpr int kAttributeSlots[] = {cuabi::kPtrAttrMemoryType,         cuabi::kPtrAttrDeviceOrdinal,      cuabi::kPtrAttrIsManaged,
+                                   cuabi::kPtrAttrRangeStartAddr,     cuabi::kPtrAttrRangeSize,          cuabi::kPtrAttrMapped,
+                                   cuabi::kPtrAttrIsLegacyIpcCapable, cuabi::kPtrAttrAllowedHandleTypes, cuabi::kPtrAttrMempoolHandle};
+constexpr size_t kAttributeCount = sizeof(kAttributeSlots) / sizeof(kAttributeSlots[0]);
 
-Napi::Value PointerAttributes(const Napi::CallbackInfo& info) {
+// values[i] / codes[i] for each slot, then slot 9: whether cuMemRetainAllocationHandle
+// succeeds (VMM memory only). Returns 0, or the code of a missing driver.
+Napi::Value PointerAttributesInto(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 3, "pointerAttributesInto(ptr, values, codes)");
   uint64_t ptr = ArgPtr(info, 0, "ptr");
-  if (!GetLoader().fn.cuPointerGetAttribute) return MakeStatus(info.Env(), CUIPC_DRV(cuPointerGetAttribute, nullptr, 0, 0));
-  // The call itself succeeded: each attribute carries its own driver code.
-  return MakeResult(info.Env(), Outcome{0, "cuPointerGetAttribute", Api::Driver}, AttributesValue(info.Env(), ptr));
-}
-
-Napi::Value PointerAttributesBatch(const Napi::CallbackInfo& info) {
-  std::vector<uint64_t> ptrs = ArgPtrList(info, 0, "ptrs");
-  Napi::Array out = Napi::Array::New(info.Env(), ptrs.size());
-  bool driver = GetLoader().fn.cuPointerGetAttribute != nullptr;
-  for (size_t i = 0; i < ptrs.size(); i++) {
-    if (!driver) {
-      out.Set(i, MakeStatus(info.Env(), CUIPC_DRV(cuPointerGetAttribute, nullptr, 0, 0)));
-      continue;
-    }
-    out.Set(i, MakeResult(info.Env(), Outcome{0, "cuPointerGetAttribute", Api::Driver}, AttributesValue(info.Env(), ptrs[i])));
+  auto* values = ArgTyped<uint64_t>(info, 1, "values (a BigUint64Array of 10)", napi_biguint64_array, kAttributeCount + 1);
+  auto* codes = ArgTyped<int32_t>(info, 2, "codes (an Int32Array of 10)", napi_int32_array, kAttributeCount + 1);
+  const Loader& l = GetLoader();
+  if (!l.fn.cuPointerGetAttribute) return Napi::Number::New(info.Env(), l.MissingCode(Api::Driver));
+  for (size_t i = 0; i < kAttributeCount; i++) {
+    // Every attribute fits in 8 zeroed bytes; the narrower ones (int, unsigned) land in the low bytes.
+    uint64_t v = 0;
+    codes[i] = l.fn.cuPointerGetAttribute(&v, kAttributeSlots[i], ptr);
+    if (kAttributeSlots[i] == cuabi::kPtrAttrDeviceOrdinal) v = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(v)));
+    values[i] = v;
   }
-  return out;
+  CUmemGenericAllocationHandle h = 0;
+  int c = l.fn.cuMemRetainAllocationHandle ? l.fn.cuMemRetainAllocationHandle(&h, reinterpret_cast<void*>(ptr)) : l.MissingCode(Api::Driver);
+  if (c == 0 && l.fn.cuMemRelease) l.fn.cuMemRelease(h);  // retain took a reference
+  codes[kAttributeCount] = c;
+  values[kAttributeCount] = c == 0;
+  return Napi::Number::New(info.Env(), 0);
 }
 
-Napi::Value RangeStartBatch(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::vector<uint64_t> ptrs = ArgPtrList(info, 0, "ptrs");
-  Napi::Array out = Napi::Array::New(env, ptrs.size());
-  for (size_t i = 0; i < ptrs.size(); i++) {
+// RANGE_START_ADDR of each pointer into bases[i], codes[i]; returns how many failed.
+Napi::Value RangeStartPacked(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 3, "rangeStartPacked(ptrs, bases, codes)");
+  PtrList ptrs = ArgPtrs(info, 0, "ptrs");
+  auto* bases = ArgTyped<uint64_t>(info, 1, "bases (a BigUint64Array, one per pointer)", napi_biguint64_array, ptrs.size);
+  auto* codes = ArgTyped<int32_t>(info, 2, "codes (an Int32Array, one per pointer)", napi_int32_array, ptrs.size);
+  const Loader& l = GetLoader();
+  int missing = l.MissingCode(Api::Driver);
+  uint32_t failed = 0;
+  for (size_t i = 0; i < ptrs.size; i++) {
     CUdeviceptr base = 0;
-    Outcome o = CUIPC_DRV(cuPointerGetAttribute, &base, cuabi::kPtrAttrRangeStartAddr, ptrs[i]);
-    Napi::Object v = Napi::Object::New(env);
-    v.Set("base", PtrValue(env, base));
-    v.Set("offset", Napi::Number::New(env, static_cast<double>(ptrs[i] - base)));
-    out.Set(i, MakeResult(env, o, v));
+    codes[i] = l.fn.cuPointerGetAttribute ? l.fn.cuPointerGetAttribute(&base, cuabi::kPtrAttrRangeStartAddr, ptrs.data[i]) : missing;
+    bases[i] = base;
+    failed += codes[i] != 0;
   }
-  return out;
+  return Napi::Number::New(info.Env(), failed);
 }
 
 Napi::Value Memset(const Napi::CallbackInfo& info) {
@@ -307,9 +269,8 @@ Outcome UnmapVmm(uint64_t ptr, size_t mapped) {
 void RegisterMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("malloc", Napi::Function::New(env, Malloc, "malloc"));
   exports.Set("free", Napi::Function::New(env, Free, "free"));
-  exports.Set("pointerAttributes", Napi::Function::New(env, PointerAttributes, "pointerAttributes"));
-  exports.Set("pointerAttributesBatch", Napi::Function::New(env, PointerAttributesBatch, "pointerAttributesBatch"));
-  exports.Set("rangeStartBatch", Napi::Function::New(env, RangeStartBatch, "rangeStartBatch"));
+  exports.Set("pointerAttributesInto", Napi::Function::New(env, PointerAttributesInto, "pointerAttributesInto"));
+  exports.Set("rangeStartPacked", Napi::Function::New(env, RangeStartPacked, "rangeStartPacked"));
   exports.Set("memset", Napi::Function::New(env, Memset, "memset"));
   exports.Set("memcpy", Napi::Function::New(env, Memcpy, "memcpy"));
   exports.Set("copyToHost", Napi::Function::New(env, CopyToHost, "copyToHost"));

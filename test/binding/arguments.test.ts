@@ -25,12 +25,13 @@ const cases: Case[] = [
   ['unknown capture mode', () => cuda.streamBeginCapture(0n, 'loose' as 'global'), RangeError, /mode must be one of 'global'/],
   ['unknown P2P attribute', () => cuda.deviceGetP2PAttribute('speed' as 'access-supported', 0, 1), RangeError, /attr must be one of/],
   ['negative device', () => cuda.setDevice(-1), RangeError, /ordinal must be between 0/],
-  ['pointer list that is not an array', () => cuda.ipcGetMemHandleBatch(1n as unknown as bigint[]), TypeError, /array of BigInt/],
+  ['pointer list that is not an array', () => cuda.ipcGetMemHandleBatch(1n as unknown as bigint[]), TypeError, /BigUint64Array or an array of BigInt/],
   ['pointer list with a Number', () => cuda.rangeStartBatch([1n, 2 as unknown as bigint]), TypeError, /ptrs\[1\] must be a BigInt/],
   ['missing arguments', () => (cuda.memcpy as unknown as () => unknown)(), TypeError, /expected 3 argument/],
   ['copy data that is not bytes', () => cuda.copyFromHost(0n, [1, 2] as unknown as Uint8Array), TypeError, /Buffer or Uint8Array/],
   ['memset byte out of range', () => cuda.memset(0n, 256, 4), RangeError, /byte must be between 0 and 255/],
   ['freeing a pointer cuipc did not allocate', () => cuda.free(0x1234n), RangeError, /not allocated by cuipc/],
+  ['a packed output that is too short', () => (cuda as unknown as { ipcGetMemHandleInto(p: bigint, o: Uint8Array): number }).ipcGetMemHandleInto(0n, new Uint8Array(10)), RangeError, /at least 64/],
   ['fd of another process with pid 0', () => cuda.fdFromProcess(0, 3), RangeError, /pid must be between 1/],
 ];
 

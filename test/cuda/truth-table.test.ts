@@ -56,8 +56,10 @@ describe('cudaIpcGetMemHandle by allocation kind', () => {
     const a = cuda.malloc('device', MiB).value!;
     const interior = a.ptr + 4096n;
     expect(cuda.ipcGetMemHandle(interior).code).toBe(0);
-    const [range] = cuda.rangeStartBatch([interior]);
-    expect(range.value).toEqual({ base: a.ptr, offset: 4096 });
+    expect(cuda.rangeStart(interior).value).toEqual({ base: a.ptr, offset: 4096 });
+    const batch = cuda.rangeStartBatch(BigUint64Array.of(interior, a.ptr));
+    expect([...batch.bases]).toEqual([a.ptr, a.ptr]);
+    expect(batch.failed).toBe(0);
     cuda.free(a.ptr);
   });
 
@@ -70,8 +72,13 @@ describe('cudaIpcGetMemHandle by allocation kind', () => {
     const good = cuda.malloc('device', MiB).value!;
     const bad = cuda.malloc('vmm', MiB).value!;
     const results = cuda.ipcGetMemHandleBatch([good.ptr, bad.ptr, good.ptr + 64n]);
-    expect(results.map((r) => r.code)).toEqual([0, 1, 0]);
-    expect(results[0].value!.length).toBe(64);
+    expect([...results.codes]).toEqual([0, 1, 0]);
+    expect(results.failed).toBe(1);
+    expect(results.handle(0)!.length).toBe(64);
+    expect(results.handle(1)).toBeUndefined();
+    expect(results.status(1)).toMatchObject({ ok: false, code: 1, name: 'cudaErrorInvalidValue', call: 'cudaIpcGetMemHandle' });
+    // The batch gives the same handles as single calls.
+    expect(results.handle(0)!.equals(cuda.ipcGetMemHandle(good.ptr).value!)).toBe(true);
     cuda.getLastError();
     cuda.free(good.ptr);
     cuda.free(bad.ptr);

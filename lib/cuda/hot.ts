@@ -1,0 +1,95 @@
+// The hot calls in JavaScript over the addon's packed forms: the native side writes codes and
+// values into typed arrays, and results are fixed-shape literals with cached texts.
+import type { CudaResult, CudaStatus, HandleBatch, HotCalls, NativeBinding, PointerAttributes, Ptr, RangeBatch } from '../../binding.js';
+
+const HANDLE_BYTES = 64;
+const ATTRIBUTE_SLOTS = 10;
+
+function pointerList(ptrs: unknown): BigUint64Array | Ptr[] {
+  if (ptrs instanceof BigUint64Array || Array.isArray(ptrs)) return ptrs as BigUint64Array | Ptr[];
+  throw new TypeError('ptrs must be a BigUint64Array or an array of BigInt addresses');
+}
+
+export function hotCalls(native: NativeBinding): HotCalls {
+  const texts = new Map<number, [string, string]>();
+  const textOf = (call: string, code: number): [string, string] => {
+    const driver = call.startsWith('cu') && !call.startsWith('cuda');
+    const key = driver ? -1 - code : code;
+    let text = texts.get(key);
+    if (!text) texts.set(key, (text = native.describeError(code, driver)));
+    return text;
+  };
+  const status = (call: string, code: number): CudaStatus => {
+    const [name, message] = textOf(call, code);
+    return { ok: code === 0, code, name, message, call };
+  };
+  // Literals, not spreads: an object spread costs several times the CUDA call it wraps.
+  const result = <T>(call: string, code: number, value: T): CudaResult<T> => {
+    const [name, message] = textOf(call, code);
+    return code === 0 ? { ok: true, code, name, message, call, value } : { ok: false, code, name, message, call };
+  };
+  const one = new BigUint64Array(1);
+  const oneBase = new BigUint64Array(1);
+  const oneCode = new Int32Array(1);
+  const values = new BigUint64Array(ATTRIBUTE_SLOTS);
+  const codes = new Int32Array(ATTRIBUTE_SLOTS);
+
+  function attributes(ptr: Ptr): CudaResult<PointerAttributes> {
+    const missing = native.pointerAttributesInto(ptr, values, codes);
+    if (missing !== 0) return status('cuPointerGetAttribute', missing);
+    const answer = <T>(i: number, value: T) => (codes[i] === 0 ? { code: 0, value } : { code: codes[i] });
+    const n = (i: number) => Number(values[i]);
+    const attrs: PointerAttributes = {
+      ptr,
+      memoryType: answer(0, n(0)),
+      deviceOrdinal: answer(1, Number(BigInt.asIntN(64, values[1]))),
+      isManaged: answer(2, values[2] !== 0n),
+      rangeStart: answer(3, values[3]),
+      rangeSize: answer(4, n(4)),
+      mapped: answer(5, values[5] !== 0n),
+      isLegacyIpcCapable: answer(6, values[6] !== 0n),
+      allowedHandleTypes: answer(7, n(7)),
+      mempool: answer(8, values[8]),
+      retainAllocationHandle: { code: codes[9], value: values[9] !== 0n },
+    };
+    return result('cuPointerGetAttribute', 0, attrs);
+  }
+
+  return {
+    status,
+    ipcGetMemHandle(ptr: Ptr): CudaResult<Buffer> {
+      const handle = Buffer.allocUnsafe(HANDLE_BYTES);
+      return result('cudaIpcGetMemHandle', native.ipcGetMemHandleInto(ptr, handle), handle);
+    },
+    ipcGetMemHandleBatch(list: BigUint64Array | Ptr[]): HandleBatch {
+      const ptrs = pointerList(list);
+      const handles = Buffer.alloc(HANDLE_BYTES * ptrs.length);
+      const batchCodes = new Int32Array(ptrs.length);
+      const failed = native.ipcGetMemHandlePacked(ptrs, handles, batchCodes);
+      return {
+        call: 'cudaIpcGetMemHandle',
+        count: ptrs.length,
+        failed,
+        codes: batchCodes,
+        handles,
+        status: (i) => status('cudaIpcGetMemHandle', batchCodes[i]),
+        handle: (i) => (batchCodes[i] === 0 ? handles.subarray(i * HANDLE_BYTES, (i + 1) * HANDLE_BYTES) : undefined),
+      };
+    },
+    rangeStartBatch(list: BigUint64Array | Ptr[]): RangeBatch {
+      const ptrs = pointerList(list);
+      const bases = new BigUint64Array(ptrs.length);
+      const batchCodes = new Int32Array(ptrs.length);
+      const failed = native.rangeStartPacked(ptrs, bases, batchCodes);
+      return { call: 'cuPointerGetAttribute', count: ptrs.length, failed, codes: batchCodes, bases, status: (i) => status('cuPointerGetAttribute', batchCodes[i]) };
+    },
+    rangeStart(ptr: Ptr): CudaResult<{ base: Ptr; offset: number }> {
+      one[0] = ptr;
+      native.rangeStartPacked(one, oneBase, oneCode);
+      const base = oneBase[0];
+      return result('cuPointerGetAttribute', oneCode[0], { base, offset: Number(ptr - base) });
+    },
+    pointerAttributes: attributes,
+    pointerAttributesBatch: (ptrs: Ptr[]) => (pointerList(ptrs) as Ptr[]).map(attributes),
+  };
+}
