@@ -8,6 +8,7 @@ import { registerConformanceCommand } from './conformance.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerEnvCommand } from './env.js';
 import { registerProbeCommands } from './probe.js';
+import { registerTraceCommand } from './trace.js';
 
 export function buildProgram(): Command {
   const program = new Command('cuipc')
@@ -23,6 +24,7 @@ Start with:
   cuipc matrix                  which allocator x share strategy works here (the remedy)
   cuipc env capture --json      snapshot this environment (e.g. inside a Ray actor) to diff later
   cuipc conformance --json      record what this GPU and driver answer, cell by cell
+  cuipc trace -- CMD ARGS...    run your own program and pinpoint its failing IPC call (CUPTI)
 
 Without a GPU, add --backend sim (or set CUIPC_BACKEND=sim): the simulated device follows
 recorded H200 behaviour, and everything it produces says SIMULATED.
@@ -34,6 +36,7 @@ a rank died or hung).`,
   registerProbeCommands(program);
   registerEnvCommand(program, { listDevices: visibleDevices });
   registerConformanceCommand(program);
+  registerTraceCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

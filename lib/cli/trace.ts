@@ -1,0 +1,150 @@
+// `cuipc trace [--out DIR] -- COMMAND ARGS...` and `cuipc trace report DIR`: run a command
+// under the CUPTI injection library and summarize what failed, or summarize a trace folder again.
+import type { Command } from 'commander';
+import { TraceFormatError } from '../trace/format.js';
+import { renderTraceSummary } from '../trace/render.js';
+import { runTraced, TraceUnavailableError, type TraceRunOptions } from '../trace/run.js';
+import { summarizeTraceDir, type TraceSummary } from '../trace/summary.js';
+import { EXIT } from './common.js';
+
+export interface TraceCommandIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const processIo: TraceCommandIo = {
+  stdout: (t) => { process.stdout.write(t); },
+  stderr: (t) => { process.stderr.write(t); },
+};
+
+export interface TraceCommandOptions {
+  out?: string;
+  run?: string;
+  json?: boolean;
+  verbose?: boolean;
+}
+
+function summaryJson(summary: TraceSummary, extra: Record<string, unknown> = {}): string {
+  return `${JSON.stringify({ kind: 'trace', ...extra, ...summary }, null, 2)}\n`;
+}
+
+/** Every process that used CUDA could not be traced (no CUPTI, subscriber taken). */
+function nothingTraced(summary: TraceSummary): boolean {
+  return summary.processes.length > 0 && summary.untraced === summary.processes.length;
+}
+
+/** Runs the command traced; returns cuipc's exit status (the command's own, 2 or 3). */
+export async function runTraceCommand(command: string[], opts: TraceCommandOptions, io: TraceCommandIo = processIo, runOptions: TraceRunOptions = {}): Promise<number> {
+  if (command.length === 0) {
+    io.stderr('cuipc trace: no command given. Usage: cuipc trace [--out DIR] -- COMMAND ARGS...\n');
+    return EXIT.usage;
+  }
+  if (opts.run !== undefined) {
+    io.stderr('cuipc trace: --run selects a run for `cuipc trace report DIR`; a new run gets a new id\n');
+    return EXIT.usage;
+  }
+  let result;
+  try {
+    result = await runTraced(command, { ...runOptions, ...(opts.out !== undefined ? { outDir: opts.out } : {}) });
+  } catch (error) {
+    if (error instanceof TraceUnavailableError) {
+      io.stderr(`${error.message}\n`);
+      return EXIT.couldNotRun;
+    }
+    if (error instanceof RangeError) {
+      io.stderr(`${error.message}\n`);
+      return EXIT.usage;
+    }
+    throw error;
+  }
+  const { summary, exit } = result;
+  if (opts.json) io.stdout(summaryJson(summary, { command, exit, status: result.status, library: result.library }));
+  else io.stderr(renderTraceSummary(summary, { verbose: opts.verbose === true, commandStatus: exit }));
+  if (nothingTraced(summary)) {
+    io.stderr(`cuipc trace: no process could be traced (see above); the command's own exit status was ${result.status}\n`);
+    return EXIT.couldNotRun;
+  }
+  return result.status;
+}
+
+/** Summarizes a trace folder again; 0 nothing failed, 1 a traced call failed, 2 no such folder, 3 nothing traced. */
+export function runTraceReport(dir: string, opts: TraceCommandOptions, io: TraceCommandIo = processIo): number {
+  let summary: TraceSummary;
+  try {
+    summary = summarizeTraceDir(dir, opts.run !== undefined ? { run: opts.run } : {});
+  } catch (error) {
+    if (error instanceof TraceFormatError) {
+      io.stderr(`cuipc trace report: ${error.message}\n`);
+      return EXIT.usage;
+    }
+    throw error;
+  }
+  if (opts.json) io.stdout(summaryJson(summary));
+  else {
+    const text = renderTraceSummary(summary, { verbose: true });
+    io.stdout(text);
+  }
+  if (summary.processes.length === 0 || nothingTraced(summary)) return EXIT.couldNotRun;
+  return summary.failing > 0 ? EXIT.failureFound : EXIT.ok;
+}
+
+/** True when `report` came before any `--`: the subcommand, not a program named report. */
+function isReportSubcommand(rawArgs: readonly string[], operands: readonly string[]): boolean {
+  if (operands[0] !== 'report') return false;
+  const traceAt = rawArgs.indexOf('trace');
+  const reportAt = rawArgs.indexOf('report', traceAt + 1);
+  const dashAt = rawArgs.indexOf('--', traceAt + 1);
+  return reportAt >= 0 && (dashAt < 0 || reportAt < dashAt);
+}
+
+export function registerTraceCommand(program: Command): void {
+  program
+    .command('trace')
+    .description("Run a command with CUDA API tracing (CUPTI) and report which IPC call failed, on which pointer, and where that pointer came from")
+    .usage('[--out DIR] [--json] [--verbose] -- COMMAND ARGS...\n       cuipc trace report DIR [--run ID] [--json]')
+    .argument('[command...]', 'the command to run, after --')
+    .option('--out <dir>', 'folder for the per-process traces (default: $CUIPC_TRACE_DIR, else a new temporary folder)')
+    .option('--run <id>', 'with `report`: which run in the folder (default: the latest)')
+    .option('--json', 'print the summary as JSON (on stdout)')
+    .option('--verbose', 'print every process, and informational hazards, also when nothing failed')
+    .addHelpText(
+      'after',
+      `
+The command runs with CUDA_INJECTION64_PATH naming cuipc's CUPTI injection library: the CUDA
+driver of every process that inherits the environment (children, torchrun/multiprocessing
+workers, a Ray cluster started by the command) loads it, and nothing in the program changes.
+Each process writes one JSON-lines file (CUDA IPC, allocation, VMM, shareable-handle and
+stream-capture calls, with return codes, calling library, pointer attributes). Afterwards
+cuipc prints, per process, the first failing IPC call, its pointer's provenance, the
+environment hazards and the explanation; it prints nothing when nothing failed.
+
+A Ray cluster that was already running does not inherit the variable: pass
+CUDA_INJECTION64_PATH, CUIPC_TRACE_DIR and CUIPC_TRACE_RUN in runtime_env env_vars.
+Only one CUPTI subscriber can exist per process: do not combine with Nsight Systems or
+torch.profiler. CUIPC_LIBCUPTI names the libcupti to use; CUIPC_TRACE_LIBRARY the tracer.
+
+Exit status: the command's own; 2 bad usage; 3 the trace could not run (no injection
+library, no CUPTI, another tool holds CUPTI). \`trace report\`: 0 nothing failed, 1 a traced
+call failed, 2 no such folder, 3 nothing was traced.
+
+Examples:
+  cuipc trace -- python serve.py --tp 4
+  cuipc trace --out ./traces -- torchrun --nproc-per-node 4 train.py
+  cuipc trace report ./traces
+  cuipc trace report ./traces --json > trace-summary.json`,
+    )
+    .action(async (operands: string[], opts: TraceCommandOptions) => {
+      // Commander keeps the arguments it parsed (with the `--`) in rawArgs, not in its typings.
+      const rawArgs = (program as unknown as { rawArgs?: string[] }).rawArgs ?? process.argv;
+      if (isReportSubcommand(rawArgs, operands)) {
+        if (operands.length !== 2 || opts.out !== undefined) {
+          process.stderr.write('cuipc trace report: usage: cuipc trace report DIR [--run ID] [--json] [--verbose]\n');
+          process.exitCode = EXIT.usage;
+          return;
+        }
+        process.exitCode = runTraceReport(operands[1], opts);
+        return;
+      }
+      process.exitCode = await runTraceCommand(operands, opts);
+    });
+}

@@ -1,0 +1,344 @@
+/**
+ * The trace format: what native/trace/injection.cc writes, one file per process, and what
+ * `cuipc trace` reads back. Version 1.
+ *
+ * Files: `<CUIPC_TRACE_DIR>/cuipc-trace-<run>-<pid>.jsonl` (`cuipc-trace-<pid>.jsonl` when the
+ * library was injected by hand, without CUIPC_TRACE_RUN). A process that forks and uses CUDA
+ * in the child gets a second file for the child. Every line is one JSON object with a `type`:
+ *
+ * 1. `process` (the first line; a fixture may put `comment` lines before it): who the process
+ *    is and the environment the hazard rules read.
+ *    `{"type":"process","format":1,"pid":4242,"ppid":4240,"run":"m3k9x2","startedAt":"2025-01-01T00:00:00.000Z",
+ *      "host":"node-1","exe":"/usr/bin/python3.12","argv":["python","serve.py"],
+ *      "env":{"PYTORCH_CUDA_ALLOC_CONF":"expandable_segments:True"},"pidNamespace":"pid:[4026531836]",
+ *      "shm":{"path":"/dev/shm","sizeBytes":68719476736,"freeBytes":68719476736},
+ *      "symbols":[{"symbol":"cudaMalloc","path":"/x/libcuipc_vmm_interposer.so","interposed":true}],
+ *      "tracer":{"library":"/x/libcuipc_trace.so","format":1}}`
+ *    `env` holds only the CUDA-relevant variables (the same rule as `cuipc env capture`), never a
+ *    value whose name looks like a secret. `symbols`: which loaded object the dynamic linker
+ *    resolves each allocation entry point to (`interposed`: not the CUDA runtime or driver).
+ *    `forkedFrom` is set in a forked child. `synthetic` marks a hand-made fixture.
+ * 2. `status` (second line): whether tracing started.
+ *    `{"type":"status","t":0.9,"cupti":{"path":"/x/libcupti.so.13","version":130001},"state":"tracing","notEnabled":[],"enabled":67}`
+ *    `state`: `tracing`; `cupti-unavailable` (with `searched`: every candidate and its dlopen
+ *    error); `subscriber-busy` (code 39, CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED: another
+ *    tool holds the CUPTI subscriber); `cupti-error` (any other cuptiSubscribe code).
+ * 3. `call`, one per traced API call, written when the call returns (so lines of nested calls
+ *    come before their parent's; `seq` is numbered on entry and gives the true order):
+ *    `{"type":"call","seq":57,"t":812.3,"tid":4242,"api":"runtime","call":"cudaIpcGetMemHandle","kind":"ipc-get",
+ *      "code":1,"args":{"ptr":"0x7f3a00000000"},"caller":{"lib":"/x/libtorch_python.so","symbol":null,"offset":"0x1234"},
+ *      "libs":["/x/libpython3.12.so.1.0"],"provenance":{...},"capture":{"threadMode":0,"active":[]}}`
+ *    - `call`: the entry point (runtime names without CUPTI's `_vNNNN` suffix; driver names as
+ *      exported, e.g. `cuMemAlloc_v2`). `code`: its return value (cudaError_t or CUresult).
+ *    - `args` as passed, `out` what the call wrote (only on success). Pointers, handles and
+ *      streams are `"0x..."` strings, IPC handles 128 hex digits, sizes numbers.
+ *    - `memory` on allocations: `device`, `pitch`, `async`, `pool`, `managed`, `host`.
+ *    - `within`: the traced runtime call (same thread) this driver call was made inside.
+ *    - `caller`: the first stack frame outside CUDA, CUPTI and the tracer (an LD_PRELOAD
+ *      interposer, PyTorch's allocator, the program); `libs`: the next libraries up the stack.
+ *      Recorded for IPC, allocation, VMM create/reserve/map, shareable-handle and capture-begin calls.
+ *    - `provenance` (IPC export calls): what the driver answers about the pointer right after
+ *      the call; an attribute the driver refused is null and listed in `refused` with its code.
+ *      `vmm`: cuMemRetainAllocationHandle succeeded.
+ *    - `capture` (IPC calls always; allocations and VMM create/map while any capture runs):
+ *      `threadMode` the calling thread's capture mode (0 global, 1 thread-local, 2 relaxed),
+ *      `active` the stream captures in progress in the process.
+ * 4. `end` at normal process exit: `{"type":"end","t":9000.1,"calls":812,"writeErrors":0}`.
+ *    A process that crashed or was killed has no `end` line, and its last line may be cut.
+ * 5. `comment` (fixtures only): `{"type":"comment","text":"..."}`, ignored by readers.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+
+export const TRACE_FORMAT_VERSION = 1;
+export const TRACE_FILE_PATTERN = /^cuipc-trace-(?:([A-Za-z0-9_-]+)-)?(\d+)\.jsonl$/;
+
+/** A pointer, handle or stream: "0x..." (JSON numbers lose bits past 2^53). */
+export type HexString = string;
+
+export interface TraceSymbol {
+  symbol: string;
+  path: string | null;
+  interposed: boolean;
+}
+
+export interface TraceProcessLine {
+  type: 'process';
+  format: number;
+  pid: number;
+  ppid: number;
+  forkedFrom?: number;
+  run: string | null;
+  startedAt: string;
+  host: string;
+  exe: string;
+  argv: string[];
+  env: Record<string, string>;
+  pidNamespace: string | null;
+  shm: { path: string; sizeBytes: number; freeBytes: number } | null;
+  symbols: TraceSymbol[];
+  tracer: { library: string; format: number };
+  /** Present only in hand-made fixtures: why they exist and what replaces them. */
+  synthetic?: string;
+}
+
+export type TraceState = 'tracing' | 'cupti-unavailable' | 'subscriber-busy' | 'cupti-error';
+
+export interface TraceStatusLine {
+  type: 'status';
+  t: number;
+  state: TraceState;
+  cupti?: { path: string; version: number };
+  code?: number;
+  message?: string;
+  searched?: Array<{ candidate: string; error: string }>;
+  enabled?: number;
+  notEnabled?: Array<{ call: string; code: number }>;
+}
+
+export type CallKind =
+  | 'ipc-get' | 'ipc-open' | 'ipc-close' | 'ipc-event'
+  | 'alloc' | 'free'
+  | 'vmm-create' | 'vmm-release' | 'vmm-reserve' | 'vmm-unreserve' | 'vmm-map' | 'vmm-unmap'
+  | 'share-export' | 'share-import'
+  | 'capture-begin' | 'capture-end';
+
+export const CALL_KINDS: readonly CallKind[] = [
+  'ipc-get', 'ipc-open', 'ipc-close', 'ipc-event', 'alloc', 'free', 'vmm-create', 'vmm-release', 'vmm-reserve',
+  'vmm-unreserve', 'vmm-map', 'vmm-unmap', 'share-export', 'share-import', 'capture-begin', 'capture-end',
+];
+
+export type AllocationMemory = 'device' | 'pitch' | 'async' | 'pool' | 'managed' | 'host';
+
+/** cuMemCreate's CUmemLocation. */
+export interface TraceLocation {
+  type: number;
+  id: number;
+}
+
+export type TraceArgument = HexString | number | TraceLocation;
+
+export interface TraceCaller {
+  lib: string;
+  symbol: string | null;
+  offset: HexString;
+}
+
+export interface TraceProvenance {
+  ptr: HexString;
+  memoryType?: number | null;
+  device?: number | null;
+  isManaged?: boolean | null;
+  rangeStart?: HexString | null;
+  rangeSize?: number | null;
+  legacyIpcCapable?: boolean | null;
+  allowedHandleTypes?: number | null;
+  mempool?: HexString | null;
+  retainCode?: number;
+  vmm?: boolean | null;
+  refused?: Record<string, number>;
+  /** Why no attribute could be read (no cuPointerGetAttribute in the driver). */
+  unavailable?: string;
+}
+
+export interface TraceCaptureEntry {
+  stream: HexString;
+  mode: number;
+  tid: number;
+  seq: number;
+  sameThread: boolean;
+}
+
+export interface TraceCaptureState {
+  threadMode: number | null;
+  active: TraceCaptureEntry[];
+}
+
+export interface TraceCallLine {
+  type: 'call';
+  seq: number;
+  t: number;
+  tid: number;
+  api: 'runtime' | 'driver';
+  call: string;
+  kind: CallKind;
+  code: number;
+  memory?: AllocationMemory;
+  args: Record<string, TraceArgument>;
+  out?: Record<string, TraceArgument>;
+  within?: { call: string; seq: number };
+  caller?: TraceCaller;
+  libs?: string[];
+  provenance?: TraceProvenance;
+  capture?: TraceCaptureState;
+}
+
+export interface TraceEndLine {
+  type: 'end';
+  t: number;
+  calls: number;
+  writeErrors: number;
+}
+
+/** One process's trace, read back. */
+export interface ProcessTrace {
+  file: string;
+  process: TraceProcessLine | null;
+  status: TraceStatusLine | null;
+  /** In `seq` order. */
+  calls: TraceCallLine[];
+  end: TraceEndLine | null;
+  comments: string[];
+  /** Lines that could not be read, each with its line number. */
+  problems: string[];
+}
+
+export class TraceFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TraceFormatError';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+// ---------------------------------------------------------------------------------------------
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isHex = (v: unknown): v is string => typeof v === 'string' && /^0x[0-9a-f]+$/i.test(v);
+
+function need(ok: boolean, what: string): void {
+  if (!ok) throw new TraceFormatError(what);
+}
+
+function checkProcess(o: Json): TraceProcessLine {
+  need(typeof o.pid === 'number' && Number.isInteger(o.pid), 'process: pid must be an integer');
+  need(typeof o.format === 'number', 'process: format must be a number');
+  need((o.format as number) <= TRACE_FORMAT_VERSION, `process: format ${String(o.format)} is newer than this cuipc reads (${TRACE_FORMAT_VERSION})`);
+  need(Array.isArray(o.argv) && o.argv.every((a) => typeof a === 'string'), 'process: argv must be an array of strings');
+  need(isObject(o.env) && Object.values(o.env).every((v) => typeof v === 'string'), 'process: env must map names to strings');
+  need(o.symbols === undefined || Array.isArray(o.symbols), 'process: symbols must be an array');
+  return {
+    type: 'process',
+    format: o.format as number,
+    pid: o.pid as number,
+    ppid: typeof o.ppid === 'number' ? o.ppid : 0,
+    ...(typeof o.forkedFrom === 'number' ? { forkedFrom: o.forkedFrom } : {}),
+    run: typeof o.run === 'string' ? o.run : null,
+    startedAt: typeof o.startedAt === 'string' ? o.startedAt : '',
+    host: typeof o.host === 'string' ? o.host : '',
+    exe: typeof o.exe === 'string' ? o.exe : '',
+    argv: o.argv as string[],
+    env: o.env as Record<string, string>,
+    pidNamespace: typeof o.pidNamespace === 'string' ? o.pidNamespace : null,
+    shm: isObject(o.shm) && typeof o.shm.sizeBytes === 'number' && typeof o.shm.freeBytes === 'number'
+      ? { path: typeof o.shm.path === 'string' ? o.shm.path : '/dev/shm', sizeBytes: o.shm.sizeBytes, freeBytes: o.shm.freeBytes }
+      : null,
+    symbols: ((o.symbols as unknown[] | undefined) ?? []).filter(isObject).map((s) => ({
+      symbol: String(s.symbol),
+      path: typeof s.path === 'string' ? s.path : null,
+      interposed: s.interposed === true,
+    })),
+    tracer: isObject(o.tracer) ? { library: String(o.tracer.library ?? ''), format: Number(o.tracer.format ?? o.format) } : { library: '', format: o.format as number },
+    ...(typeof o.synthetic === 'string' ? { synthetic: o.synthetic } : {}),
+  };
+}
+
+const STATES: readonly TraceState[] = ['tracing', 'cupti-unavailable', 'subscriber-busy', 'cupti-error'];
+
+function checkStatus(o: Json): TraceStatusLine {
+  need(STATES.includes(o.state as TraceState), `status: state must be one of ${STATES.join(', ')}`);
+  return o as unknown as TraceStatusLine;
+}
+
+function checkArguments(v: unknown, where: string): Record<string, TraceArgument> {
+  need(isObject(v), `${where} must be an object`);
+  for (const [k, a] of Object.entries(v as Json)) {
+    const ok = typeof a === 'number' || typeof a === 'string' || (isObject(a) && typeof a.type === 'number' && typeof a.id === 'number');
+    need(ok, `${where}.${k} must be a number, a string or a location`);
+  }
+  return v as Record<string, TraceArgument>;
+}
+
+function checkCall(o: Json): TraceCallLine {
+  need(typeof o.seq === 'number' && typeof o.tid === 'number' && typeof o.t === 'number', 'call: seq, t and tid must be numbers');
+  need(o.api === 'runtime' || o.api === 'driver', 'call: api must be runtime or driver');
+  need(typeof o.call === 'string' && o.call.length > 0, 'call: call must name the entry point');
+  need(CALL_KINDS.includes(o.kind as CallKind), `call: unknown kind ${String(o.kind)}`);
+  need(typeof o.code === 'number', 'call: code must be a number');
+  checkArguments(o.args, 'call: args');
+  if (o.out !== undefined) checkArguments(o.out, 'call: out');
+  if (o.provenance !== undefined) need(isObject(o.provenance) && isHex(o.provenance.ptr), 'call: provenance.ptr must be a hex pointer');
+  if (o.capture !== undefined) need(isObject(o.capture) && Array.isArray(o.capture.active), 'call: capture.active must be an array');
+  if (o.within !== undefined) need(isObject(o.within) && typeof o.within.seq === 'number', 'call: within.seq must be a number');
+  return o as unknown as TraceCallLine;
+}
+
+/** Reads one process's trace. A cut last line (the process died mid-write) is a problem, not an error. */
+export function parseTrace(text: string, file = '<trace>'): ProcessTrace {
+  const trace: ProcessTrace = { file, process: null, status: null, calls: [], end: null, comments: [], problems: [] };
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    const where = `${basename(file)}:${i + 1}`;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      const last = lines.slice(i + 1).every((l) => l.trim() === '');
+      trace.problems.push(`${where}: ${last ? 'the last line is cut short (the process ended while writing it)' : 'not JSON'}`);
+      return;
+    }
+    try {
+      need(isObject(value), 'a line must be a JSON object');
+      const o = value as Json;
+      switch (o.type) {
+        case 'process':
+          need(trace.process === null, 'a second process line');
+          trace.process = checkProcess(o);
+          break;
+        case 'status':
+          trace.status = checkStatus(o);
+          break;
+        case 'call':
+          trace.calls.push(checkCall(o));
+          break;
+        case 'end':
+          trace.end = { type: 'end', t: Number(o.t), calls: Number(o.calls), writeErrors: Number(o.writeErrors ?? 0) };
+          break;
+        case 'comment':
+          trace.comments.push(String(o.text ?? ''));
+          break;
+        default:
+          throw new TraceFormatError(`unknown line type ${JSON.stringify(o.type)}`);
+      }
+    } catch (error) {
+      if (!(error instanceof TraceFormatError)) throw error;
+      trace.problems.push(`${where}: ${error.message}`);
+    }
+  });
+  if (trace.process === null) trace.problems.push(`${basename(file)}: no process line`);
+  trace.calls.sort((a, b) => a.seq - b.seq);
+  return trace;
+}
+
+export function readTraceFile(path: string): ProcessTrace {
+  return parseTrace(readFileSync(path, 'utf8'), path);
+}
+
+/** Trace files in a folder, grouped by run id (null: injected by hand, no run id). */
+export function listTraceFiles(dir: string): Array<{ path: string; run: string | null; pid: number }> {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (error) {
+    throw new TraceFormatError(`cannot read the trace folder ${dir}: ${(error as Error).message}`);
+  }
+  return names
+    .map((name) => ({ name, m: TRACE_FILE_PATTERN.exec(name) }))
+    .filter((e): e is { name: string; m: RegExpExecArray } => e.m !== null)
+    .map(({ name, m }) => ({ path: join(dir, name), run: m[1] ?? null, pid: Number(m[2]) }))
+    .sort((a, b) => a.pid - b.pid);
+}

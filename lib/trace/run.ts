@@ -1,0 +1,130 @@
+// Runs a command with the CUPTI injection library in its environment, so that the CUDA
+// driver of every process it starts (children, Ray workers started from it) loads the
+// tracer, then reads back the traces of that run.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { constants, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { packageRoot } from '../binding/native.js';
+import { summarizeTraceDir, type TraceSummary } from './summary.js';
+
+export const INJECTION_LIBRARY = 'libcuipc_trace.so';
+
+export interface InjectionSearch {
+  path: string | null;
+  searched: string[];
+}
+
+/** CUIPC_TRACE_LIBRARY, else the prebuild folder, else the local build. */
+export function findInjectionLibrary(env: Record<string, string | undefined> = process.env, root: string = packageRoot): InjectionSearch {
+  const explicit = env.CUIPC_TRACE_LIBRARY;
+  const candidates = explicit
+    ? [explicit]
+    : [
+        join(root, 'prebuilds', `${process.platform}-${process.arch}`, INJECTION_LIBRARY),
+        join(root, 'build', 'Release', INJECTION_LIBRARY),
+        join(root, 'build', 'Debug', INJECTION_LIBRARY),
+      ];
+  const path = candidates.find((c) => existsSync(c)) ?? null;
+  return { path: path === null ? null : resolve(path), searched: candidates };
+}
+
+export class TraceUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TraceUnavailableError';
+  }
+}
+
+export function newRunId(): string {
+  return `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+}
+
+export interface TraceRunOptions {
+  /** Where the traces go; default a new folder in the temporary directory. */
+  outDir?: string;
+  env?: Record<string, string | undefined>;
+  /** Where the command's output goes; default inherited. */
+  stdio?: 'inherit' | 'ignore' | 'pipe';
+}
+
+export interface TraceRunResult {
+  dir: string;
+  run: string;
+  library: string;
+  exit: { code: number | null; signal: string | null };
+  /** The shell's convention: the code, or 128 + the signal number. */
+  status: number;
+  summary: TraceSummary;
+}
+
+/** The environment the command runs in: the caller's, plus the injection. */
+export function traceEnvironment(base: Record<string, string | undefined>, library: string, dir: string, run: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(base)) if (v !== undefined) env[k] = v;
+  env.CUDA_INJECTION64_PATH = library;
+  env.CUIPC_TRACE_DIR = dir;
+  env.CUIPC_TRACE_RUN = run;
+  return env;
+}
+
+/**
+ * Checks before running: the library exists, and no other tool has claimed the driver's one
+ * injection slot. Throws TraceUnavailableError with what to do.
+ */
+export function checkTraceable(env: Record<string, string | undefined>, library: InjectionSearch): string {
+  if (library.path === null) {
+    throw new TraceUnavailableError(
+      [
+        `cuipc trace: the injection library ${INJECTION_LIBRARY} was not found, so nothing can be traced.`,
+        ...library.searched.map((s) => `  looked for ${s}`),
+        'What to do: build it where the CUDA toolkit (with CUPTI headers) is installed: `npx cmake-js configure --out build && cmake --build build --target cuipc_trace`',
+        '(CUDA_HOME names the toolkit), or set CUIPC_TRACE_LIBRARY to its path.',
+      ].join('\n'),
+    );
+  }
+  const other = env.CUDA_INJECTION64_PATH;
+  if (other && resolve(other) !== library.path) {
+    throw new TraceUnavailableError(
+      [
+        `cuipc trace: CUDA_INJECTION64_PATH is already set to ${other}: another tool (Nsight Systems, a profiler) injects itself into CUDA,`,
+        'and the driver loads only one injection library per process; that tool also holds the one CUPTI subscriber.',
+        'What to do: run cuipc trace outside that tool, or unset CUDA_INJECTION64_PATH for this run.',
+      ].join('\n'),
+    );
+  }
+  return library.path;
+}
+
+export async function runTraced(command: readonly string[], options: TraceRunOptions = {}): Promise<TraceRunResult> {
+  if (command.length === 0) throw new RangeError('cuipc trace: no command given (usage: cuipc trace [--out DIR] -- COMMAND ARGS...)');
+  const baseEnv = options.env ?? process.env;
+  const library = checkTraceable(baseEnv, findInjectionLibrary(baseEnv));
+  const run = newRunId();
+  const chosen = options.outDir ?? baseEnv.CUIPC_TRACE_DIR;
+  const dir = resolve(chosen ?? mkdtempSync(join(tmpdir(), 'cuipc-trace-')));
+  mkdirSync(dir, { recursive: true });
+  const env = traceEnvironment(baseEnv, library, dir, run);
+
+  const exit = await new Promise<{ code: number | null; signal: string | null }>((resolveExit, rejectExit) => {
+    const child = spawn(command[0], command.slice(1), { env, stdio: options.stdio ?? 'inherit' });
+    // A terminal's Ctrl-C reaches the command itself (same process group); a SIGTERM sent to
+    // cuipc alone is passed on. Either way cuipc stays to summarize what was traced.
+    const forward = (signal: NodeJS.Signals) => () => { if (signal !== 'SIGINT') child.kill(signal); };
+    const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const);
+    for (const [s, h] of handlers) process.on(s, h);
+    const done = (): void => { for (const [s, h] of handlers) process.off(s, h); };
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      done();
+      if (chosen === undefined) rmSync(dir, { recursive: true, force: true }); // our own, and empty: nothing ran
+      rejectExit(error.code === 'ENOENT'
+        ? new RangeError(`cuipc trace: cannot run ${command[0]}: command not found`)
+        : new RangeError(`cuipc trace: cannot run ${command[0]}: ${error.message}`));
+    });
+    child.once('exit', (code, signal) => { done(); resolveExit({ code, signal }); });
+  });
+  const signalNumber = exit.signal ? (constants.signals as Record<string, number>)[exit.signal] ?? 0 : 0;
+  const status = exit.code ?? 128 + signalNumber;
+  return { dir, run, library, exit, status, summary: summarizeTraceDir(dir, { run }) };
+}

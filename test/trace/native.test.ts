@@ -1,0 +1,78 @@
+// The injection library's own callback code, run without a GPU: test/trace/native/
+// callback_harness.cc compiles native/trace/injection.cc in, feeds it CUPTI callback data by
+// hand and a fake cuPointerGetAttribute, and the trace it writes must read back cleanly and
+// summarize to the VMM explanation. Skipped where no C++ compiler or CUPTI headers exist.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseTrace } from '../../lib/trace/format.js';
+import { summarizeProcess } from '../../lib/trace/summary.js';
+import { removeScratchDirs, scratchDir } from './helpers.js';
+
+afterAll(removeScratchDirs);
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const HARNESS = join(ROOT, 'test', 'trace', 'native', 'callback_harness.cc');
+
+function cuptiInclude(): string | null {
+  for (const home of [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda']) {
+    if (!home) continue;
+    for (const dir of [join(home, 'include'), join(home, 'extras', 'CUPTI', 'include')]) {
+      if (existsSync(join(dir, 'cupti.h')) && existsSync(join(dir, 'generated_cuda_meta.h')) && existsSync(join(home, 'include', 'cuda.h'))) {
+        return dir === join(home, 'include') ? dir : `${dir}:${join(home, 'include')}`;
+      }
+    }
+  }
+  return null;
+}
+
+const include = cuptiInclude();
+const compiler = spawnSync('c++', ['--version']).status === 0 ? 'c++' : null;
+
+describe.skipIf(include === null || compiler === null)('injection library callback code (no GPU)', () => {
+  it('writes a trace the reader accepts, with nesting, provenance and capture state', () => {
+    const work = scratchDir('cuipc-harness-');
+    const exe = join(work, 'harness');
+    const includes = (include ?? '').split(':').flatMap((d) => ['-I', d]);
+    const cupti = readFileSync(join(includes[1], 'cupti.h'), 'utf8');
+    const defines = /include\s*<generated_cuda_meta\.h>/.test(cupti) ? ['-DCUIPC_CUPTI_H_HAS_PARAMS=1'] : [];
+    execFileSync(compiler ?? 'c++', ['-std=c++17', '-O0', '-Wall', '-Werror', '-I', join(ROOT, 'native'), ...includes, ...defines, HARNESS, '-o', exe, '-ldl', '-lpthread'], { stdio: 'pipe' });
+    const out = scratchDir('cuipc-harness-trace-');
+    const stdout = execFileSync(exe, [], { env: { ...process.env, CUIPC_TRACE_DIR: out, CUIPC_TRACE_RUN: 'harness-run', PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True', HF_TOKEN: 'secret-value' }, encoding: 'utf8' });
+    const [file, released] = stdout.trim().split('\n');
+    expect(file).toMatch(/cuipc-trace-harness-run-\d+\.jsonl$/);
+    expect(released).toBe('2'); // one retain per IPC-export record (runtime and driver), each released again
+
+    const text = readFileSync(file, 'utf8');
+    expect(text).not.toContain('secret-value');
+    const trace = parseTrace(text, file);
+    expect(trace.problems).toEqual([]);
+    expect(trace.process?.env.PYTORCH_CUDA_ALLOC_CONF).toBe('expandable_segments:True');
+    expect(trace.process?.run).toBe('harness-run');
+    expect(trace.end?.calls).toBe(7);
+    expect(trace.calls.map((c) => `${c.seq} ${c.api} ${c.call} ${c.code}`)).toEqual([
+      '1 driver cuMemCreate 0',
+      '2 driver cuMemAddressReserve 0',
+      '3 driver cuMemMap 0',
+      '4 runtime cudaStreamBeginCapture 0',
+      '5 runtime cudaIpcGetMemHandle 1',
+      '6 driver cuIpcGetMemHandle 1',
+      '7 runtime cudaStreamEndCapture 901',
+    ]);
+    const inner = trace.calls[5];
+    expect(inner.within).toEqual({ call: 'cudaIpcGetMemHandle', seq: 5 });
+    expect(inner.provenance).toMatchObject({ ptr: '0x7f2a00000000', memoryType: 2, legacyIpcCapable: false, allowedHandleTypes: 0, vmm: true, refused: {} });
+    expect(inner.capture?.active).toEqual([expect.objectContaining({ stream: '0x5600aa000000', mode: 0, seq: 4, sameThread: true })]);
+    expect(trace.calls[0].out).toEqual({ handle: '0xabc0' });
+    expect(trace.calls[0].args.location).toEqual({ type: 1, id: 0 });
+
+    const summary = summarizeProcess(trace);
+    expect(summary.firstFailure?.call.seq).toBe(5);
+    expect(summary.firstFailure?.inner.map((c) => c.seq)).toEqual([6]);
+    expect(summary.firstFailure?.origin?.create?.seq).toBe(1);
+    expect(summary.firstFailure?.explanations[0].id).toBe('vmm-memory');
+    expect(summary.firstFailure?.capture?.active[0].mode).toBe('global');
+  }, 120_000);
+});

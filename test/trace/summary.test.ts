@@ -1,0 +1,216 @@
+// The trace summary on recorded traces (hand-made *.synthetic.jsonl until H200 recordings
+// replace them): the first failing IPC call, its pointer's provenance and origin, the
+// process's hazards, and the explanation in the probe's own words.
+import { describe, expect, it } from 'vitest';
+import { explainFailure, type ExplainContext } from '../../lib/report/explain.js';
+import { STEPS, type RankReport, type RankStep, type StepName } from '../../lib/report/types.js';
+import { CALL_KINDS, parseTrace, type TraceCallLine } from '../../lib/trace/format.js';
+import { renderTraceSummary, summaryIsQuiet } from '../../lib/trace/render.js';
+import { findOrigin, summarizeProcess, summarizeTraces } from '../../lib/trace/summary.js';
+import { fixture, fixtureText } from './helpers.js';
+
+const ALL = [
+  'expandable_segments.synthetic.jsonl',
+  'vmm_interposer.synthetic.jsonl',
+  'plain_cudamalloc.synthetic.jsonl',
+  'capture_malloc.synthetic.jsonl',
+  'subscriber_busy.synthetic.jsonl',
+  'cupti_unavailable.synthetic.jsonl',
+];
+
+describe('fixtures follow the format', () => {
+  it.each(ALL)('%s reads without problems and says it is synthetic', (name) => {
+    const trace = fixture(name);
+    expect(trace.problems).toEqual([]);
+    expect(trace.process?.synthetic).toMatch(/SYNTHETIC/);
+    expect(trace.comments.join(' ')).toMatch(/hand-made/);
+    expect(trace.status).not.toBeNull();
+    for (const c of trace.calls) expect(CALL_KINDS).toContain(c.kind);
+    // Calls come back in seq order even where a nested call's line was written first.
+    expect(trace.calls.map((c) => c.seq)).toEqual([...trace.calls.map((c) => c.seq)].sort((a, b) => a - b));
+  });
+});
+
+describe('PyTorch expandable segments', () => {
+  const summary = summarizeProcess(fixture('expandable_segments.synthetic.jsonl'));
+  const f = summary.firstFailure!;
+
+  it('pinpoints the runtime call, with the driver call inside it', () => {
+    expect(summary.failureKind).toBe('ipc');
+    expect(f.call.call).toBe('cudaIpcGetMemHandle');
+    expect(f.call.seq).toBe(8);
+    expect(f.name).toBe('cudaErrorInvalidValue');
+    expect(f.message).toBe('invalid argument');
+    expect(f.inner.map((c) => `${c.call} ${c.code}`)).toEqual(['cuIpcGetMemHandle 1']);
+    expect(summary.otherFailures.map((c) => c.seq)).toEqual([10]);
+  });
+
+  it('classifies the pointer as VMM memory and finds the cuMemCreate that made it', () => {
+    expect(f.provenance?.classification).toBe('vmm');
+    expect(f.origin?.how).toBe('vmm');
+    expect(f.origin?.call.call).toBe('cuMemMap');
+    expect(f.origin?.create?.seq).toBe(2);
+    expect(f.origin?.madeBy?.lib).toMatch(/libc10_cuda\.so$/);
+  });
+
+  it('finds the hazard and explains it in the probe\'s words', () => {
+    expect(summary.hazards.map((h) => h.id)).toContain('alloc-conf.expandable-segments');
+    const top = f.explanations[0];
+    expect(top.id).toBe('vmm-memory');
+    expect(top.summary).toContain('PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True');
+    // Located by pid and thread, never by a rank or step the trace does not have.
+    expect(top.evidence).toContain('cudaIpcGetMemHandle returned 1 cudaErrorInvalidValue ("invalid argument") in pid 4242, thread 4242 (traced call #8)');
+    expect(top.evidence.some((e) => / on rank \d+ in step /.test(e))).toBe(false);
+    expect(top.evidence.find((e) => e.startsWith('trace: '))).toMatch(/cuMemMap #3 .* cuMemCreate #2 .*shareable handle types: posix-fd\), called from libc10_cuda\.so <- libtorch_cuda\.so/);
+  });
+
+  it('uses the very explanation the probe would give for the same evidence', () => {
+    const empty = {} as Record<StepName, RankStep>;
+    for (const s of STEPS) empty[s] = { outcome: 'not-run', durationMs: 0, calls: [], notes: [] };
+    const rank: RankReport = {
+      rank: 0, pid: 4242, requestedDevice: 0, device: null, loader: null, hazards: summary.hazards, steps: empty, exit: null, stderrTail: '',
+    };
+    const ctx: ExplainContext = {
+      failure: {
+        rank: 0, step: 'export', provenance: f.provenance, capture: null,
+        call: { call: 'cudaIpcGetMemHandle', method: 'ipcGetMemHandleBatch', args: {}, ok: false, code: 1, name: 'cudaErrorInvalidValue', message: 'invalid argument', count: 1 },
+      },
+      rank, peerRank: null, options: { alloc: 'cudaMalloc', share: 'ipc', captureMode: 'global', devices: [0] }, allRanks: [rank],
+    };
+    const probe = explainFailure(ctx)[0];
+    const traced = f.explanations[0];
+    expect(traced.title).toBe(probe.title);
+    expect(traced.summary).toBe(probe.summary);
+    expect(traced.tryNext).toEqual(probe.tryNext);
+  });
+
+  it('renders the pinpoint, provenance, origin, hazards and explanation', () => {
+    const text = renderTraceSummary(summarizeTraces([fixture('expandable_segments.synthetic.jsonl')]));
+    expect(text).toMatch(/^SYNTHETIC TRACE/);
+    expect(text).toContain('First failing IPC call: cudaIpcGetMemHandle(ptr=0x7f2a00000000) -> 1 cudaErrorInvalidValue ("invalid argument")');
+    expect(text).toContain("inside it, the driver's cuIpcGetMemHandle(ptr=0x7f2a00000000) -> 1 CUDA_ERROR_INVALID_VALUE");
+    expect(text).toContain('Pointer 0x7f2a00000000: VMM memory (cuMemCreate + cuMemMap), not legacy-IPC-capable, shareable handle types: posix-fd');
+    expect(text).toMatch(/Where it came from: 0x7f2a00000000 lies in cuMemMap #3/);
+    expect(text).toMatch(/\[high\] PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True/);
+    expect(text).toMatch(/1\. \[high\] The pointer is VMM memory/);
+  });
+});
+
+describe('cudaMalloc served by an LD_PRELOAD VMM interposer', () => {
+  const summary = summarizeProcess(fixture('vmm_interposer.synthetic.jsonl'));
+  const f = summary.firstFailure!;
+
+  it('names the interposer as the library that made the memory', () => {
+    expect(f.origin?.how).toBe('vmm');
+    expect(f.origin?.madeBy?.lib).toMatch(/libcuipc_vmm_interposer\.so$/);
+    expect(f.origin?.madeBy?.symbol).toBe('cudaMalloc');
+    expect(f.origin?.create?.args.handleTypes).toBe(0);
+  });
+
+  it('explains it with the interposer as the VMM source', () => {
+    const top = f.explanations[0];
+    expect(top.id).toBe('vmm-memory');
+    expect(top.summary).toMatch(/cuipc's VMM test interposer \(torch_memory_saver-style\): cudaMalloc is provided by .*libcuipc_vmm_interposer\.so/);
+    expect(top.evidence).toContain('loader: cudaMalloc resolves to /opt/cuipc/build/Release/libcuipc_vmm_interposer.so (interposed)');
+    expect(top.evidence.find((e) => e.startsWith('trace: '))).toMatch(/shareable handle types: none\), called from libcuipc_vmm_interposer\.so <- libc10_cuda\.so .*\(cudaMalloc\)/);
+    expect(summary.hazards.some((h) => h.variable === 'LD_PRELOAD' && h.severity === 'high')).toBe(true);
+  });
+});
+
+describe('default allocator (nothing fails)', () => {
+  const s = summarizeTraces([fixture('plain_cudamalloc.synthetic.jsonl')]);
+
+  it('is quiet unless verbose', () => {
+    expect(s.failing).toBe(0);
+    expect(summaryIsQuiet(s)).toBe(true);
+    expect(renderTraceSummary(s)).toBe('');
+    expect(renderTraceSummary(s, { verbose: true })).toContain('4 call(s) traced, none failed');
+  });
+
+  it('still knows where an exported pointer came from: the runtime call, not the driver call inside it', () => {
+    const calls = fixture('plain_cudamalloc.synthetic.jsonl').calls;
+    const origin = findOrigin(calls, '0x7f5000000400', 3);
+    expect(origin?.how).toBe('allocation');
+    expect(origin?.call.call).toBe('cudaMalloc');
+    expect(origin?.madeBy?.lib).toMatch(/libc10_cuda\.so$/);
+  });
+});
+
+describe('cudaMalloc during a global-mode capture', () => {
+  const summary = summarizeProcess(fixture('capture_malloc.synthetic.jsonl'));
+
+  it('reports the first failing call and the capture that forbade it', () => {
+    expect(summary.failureKind).toBe('other');
+    const f = summary.firstFailure!;
+    expect(`${f.call.call} ${f.call.code} ${f.name}`).toBe('cudaMalloc 900 cudaErrorStreamCaptureUnsupported');
+    expect(f.capture?.threadMode).toBe('global');
+    expect(f.capture?.active[0]).toMatchObject({ stream: '0x5600aa000000', mode: 'global', sameThread: true });
+    expect(summary.otherFailures.map((c) => `${c.call} ${c.code}`)).toEqual(['cudaStreamEndCapture 901']);
+    const top = f.explanations[0];
+    expect(top.id).toBe('capture-invalidated');
+    expect(top.evidence.some((e) => e.startsWith('capture mode of the probe'))).toBe(false);
+    expect(top.evidence).toContain('capture state at the time: active (mode global, id trace call #1)');
+  });
+});
+
+describe('processes that could not be traced', () => {
+  it('says another profiler holds the CUPTI subscriber, and what to do', () => {
+    const s = summarizeTraces([fixture('subscriber_busy.synthetic.jsonl')]);
+    expect(s.untraced).toBe(1);
+    const text = renderTraceSummary(s);
+    expect(text).toContain('NOT TRACED');
+    expect(text).toContain('CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED');
+    expect(text).toMatch(/Nsight Systems/);
+    expect(text).toMatch(/What to do: run the command without the other tool/);
+  });
+
+  it('says CUPTI is missing, and what to do', () => {
+    const p = summarizeProcess(fixture('cupti_unavailable.synthetic.jsonl'));
+    expect(p.state).toBe('cupti-unavailable');
+    expect(p.stateMessage).toMatch(/CUIPC_LIBCUPTI/);
+    expect(p.stateMessage).toMatch(/libcupti\.so\.13: cannot open shared object file/);
+  });
+});
+
+describe('damaged and unusual traces', () => {
+  it('reads a trace whose process died mid-write', () => {
+    const text = fixtureText('expandable_segments.synthetic.jsonl').split('\n').filter((l) => !l.includes('"type":"end"')).join('\n');
+    const cut = text.slice(0, text.length - 40);
+    const trace = parseTrace(cut, 'cut.jsonl');
+    expect(trace.problems).toEqual([expect.stringMatching(/the last line is cut short/)]);
+    const p = summarizeProcess(trace);
+    expect(p.complete).toBe(false);
+    expect(p.firstFailure?.call.seq).toBe(8);
+    expect(renderTraceSummary(summarizeTraces([trace]))).toContain('did not exit normally');
+  });
+
+  it('reports lines it cannot read instead of failing', () => {
+    const trace = parseTrace(
+      [
+        '{"type":"process","format":1,"pid":1,"ppid":0,"run":null,"argv":[],"env":{}}',
+        '{"type":"call","seq":1,"t":0,"tid":1,"api":"runtime","call":"cudaFoo","kind":"teleport","code":0,"args":{}}',
+        'not json',
+        '{"type":"status","t":0,"state":"tracing"}',
+      ].join('\n'),
+      'bad.jsonl',
+    );
+    expect(trace.problems).toEqual(['bad.jsonl:2: call: unknown kind teleport', 'bad.jsonl:3: not JSON']);
+    expect(trace.status?.state).toBe('tracing');
+  });
+
+  it('refuses a newer format', () => {
+    const trace = parseTrace('{"type":"process","format":99,"pid":1,"argv":[],"env":{}}', 'new.jsonl');
+    expect(trace.problems.join()).toMatch(/format 99 is newer/);
+  });
+
+  it('tells a freed allocation from a live one', () => {
+    const call = (seq: number, kind: TraceCallLine['kind'], args: TraceCallLine['args'], out?: TraceCallLine['out']): TraceCallLine => ({
+      type: 'call', seq, t: seq, tid: 1, api: 'runtime', call: kind === 'alloc' ? 'cudaMalloc' : 'cudaFree', kind, code: 0, args, ...(out ? { out } : {}),
+    });
+    const calls = [call(1, 'alloc', { size: 4096 }, { ptr: '0x1000' }), call(2, 'free', { ptr: '0x1000' })];
+    expect(findOrigin(calls, '0x1800', 2)?.released).toBeNull();
+    const gone = findOrigin(calls, '0x1800', 3);
+    expect(gone?.released?.call).toBe('cudaFree');
+    expect(findOrigin(calls, '0x9000', 3)).toBeNull();
+  });
+});
