@@ -4,9 +4,23 @@ import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Backend, CaptureMode } from '../../binding.js';
 import { matrix, probe, type MatrixOptions } from '../probe/index.js';
-import { DEFAULTS, MAX_RANKS, parseDeviceList, parseEnvAssignment, ProbeUsageError, readEnvFile, type ProbeOptions } from '../probe/options.js';
+import { SnapshotFormatError } from '../env/capture.js';
+import { DEFAULTS, MAX_RANKS, parseDeviceList, parseEnvAssignment, ProbeUsageError, readEnvFile, type ProbeOptions, type RayLaunchOptions } from '../probe/options.js';
 import { renderMatrixReport, renderProbeReport } from '../report/render.js';
-import { CAPTURE_MODES, INPUT_ALLOCATORS, SHARE_STRATEGIES, type InputAllocator, type ShareStrategy } from '../report/types.js';
+import {
+  CAPTURE_MODES,
+  DEVICE_VISIBILITIES,
+  INPUT_ALLOCATORS,
+  LAUNCHERS,
+  PLACEMENT_STRATEGIES,
+  SHARE_STRATEGIES,
+  type DeviceVisibility,
+  type InputAllocator,
+  type LauncherKind,
+  type PlacementStrategy,
+  type ShareStrategy,
+} from '../report/types.js';
+import { readSnapshotFile } from './env.js';
 import { backendOption, EXIT } from './common.js';
 
 interface CommonFlags {
@@ -23,6 +37,15 @@ interface CommonFlags {
   quiet?: boolean;
   port?: number;
   socket?: string;
+  launcher?: LauncherKind;
+  visibility?: DeviceVisibility;
+  numGpus?: number;
+  placementStrategy?: PlacementStrategy;
+  nosetVisibleDevices?: boolean;
+  rayAddress?: string;
+  python?: string;
+  coordinatorHost?: string;
+  envSnapshot?: string;
 }
 
 interface ProbeFlags extends CommonFlags {
@@ -33,6 +56,12 @@ interface ProbeFlags extends CommonFlags {
 function integer(value: string): number {
   if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError('not an integer.');
   return Number(value);
+}
+
+function finiteNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('not a number.');
+  return n;
 }
 
 function deviceList(value: string): number[] {
@@ -61,7 +90,16 @@ function addCommonOptions(command: Command): Command {
     .option('--json [file]', 'write the report as JSON to the file, or to stdout without one')
     .option('--quiet', 'no text report (the exit status still tells)')
     .option('--port <port>', 'loopback TCP port for the rendezvous (default: an ephemeral port)', integer)
-    .option('--socket <path>', 'rendezvous over this Unix socket instead of TCP');
+    .option('--socket <path>', 'rendezvous over this Unix socket instead of TCP')
+    .option('--coordinator-host <address>', `where the TCP rendezvous listens and ranks connect (default ${DEFAULTS.coordinatorHost}; another address for multi-node Ray)`)
+    .addOption(new Option('--launcher <kind>', 'who starts the ranks (default plain)').choices(LAUNCHERS))
+    .addOption(new Option('--visibility <mode>', 'plain launcher: all devices visible to every rank (default), or per-rank: CUDA_VISIBLE_DEVICES names one device per rank, as Ray does').choices(DEVICE_VISIBILITIES))
+    .option('--env-snapshot <file>', "plain launcher: start ranks in this captured environment (`cuipc env capture --json`) instead of this shell's; --env applies on top")
+    .option('--num-gpus <n>', `ray: GPUs each rank's actor asks of its one-GPU bundle, 0 < n <= 1 (default ${DEFAULTS.numGpus}; 0.25 as colocated RL frameworks)`, finiteNumber)
+    .addOption(new Option('--placement-strategy <strategy>', `ray: placement group strategy (default ${DEFAULTS.placementStrategy})`).choices(PLACEMENT_STRATEGIES))
+    .option('--noset-visible-devices', 'ray: set RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES=1 in the actors (every GPU visible; ranks use their Ray GPU id)')
+    .option('--ray-address <address>', 'ray: ray.init(address=...) (default: RAY_ADDRESS or the running cluster, else a local one)')
+    .option('--python <program>', `ray: the Python that runs the driver and imports ray (default ${DEFAULTS.python})`);
 }
 
 function toOptions(flags: CommonFlags): Omit<ProbeOptions, 'alloc' | 'share'> {
@@ -80,6 +118,24 @@ function toOptions(flags: CommonFlags): Omit<ProbeOptions, 'alloc' | 'share'> {
   if (flags.timeout !== undefined) options.timeoutMs = flags.timeout;
   if (flags.port !== undefined) options.port = flags.port;
   if (flags.socket !== undefined) options.socket = flags.socket;
+  if (flags.coordinatorHost !== undefined) options.coordinatorHost = flags.coordinatorHost;
+  if (flags.launcher !== undefined) options.launcher = flags.launcher;
+  if (flags.visibility !== undefined) options.visibility = flags.visibility;
+  if (flags.envSnapshot !== undefined) {
+    try {
+      options.envSnapshot = readSnapshotFile(flags.envSnapshot);
+    } catch (error) {
+      if (error instanceof SnapshotFormatError) throw new ProbeUsageError(`--env-snapshot: ${error.message}`);
+      throw error;
+    }
+  }
+  const ray: RayLaunchOptions = {};
+  if (flags.numGpus !== undefined) ray.numGpus = flags.numGpus;
+  if (flags.placementStrategy !== undefined) ray.placementStrategy = flags.placementStrategy;
+  if (flags.nosetVisibleDevices !== undefined) ray.nosetVisibleDevices = flags.nosetVisibleDevices;
+  if (flags.rayAddress !== undefined) ray.address = flags.rayAddress;
+  if (flags.python !== undefined) ray.python = flags.python;
+  if (Object.keys(ray).length > 0) options.ray = ray;
   return options;
 }
 
@@ -150,6 +206,9 @@ Examples:
   cuipc probe --alloc vmm --share copy               the upstream fix
   cuipc probe --env-file actor.env --json out.json   in a Ray actor's environment, report as JSON
   cuipc probe --backend sim --ranks 8 --inputs 4     no GPU needed (SIMULATED)
+  cuipc probe --launcher ray --ranks 4               ranks in Ray actors (also: ray job submit -- npx cuipc probe --launcher ray)
+  cuipc probe --visibility per-rank                  one device per rank, as Ray gives them, without Ray
+  cuipc probe --env-snapshot actor.json              ranks in an environment captured in a Ray actor
   cuipc probe --backend sim --env CUIPC_SIM_FAULT='cudaIpcOpenMemHandle@2#1=kill'`,
   );
   probeCommand.action(async (flags: ProbeFlags) => {

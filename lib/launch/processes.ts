@@ -1,27 +1,38 @@
-// Rank processes: spawned from an argument array (never a shell), each the leader of its own
-// process group so that killing it takes anything it started too.
+// Child processes of the probe (ranks, the Ray driver): spawned from an argument array (never
+// a shell), each the leader of its own process group so that killing it takes anything it
+// started too.
 import { spawn, type ChildProcess } from 'node:child_process';
 
 const STDERR_TAIL_BYTES = 4096;
-/** How long a rank gets between SIGTERM and SIGKILL. */
+/** How long a process gets between SIGTERM and SIGKILL. */
 export const KILL_GRACE_MS = 1000;
 
+export interface ProcessExit {
+  code: number | null;
+  signal: string | null;
+}
+
+/** What the coordinator knows of a rank: for a plain launch its own child, under Ray what the driver reports. */
 export interface RankProcess {
   rank: number;
+  /** Null when the coordinator did not start the rank itself (Ray) or it could not start. */
   pid: number | null;
-  child: ChildProcess;
-  /** Resolves when the process has exited (or could not start). */
-  exited: Promise<{ code: number | null; signal: string | null }>;
-  exit: { code: number | null; signal: string | null } | null;
+  /** Resolves when the rank has exited (or could not start). */
+  exited: Promise<ProcessExit>;
+  exit: ProcessExit | null;
   spawnError: Error | null;
   stderrTail(): string;
 }
 
-export function spawnRank(rank: number, program: string, args: string[], env: Record<string, string>): RankProcess {
+export interface GroupProcess extends Omit<RankProcess, 'rank'> {
+  child: ChildProcess;
+}
+
+export function spawnGroupLeader(program: string, args: string[], env: Record<string, string>, stdout: 'ignore' | 'pipe' = 'ignore'): GroupProcess {
   const child = spawn(program, args, {
     env,
     detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', stdout, 'pipe'],
     shell: false,
   });
   let tail = '';
@@ -29,30 +40,29 @@ export function spawnRank(rank: number, program: string, args: string[], env: Re
   child.stderr?.on('data', (text: string) => {
     tail = (tail + text).slice(-STDERR_TAIL_BYTES);
   });
-  const rankProcess: RankProcess = {
-    rank,
+  const leader: GroupProcess = {
     pid: child.pid ?? null,
     child,
     exit: null,
     spawnError: null,
     exited: new Promise((resolve) => {
       child.once('error', (error) => {
-        rankProcess.spawnError = error;
+        leader.spawnError = error;
         // 'close' does not follow when the process never started.
         if (child.pid === undefined) {
-          rankProcess.exit = { code: null, signal: null };
-          resolve(rankProcess.exit);
+          leader.exit = { code: null, signal: null };
+          resolve(leader.exit);
         }
       });
       // 'close' rather than 'exit': stderr is drained by then, so the tail is complete.
       child.once('close', (code, signal) => {
-        rankProcess.exit = { code, signal };
-        resolve(rankProcess.exit);
+        leader.exit = { code, signal };
+        resolve(leader.exit);
       });
     }),
     stderrTail: () => tail,
   };
-  return rankProcess;
+  return leader;
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
@@ -67,9 +77,11 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
-/** SIGTERM to each rank's whole process group, then SIGKILL to those still there after the grace. */
-export async function killRanks(ranks: RankProcess[], graceMs = KILL_GRACE_MS): Promise<void> {
-  const alive = ranks.filter((r) => r.pid !== null && r.exit === null);
+type Killable = Pick<GroupProcess, 'pid' | 'exit' | 'exited'>;
+
+/** SIGTERM to each process group, then SIGKILL to those still there after the grace. */
+export async function killGroups(leaders: Killable[], graceMs = KILL_GRACE_MS): Promise<void> {
+  const alive = leaders.filter((r) => r.pid !== null && r.exit === null);
   for (const r of alive) signalGroup(r.pid as number, 'SIGTERM');
   await Promise.race([Promise.all(alive.map((r) => r.exited)), delay(graceMs)]);
   for (const r of alive) {
@@ -80,6 +92,6 @@ export async function killRanks(ranks: RankProcess[], graceMs = KILL_GRACE_MS): 
 }
 
 /** Last resort when the coordinator's own process exits: synchronous SIGKILL to every group. */
-export function killRanksNow(ranks: RankProcess[]): void {
-  for (const r of ranks) if (r.pid !== null && r.exit === null) signalGroup(r.pid, 'SIGKILL');
+export function killGroupsNow(leaders: Killable[]): void {
+  for (const r of leaders) if (r.pid !== null && r.exit === null) signalGroup(r.pid, 'SIGKILL');
 }

@@ -14,7 +14,7 @@ import {
   type RankMessage,
 } from '../probe/protocol.js';
 
-export type RendezvousSpec = { kind: 'tcp'; port: number } | { kind: 'unix'; path: string };
+export type RendezvousSpec = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
 
 export class RankConnection {
   /** Set once the coordinator accepted this connection's hello. */
@@ -41,7 +41,7 @@ export interface RendezvousHandlers {
 }
 
 export interface Rendezvous {
-  /** What ranks get in CUIPC_PROBE_ADDRESS: "tcp:127.0.0.1:PORT" or "unix:PATH". */
+  /** What ranks get in CUIPC_PROBE_ADDRESS: "tcp:HOST:PORT" (HOST 127.0.0.1 unless asked) or "unix:PATH". */
   address: string;
   close(): Promise<void>;
 }
@@ -53,7 +53,7 @@ function listen(server: Server, spec: RendezvousSpec): Promise<void> {
       server.off('error', reject);
       resolve();
     };
-    if (spec.kind === 'tcp') server.listen({ host: '127.0.0.1', port: spec.port, exclusive: true }, done);
+    if (spec.kind === 'tcp') server.listen({ host: spec.host, port: spec.port, exclusive: true }, done);
     else server.listen({ path: spec.path, exclusive: true }, done);
   });
 }
@@ -121,7 +121,7 @@ export async function openRendezvous(spec: RendezvousSpec, token: string, handle
     await listen(server, spec);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const where = spec.kind === 'tcp' ? `port ${spec.port} on 127.0.0.1` : `socket ${spec.path}`;
+    const where = spec.kind === 'tcp' ? `port ${spec.port} on ${spec.host}` : `socket ${spec.path}`;
     if (code === 'EADDRINUSE') throw new ProbeUsageError(`--${spec.kind === 'tcp' ? 'port' : 'socket'}: ${where} is already taken`);
     throw new ProbeUsageError(`cannot listen on ${where}: ${code ?? (error as Error).message}`);
   }
@@ -129,7 +129,7 @@ export async function openRendezvous(spec: RendezvousSpec, token: string, handle
   if (spec.kind === 'tcp') {
     const info = server.address();
     if (info === null || typeof info === 'string') throw new Error('the TCP server has no port');
-    address = `tcp:127.0.0.1:${info.port}`;
+    address = `tcp:${spec.host}:${info.port}`;
   } else {
     chmodSync(spec.path, 0o600);
     address = `unix:${spec.path}`;

@@ -2,7 +2,8 @@
 // lock step (every rank finishes a round before any starts the next). It relays the
 // all-gathers, watches for ranks that die or hang, and collects everything for the report.
 import { randomBytes } from 'node:crypto';
-import { killRanks, killRanksNow, spawnRank, type RankProcess } from '../launch/processes.js';
+import type { LaunchedRanks, RankLauncher } from '../launch/launcher.js';
+import type { RankProcess } from '../launch/processes.js';
 import { openRendezvous, type RankConnection, type Rendezvous } from '../launch/rendezvous.js';
 import { sharedMemorySnapshot, removeSharedMemoryLeftovers } from '../launch/shm.js';
 import { buildProbeReport, type ProbeRun } from '../report/build.js';
@@ -11,17 +12,17 @@ import {
   type FailureRecord,
   type ProbeAbort,
   type ProbeReport,
+  type RankPlacement,
   type RankReport,
   type RankStep,
   type RejectedMessage,
   type StepName,
   type StepOutcome,
 } from '../report/types.js';
-import type { ResolvedProbeOptions } from './options.js';
+import { launchSettings, type ResolvedProbeOptions } from './options.js';
 import {
   ADDRESS_ENV,
   LOAD_CALL,
-  RANK_ENV,
   RANKS_ENV,
   TOKEN_ENV,
   type ExportData,
@@ -59,16 +60,9 @@ export const ROUNDS: readonly Round[] = [
 
 const MAX_REJECTED_KEPT = 50;
 
-export interface RankLaunch {
-  /** The executable (process.execPath for the real rank program) and its arguments. */
-  program: string;
-  args: string[];
-}
-
 export interface CoordinatorPlan {
   options: ResolvedProbeOptions;
-  devices: number[];
-  launch: RankLaunch;
+  launcher: RankLauncher;
   /** From the coordinator's own loader; null when it did not load a backend. */
   coordinatorSimulated: boolean | null;
 }
@@ -78,6 +72,7 @@ interface RankState {
   process: RankProcess;
   connection: RankConnection | null;
   pid: number | null;
+  placement: RankPlacement | null;
   init: InitData | null;
   steps: Record<StepName, RankStep>;
   results: Map<number, RankStepResult>;
@@ -138,7 +133,7 @@ function rankConfig(options: ResolvedProbeOptions, rank: number, device: number)
 }
 
 export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
-  const { options, devices } = plan;
+  const { options, launcher } = plan;
   const startedAt = new Date();
   const started = Date.now();
   const token = randomBytes(32).toString('hex');
@@ -168,6 +163,7 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
       connection.rank = message.rank;
       state.connection = connection;
       state.pid = message.pid;
+      state.placement = message.placement ?? null;
     } else if (message.type === 'calling') {
       state.inFlight = { step: message.step, call: message.call, method: message.method, args: message.args };
     } else {
@@ -195,21 +191,19 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
     },
   });
 
-  const baseEnv: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) baseEnv[key] = value;
-  Object.assign(baseEnv, options.env, {
+  const launched: LaunchedRanks = launcher.start({
     CUIPC_BACKEND: options.backend,
     [TOKEN_ENV]: token,
     [ADDRESS_ENV]: rendezvous.address,
     [RANKS_ENV]: String(options.ranks),
   });
-  for (let rank = 0; rank < options.ranks; rank += 1) {
-    const child = spawnRank(rank, plan.launch.program, plan.launch.args, { ...baseEnv, [RANK_ENV]: String(rank) });
+  for (const child of launched.ranks) {
     const state: RankState = {
-      rank,
+      rank: child.rank,
       process: child,
       connection: null,
       pid: child.pid,
+      placement: null,
       init: null,
       steps: emptySteps(),
       results: new Map(),
@@ -221,7 +215,7 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
     void child.exited.then(() => wakeup.notify());
   }
   // Should this process die first, its ranks must not outlive it.
-  const killOnExit = (): void => killRanksNow(states.map((s) => s.process));
+  const killOnExit = (): void => launched.stopNow();
   process.on('exit', killOnExit);
 
   const gone = (s: RankState): boolean => s.process.exit !== null || (s.closed && !exiting);
@@ -282,6 +276,9 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
       await abortWith('hung', missing, 'init', why);
     }
   }
+
+  // Known only now for ranks in Ray actors: which GPU Ray gave them (see RankLauncher.deviceFor).
+  const devices = states.map((s) => launcher.deviceFor(s.rank, s.placement));
 
   // ---- the rounds ----
   let failedStep: StepName | null = null;
@@ -351,7 +348,7 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
     }
   }
   if (noBackend !== null && abort === null) abort = noBackend;
-  await killRanks(states.map((s) => s.process));
+  await launched.stop();
   process.off('exit', killOnExit);
   await rendezvous.close();
   const cleanedUp = removeSharedMemoryLeftovers(shmBefore, states.map((s) => s.pid).filter((p): p is number => p !== null));
@@ -361,6 +358,7 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
     pid: state.pid,
     requestedDevice: devices[state.rank],
     device: state.init?.device ?? null,
+    placement: state.placement,
     loader: state.init?.loader ?? null,
     hazards: state.init?.hazards ?? [],
     steps: state.steps,
@@ -381,6 +379,7 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
       envKeys: Object.keys(options.env).sort(),
       timeoutMs: options.timeoutMs,
       rendezvous: options.rendezvous.kind,
+      launch: launchSettings(options),
     },
     startedAt,
     durationMs: Date.now() - started,

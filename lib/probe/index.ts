@@ -17,11 +17,14 @@ import {
   type ProbeReport,
   type ShareStrategy,
 } from '../report/types.js';
-import { coordinate, type RankLaunch } from './coordinator.js';
-import { assignDevices, ProbeUsageError, resolveProbeOptions, type ProbeOptions, type ResolvedProbeOptions } from './options.js';
+import type { RankLauncher, RankProgram } from '../launch/launcher.js';
+import { plainLauncher } from '../launch/plain.js';
+import { rayLauncher } from '../launch/ray.js';
+import { coordinate } from './coordinator.js';
+import { assignDevices, launchSettings, ProbeUsageError, resolveProbeOptions, type ProbeOptions, type ResolvedProbeOptions } from './options.js';
 
 export type * from '../report/types.js';
-export { ProbeUsageError, DEFAULTS as PROBE_DEFAULTS, MAX_RANKS, parseEnvFile, type ProbeOptions } from './options.js';
+export { ProbeUsageError, DEFAULTS as PROBE_DEFAULTS, MAX_RANKS, parseEnvFile, type ProbeOptions, type RayLaunchOptions } from './options.js';
 export { renderProbeReport, renderMatrixReport } from '../report/render.js';
 
 /** The rank program; the same relative path works from lib/probe (tests) and dist/probe. */
@@ -43,6 +46,7 @@ function abortedBeforeStart(resolved: ResolvedProbeOptions, devices: number[], a
       envKeys: Object.keys(resolved.env).sort(),
       timeoutMs: resolved.timeoutMs,
       rendezvous: resolved.rendezvous.kind,
+      launch: launchSettings(resolved),
     },
     startedAt: new Date(),
     durationMs: 0,
@@ -71,7 +75,8 @@ export async function probe(options: ProbeOptions = {}): Promise<ProbeReport> {
     const why = count.ok ? 'no CUDA device is visible' : `cudaGetDeviceCount returned ${count.code} ${count.name} ("${count.message}")`;
     return abortedBeforeStart(resolved, resolved.devices ?? [], { reason: 'no-driver', message: why }, simulated);
   }
-  const devices = assignDevices(resolved, count.value);
+  // Under Ray, actors get their GPUs from Ray; the coordinator's own view does not decide them.
+  const devices = resolved.launch.kind === 'ray' ? Array.from({ length: resolved.ranks }, () => 0) : assignDevices(resolved, count.value);
   const program = rankProgramPath();
   if (!existsSync(program)) {
     return abortedBeforeStart(
@@ -81,8 +86,9 @@ export async function probe(options: ProbeOptions = {}): Promise<ProbeReport> {
       simulated,
     );
   }
-  const launch: RankLaunch = { program: process.execPath, args: [program] };
-  return coordinate({ options: resolved, devices, launch, coordinatorSimulated: simulated });
+  const rankProgram: RankProgram = { program: process.execPath, args: [program] };
+  const launcher: RankLauncher = resolved.launch.kind === 'ray' ? rayLauncher(resolved, rankProgram) : plainLauncher(resolved, devices, rankProgram);
+  return coordinate({ options: resolved, launcher, coordinatorSimulated: simulated });
 }
 
 export interface MatrixOptions extends Omit<ProbeOptions, 'alloc' | 'share'> {

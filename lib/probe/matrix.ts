@@ -9,7 +9,7 @@ import {
   type ProbeReport,
   type ShareStrategy,
 } from '../report/types.js';
-import type { ResolvedProbeOptions } from './options.js';
+import { launchSettings, type ResolvedProbeOptions } from './options.js';
 
 /** Why a cell means nothing (and is not run), or null. */
 export function skipReason(alloc: InputAllocator, share: ShareStrategy): string | null {
@@ -85,6 +85,7 @@ export function buildMatrixReport(
       envKeys: Object.keys(options.env).sort(),
       timeoutMs: options.timeoutMs,
       rendezvous: options.rendezvous.kind,
+      launch: launchSettings(options),
     },
     cells,
     remedies: remediesOf(cells),

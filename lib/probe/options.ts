@@ -2,13 +2,21 @@
 // (ResolvedProbeOptions), and the checks. Everything is checked before any process starts;
 // a bad value is a ProbeUsageError (the CLI turns it into exit status 2).
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { Backend, CaptureMode } from '../../binding.js';
 import { resolveBackend } from '../cuda/index.js';
+import { parseSnapshot, SnapshotFormatError, type EnvSnapshot } from '../env/capture.js';
 import {
   CAPTURE_MODES,
+  DEVICE_VISIBILITIES,
   INPUT_ALLOCATORS,
+  LAUNCHERS,
+  PLACEMENT_STRATEGIES,
   SHARE_STRATEGIES,
+  type DeviceVisibility,
   type InputAllocator,
+  type LaunchSettings,
+  type PlacementStrategy,
   type ShareStrategy,
 } from '../report/types.js';
 
@@ -21,6 +29,10 @@ export const DEFAULTS = {
   share: 'ipc' as ShareStrategy,
   captureMode: 'global' as CaptureMode,
   timeoutMs: 20_000,
+  coordinatorHost: '127.0.0.1',
+  python: 'python3',
+  numGpus: 1,
+  placementStrategy: 'STRICT_PACK' as PlacementStrategy,
 } as const;
 const MAX_INPUTS = 4096;
 const MAX_BYTES_PER_INPUT = 64 * 1024 * 1024;
@@ -55,7 +67,37 @@ export interface ProbeOptions {
   port?: number;
   /** Rendezvous over this Unix socket path instead of TCP. */
   socket?: string;
+  /** Who starts the ranks (default 'plain': this process). */
+  launcher?: 'plain' | 'ray';
+  /** Plain launcher only: 'all' devices visible to every rank (default), or 'per-rank' (as Ray does). */
+  visibility?: DeviceVisibility;
+  /** Ray launcher only. */
+  ray?: RayLaunchOptions;
+  /** Where the rendezvous listens (default 127.0.0.1); a non-loopback address only when given here. */
+  coordinatorHost?: string;
+  /**
+   * Plain launcher only: start ranks in this captured environment (`cuipc env capture --json`)
+   * instead of this process's; `env` still applies on top.
+   */
+  envSnapshot?: EnvSnapshot;
 }
+
+export interface RayLaunchOptions {
+  /** GPUs each rank's actor asks of its bundle, above 0 and at most 1 (default 1; 0.25 as colocated frameworks do). */
+  numGpus?: number;
+  /** Placement group strategy (default STRICT_PACK). */
+  placementStrategy?: PlacementStrategy;
+  /** Set RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES in the actors' runtime_env: every GPU visible to every rank. */
+  nosetVisibleDevices?: boolean;
+  /** ray.init(address=...); default: RAY_ADDRESS or the running cluster, else a local one. */
+  address?: string;
+  /** The Python that runs the driver (default python3); it must be able to import ray. */
+  python?: string;
+}
+
+export type ResolvedLaunch =
+  | { kind: 'plain'; visibility: DeviceVisibility; envSnapshot: EnvSnapshot | null }
+  | { kind: 'ray'; numGpus: number; placementStrategy: PlacementStrategy; nosetVisibleDevices: boolean; address: string | null; python: string };
 
 export interface ResolvedProbeOptions {
   ranks: number;
@@ -69,7 +111,8 @@ export interface ResolvedProbeOptions {
   backend: Backend;
   env: Record<string, string>;
   timeoutMs: number;
-  rendezvous: { kind: 'tcp'; port: number } | { kind: 'unix'; path: string };
+  rendezvous: { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+  launch: ResolvedLaunch;
 }
 
 function integerIn(name: string, value: unknown, min: number, max: number): number {
@@ -88,7 +131,7 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Variables the probe sets for each rank itself; a user value would break the rendezvous. */
-export const RESERVED_ENV = ['CUIPC_RANK', 'CUIPC_RANKS', 'CUIPC_PROBE_TOKEN', 'CUIPC_PROBE_ADDRESS'];
+export const RESERVED_ENV = ['CUIPC_RANK', 'CUIPC_RANKS', 'CUIPC_PROBE_TOKEN', 'CUIPC_PROBE_ADDRESS', 'CUIPC_RAY_GPU_IDS', 'CUIPC_RAY_NODE_ID', 'CUIPC_RAY_CUDA_VISIBLE_DEVICES', 'CUIPC_RAY_NOSET'];
 
 function checkEnvKey(key: string, where: string): void {
   if (!ENV_KEY.test(key)) throw new ProbeUsageError(`${where}: '${key}' is not a valid environment variable name`);
@@ -134,10 +177,76 @@ export function resolveProbeOptions(options: ProbeOptions, environment: Record<s
     // sun_path holds 108 bytes with its terminating NUL.
     if (Buffer.byteLength(options.socket) > 107) throw new ProbeUsageError(`socket path is too long for a Unix socket (${Buffer.byteLength(options.socket)} bytes, at most 107)`);
     rendezvous = { kind: 'unix', path: options.socket };
+    if (options.coordinatorHost !== undefined) throw new ProbeUsageError('give either coordinatorHost (TCP) or socket (Unix socket), not both');
   } else {
-    rendezvous = { kind: 'tcp', port: integerIn('port', options.port ?? 0, 0, 65535) };
+    const host = options.coordinatorHost ?? DEFAULTS.coordinatorHost;
+    // An address or a host name, nothing that could smuggle a port or a path in.
+    if (typeof host !== 'string' || (isIP(host) === 0 && !/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})$/.test(host))) {
+      throw new ProbeUsageError(`coordinator host must be an IP address or a host name, got '${String(host)}'`);
+    }
+    rendezvous = { kind: 'tcp', host, port: integerIn('port', options.port ?? 0, 0, 65535) };
   }
-  return { ranks, inputs, bytes, alloc, share, captureMode, devices, backend, env, timeoutMs, rendezvous };
+  const launch = resolveLaunch(options, devices !== null);
+  return { ranks, inputs, bytes, alloc, share, captureMode, devices, backend, env, timeoutMs, rendezvous, launch };
+}
+
+function resolveLaunch(options: ProbeOptions, devicesGiven: boolean): ResolvedLaunch {
+  const launcher = oneOf('launcher', options.launcher ?? 'plain', LAUNCHERS);
+  if (launcher === 'plain') {
+    if (options.ray !== undefined) throw new ProbeUsageError('the Ray options (num GPUs, placement strategy, noset visible devices, Ray address, python) need launcher ray');
+    const visibility = oneOf('visibility', options.visibility ?? 'all', DEVICE_VISIBILITIES);
+    let envSnapshot: EnvSnapshot | null = null;
+    if (options.envSnapshot !== undefined) {
+      try {
+        // Checked as a file would be: a library caller may hand over any parsed JSON.
+        envSnapshot = parseSnapshot(options.envSnapshot, 'envSnapshot');
+      } catch (error) {
+        if (error instanceof SnapshotFormatError) throw new ProbeUsageError(error.message);
+        throw error;
+      }
+    }
+    return { kind: 'plain', visibility, envSnapshot };
+  }
+  if (options.visibility !== undefined) throw new ProbeUsageError('visibility applies to the plain launcher; under Ray, CUDA_VISIBLE_DEVICES comes from Ray (see noset visible devices)');
+  if (devicesGiven) throw new ProbeUsageError('devices applies to the plain launcher; under Ray, each actor gets the GPU of its placement group bundle');
+  if (options.envSnapshot !== undefined) throw new ProbeUsageError('an environment snapshot is replayed with the plain launcher; under Ray, give variables with env (they become runtime_env env_vars)');
+  const ray = options.ray ?? {};
+  const numGpus = ray.numGpus ?? DEFAULTS.numGpus;
+  if (typeof numGpus !== 'number' || !Number.isFinite(numGpus) || numGpus <= 0 || numGpus > 1) {
+    throw new ProbeUsageError(`num GPUs must be above 0 and at most 1 (each rank has a bundle of one GPU), got ${String(numGpus)}`);
+  }
+  const placementStrategy = oneOf('placement strategy', ray.placementStrategy ?? DEFAULTS.placementStrategy, PLACEMENT_STRATEGIES);
+  if (ray.nosetVisibleDevices !== undefined && typeof ray.nosetVisibleDevices !== 'boolean') throw new ProbeUsageError('noset visible devices must be true or false');
+  const nonEmpty = (name: string, value: unknown): string => {
+    if (typeof value !== 'string' || value.trim() === '' || value.includes('\0')) throw new ProbeUsageError(`${name} must be a non-empty string`);
+    return value;
+  };
+  return {
+    kind: 'ray',
+    numGpus,
+    placementStrategy,
+    nosetVisibleDevices: ray.nosetVisibleDevices ?? false,
+    address: ray.address === undefined ? null : nonEmpty('Ray address', ray.address),
+    python: nonEmpty('python', ray.python ?? DEFAULTS.python),
+  };
+}
+
+/** How the ranks are launched, as the report records it. */
+export function launchSettings(resolved: ResolvedProbeOptions): LaunchSettings {
+  const launch = resolved.launch;
+  const coordinatorHost = resolved.rendezvous.kind === 'tcp' ? resolved.rendezvous.host : DEFAULTS.coordinatorHost;
+  if (launch.kind === 'ray') {
+    const { numGpus, placementStrategy, nosetVisibleDevices, address } = launch;
+    return { launcher: 'ray', visibility: null, ray: { numGpus, placementStrategy, nosetVisibleDevices, address }, envSnapshot: null, coordinatorHost };
+  }
+  const s = launch.envSnapshot;
+  return {
+    launcher: 'plain',
+    visibility: launch.visibility,
+    ray: null,
+    envSnapshot: s ? { label: s.label, capturedAt: s.capturedAt, hostname: s.hostname, pid: s.pid } : null,
+    coordinatorHost,
+  };
 }
 
 /** Rank -> device ordinal: the caller's list checked against the device count, else round-robin. */

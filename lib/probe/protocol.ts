@@ -12,6 +12,7 @@ import {
   type FailureRecord,
   type InputAllocator,
   type RankLoader,
+  type RankPlacement,
   type ShareStrategy,
   type StepName,
   type VerifySummary,
@@ -22,6 +23,13 @@ export const TOKEN_ENV = 'CUIPC_PROBE_TOKEN';
 export const ADDRESS_ENV = 'CUIPC_PROBE_ADDRESS';
 export const RANK_ENV = 'CUIPC_RANK';
 export const RANKS_ENV = 'CUIPC_RANKS';
+/** Set by python/cuipc_ray for a rank it runs in a Ray actor: what Ray gave that actor. */
+export const RAY_ENV = {
+  gpuIds: 'CUIPC_RAY_GPU_IDS',
+  nodeId: 'CUIPC_RAY_NODE_ID',
+  cudaVisibleDevices: 'CUIPC_RAY_CUDA_VISIBLE_DEVICES',
+  noset: 'CUIPC_RAY_NOSET',
+} as const;
 /** The pseudo-call a rank records when the backend could not be loaded at all. */
 export const LOAD_CALL = 'cuipc.load';
 /** A rank's line may carry an all-gathered exchange; anything longer is not ours. */
@@ -122,7 +130,7 @@ export interface RankStepResult {
 }
 
 export type RankMessage =
-  | { type: 'hello'; token: string; rank: number; pid: number }
+  | { type: 'hello'; token: string; rank: number; pid: number; placement?: RankPlacement }
   | { type: 'calling'; token: string; rank: number; step: StepName; call: string; method: string; args: CallArguments }
   | { type: 'result'; token: string; rank: number; round: number; result: RankStepResult };
 
@@ -199,6 +207,41 @@ function isStepResult(value: unknown): value is RankStepResult {
   );
 }
 
+function isPlacement(value: unknown): value is RankPlacement {
+  if (!isObject(value)) return false;
+  const cvd = value.cudaVisibleDevices;
+  if (cvd !== null && typeof cvd !== 'string') return false;
+  if (value.ray === null) return true;
+  const ray = value.ray;
+  return (
+    isObject(ray) &&
+    Array.isArray(ray.gpuIds) &&
+    ray.gpuIds.every((id) => typeof id === 'string') &&
+    typeof ray.nodeId === 'string' &&
+    (ray.cudaVisibleDevices === null || typeof ray.cudaVisibleDevices === 'string') &&
+    typeof ray.nosetVisibleDevices === 'boolean'
+  );
+}
+
+/** What a rank reports about its own placement, from its environment at start. */
+export function placementFromEnvironment(env: Record<string, string | undefined>): RankPlacement {
+  const gpuIds = env[RAY_ENV.gpuIds];
+  const nodeId = env[RAY_ENV.nodeId];
+  const rayCvd = env[RAY_ENV.cudaVisibleDevices];
+  return {
+    cudaVisibleDevices: env.CUDA_VISIBLE_DEVICES ?? null,
+    ray:
+      gpuIds === undefined || nodeId === undefined
+        ? null
+        : {
+            gpuIds: gpuIds === '' ? [] : gpuIds.split(','),
+            nodeId,
+            cudaVisibleDevices: rayCvd === undefined || rayCvd === '' ? null : rayCvd,
+            nosetVisibleDevices: env[RAY_ENV.noset] === '1',
+          },
+  };
+}
+
 export type DecodeResult = { ok: true; message: RankMessage } | { ok: false; reason: string };
 
 /** Parses and checks one line from a rank; the token is checked before anything else is trusted. */
@@ -216,6 +259,7 @@ export function decodeRankMessage(line: string, token: string): DecodeResult {
   switch (value.type) {
     case 'hello':
       if (!isRankNumber(value.pid)) return { ok: false, reason: 'hello without a pid' };
+      if (value.placement !== undefined && !isPlacement(value.placement)) return { ok: false, reason: 'hello with a malformed placement' };
       return { ok: true, message: value as RankMessage };
     case 'calling':
       if (!isStep(value.step) || typeof value.call !== 'string' || typeof value.method !== 'string' || !isObject(value.args)) {

@@ -8,6 +8,7 @@ import {
   ADDRESS_ENV,
   encodeMessage,
   LineSplitter,
+  placementFromEnvironment,
   RANK_ENV,
   TOKEN_ENV,
   type CoordinatorMessage,
@@ -48,7 +49,7 @@ function main(): void {
   // Rounds run one at a time, in arrival order.
   let queue: Promise<void> = Promise.resolve();
 
-  socket.on('connect', () => send({ type: 'hello', token, rank, pid: process.pid }));
+  socket.on('connect', () => send({ type: 'hello', token, rank, pid: process.pid, placement: placementFromEnvironment(process.env) }));
   socket.on('error', (error) => {
     if (!leaving) process.stderr.write(`cuipc rank ${rank}: ${error.message}\n`);
   });

@@ -8,6 +8,7 @@ import {
   STEPS,
   type FailureRecord,
   type InputAllocator,
+  type LaunchSettings,
   type Pinpoint,
   type ProbeAbort,
   type ProbeReport,
@@ -40,6 +41,7 @@ export interface ProbeRun {
     envKeys: string[];
     timeoutMs: number;
     rendezvous: 'tcp' | 'unix';
+    launch?: LaunchSettings;
   };
   startedAt: Date;
   durationMs: number;

@@ -5,7 +5,9 @@ import {
   INPUT_ALLOCATORS,
   SHARE_STRATEGIES,
   type CallArguments,
+  type LaunchSettings,
   type MatrixReport,
+  type RankPlacement,
   type ProbeReport,
   type Provenance,
   type StepOutcome,
@@ -45,6 +47,22 @@ function provenanceLines(p: Provenance): string[] {
   ];
 }
 
+function launchLine(l: LaunchSettings): string {
+  if (l.launcher === 'ray' && l.ray) {
+    const r = l.ray;
+    return `  launcher ray: num_gpus ${r.numGpus} per actor, ${r.placementStrategy}, ${r.nosetVisibleDevices ? 'RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES set (Ray leaves CUDA_VISIBLE_DEVICES alone)' : 'Ray sets CUDA_VISIBLE_DEVICES per actor'}${r.address ? `, address ${r.address}` : ''}`;
+  }
+  const s = l.envSnapshot;
+  const replay = s ? `; environment replayed from snapshot${s.label ? ` '${s.label}'` : ''} (pid ${s.pid} on ${s.hostname || '?'}, ${s.capturedAt || 'time unknown'})` : '';
+  return `  launcher plain: ${l.visibility === 'per-rank' ? 'one device per rank (CUDA_VISIBLE_DEVICES)' : 'every device visible to every rank'}${replay}`;
+}
+
+function placementText(p: RankPlacement): string {
+  const parts = [`CUDA_VISIBLE_DEVICES=${p.cudaVisibleDevices ?? '<unset>'}`];
+  if (p.ray) parts.push(`Ray GPU ids [${p.ray.gpuIds.join(', ')}]`, `node ${p.ray.nodeId.slice(0, 12)}`);
+  return parts.join(', ');
+}
+
 function grid(report: ProbeReport): string[] {
   const width = Math.max(...report.steps.map((s) => s.length), 6) + 2;
   const lines = [pad('', 9) + report.steps.map((s) => pad(s, width)).join('').trimEnd()];
@@ -61,9 +79,11 @@ export function renderProbeReport(report: ProbeReport): string {
   out.push(
     `cuipc probe${report.simulated ? ' (SIMULATED)' : ''}: ${o.ranks} rank(s), ${o.inputs} input(s) x ${o.bytes} bytes, --alloc ${o.alloc}, --share ${o.share}, --capture-mode ${o.captureMode}, backend ${o.backend}`,
   );
+  if (o.launch) out.push(launchLine(o.launch));
   for (const rank of report.ranks) {
     const d = rank.device;
-    out.push(`  rank ${rank.rank} (pid ${rank.pid ?? '?'}): device ${rank.requestedDevice}${d ? ` = ${d.name}, ${d.uuid}, ${d.pciBusId}` : ''}`);
+    const placed = rank.placement ? ` [${placementText(rank.placement)}]` : '';
+    out.push(`  rank ${rank.rank} (pid ${rank.pid ?? '?'}): device ${rank.requestedDevice}${d ? ` = ${d.name}, ${d.uuid}, ${d.pciBusId}` : ''}${placed}`);
   }
   if (report.kernels && !report.kernels.available) out.push(`  kernels unavailable (${report.kernels.reason}): replay and verify used copies instead`);
   out.push('');

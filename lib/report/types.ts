@@ -21,6 +21,48 @@ export const SHARE_STRATEGIES: readonly ShareStrategy[] = ['ipc', 'copy', 'vmm-e
 
 export const CAPTURE_MODES: readonly CaptureMode[] = ['global', 'thread-local', 'relaxed'];
 
+/** Who starts the ranks: the coordinator itself, or Ray actors (python/cuipc_ray). */
+export type LauncherKind = 'plain' | 'ray';
+export const LAUNCHERS: readonly LauncherKind[] = ['plain', 'ray'];
+
+/** Plain launcher: every device visible to every rank, or one per rank through CUDA_VISIBLE_DEVICES (as Ray does). */
+export type DeviceVisibility = 'all' | 'per-rank';
+export const DEVICE_VISIBILITIES: readonly DeviceVisibility[] = ['all', 'per-rank'];
+
+export type PlacementStrategy = 'STRICT_PACK' | 'PACK' | 'SPREAD' | 'STRICT_SPREAD';
+export const PLACEMENT_STRATEGIES: readonly PlacementStrategy[] = ['STRICT_PACK', 'PACK', 'SPREAD', 'STRICT_SPREAD'];
+
+/** What Ray gave the actor that ran a rank, read inside the actor. */
+export interface RayPlacement {
+  /** ray.get_gpu_ids(): the GPUs Ray assigned, as Ray numbers them on the node. */
+  gpuIds: string[];
+  /** ray.get_runtime_context().get_node_id() */
+  nodeId: string;
+  /** The actor's CUDA_VISIBLE_DEVICES; null when Ray left it unset. */
+  cudaVisibleDevices: string | null;
+  /** RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES was set in the actor. */
+  nosetVisibleDevices: boolean;
+}
+
+/** How a rank was placed, as the rank saw it when it started. */
+export interface RankPlacement {
+  /** The rank's own CUDA_VISIBLE_DEVICES; null when unset. */
+  cudaVisibleDevices: string | null;
+  /** Set when the rank ran in a Ray actor. */
+  ray: RayPlacement | null;
+}
+
+/** How the ranks were launched. */
+export interface LaunchSettings {
+  launcher: LauncherKind;
+  /** Plain launcher's device visibility; null under Ray (Ray decides). */
+  visibility: DeviceVisibility | null;
+  ray: { numGpus: number; placementStrategy: PlacementStrategy; nosetVisibleDevices: boolean; address: string | null } | null;
+  /** The snapshot the ranks' environment was replayed from (its values are not copied here). */
+  envSnapshot: { label: string | null; capturedAt: string; hostname: string; pid: number } | null;
+  coordinatorHost: string;
+}
+
 /** A call argument as it appears in the report: pointers and handles as hex strings. */
 export type ArgumentValue = string | number | boolean | null;
 export type CallArguments = Record<string, ArgumentValue>;
@@ -148,8 +190,12 @@ export interface VerifySummary {
 export interface RankReport {
   rank: number;
   pid: number | null;
+  /** The ordinal the rank was told to use (within its own CUDA_VISIBLE_DEVICES). */
   requestedDevice: number;
+  /** The physical device it got: compare ranks by uuid and pciBusId, not by ordinal. */
   device: DeviceIdentity | null;
+  /** Null when the rank never said hello (absent in reports from before launchers). */
+  placement?: RankPlacement | null;
   loader: RankLoader | null;
   hazards: Hazard[];
   steps: Record<StepName, RankStep>;
@@ -222,6 +268,8 @@ export interface ReportOptions {
   envKeys: string[];
   timeoutMs: number;
   rendezvous: 'tcp' | 'unix';
+  /** Absent in reports from before launchers (then: plain, all devices visible). */
+  launch?: LaunchSettings;
 }
 
 export interface ProbeReport {

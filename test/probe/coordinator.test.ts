@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { plainLauncher } from '../../lib/launch/plain.js';
 import { coordinate } from '../../lib/probe/coordinator.js';
 import { resolveProbeOptions, type ProbeOptions } from '../../lib/probe/options.js';
 import { renderProbeReport } from '../../lib/report/render.js';
@@ -19,8 +20,7 @@ function run(options: ProbeOptions) {
   const resolved = resolveProbeOptions({ backend: 'sim', ranks: 3, timeoutMs: 3000, ...options }, {});
   return coordinate({
     options: resolved,
-    devices: Array.from({ length: resolved.ranks }, () => 0),
-    launch: { program: process.execPath, args: [fakeRank] },
+    launcher: plainLauncher(resolved, Array.from({ length: resolved.ranks }, () => 0), { program: process.execPath, args: [fakeRank] }),
     coordinatorSimulated: true,
   });
 }
@@ -112,8 +112,7 @@ describe('coordinator with fake ranks', () => {
     const resolved = resolveProbeOptions({ backend: 'sim', ranks: 2, timeoutMs: 2000 }, {});
     const report = await coordinate({
       options: resolved,
-      devices: [0, 0],
-      launch: { program: join(scratch, 'no-such-program'), args: [] },
+      launcher: plainLauncher(resolved, [0, 0], { program: join(scratch, 'no-such-program'), args: [] }),
       coordinatorSimulated: true,
     });
     assertValidReport(report);

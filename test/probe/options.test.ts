@@ -21,7 +21,8 @@ describe('probe options', () => {
   it('fills the defaults', () => {
     const r = resolveProbeOptions({}, { CUIPC_BACKEND: 'sim' });
     expect(r).toMatchObject({ ranks: 4, inputs: 72, bytes: 4096, alloc: 'cudaMalloc', share: 'ipc', captureMode: 'global', backend: 'sim', timeoutMs: 20000 });
-    expect(r.rendezvous).toEqual({ kind: 'tcp', port: 0 });
+    expect(r.rendezvous).toEqual({ kind: 'tcp', host: '127.0.0.1', port: 0 });
+    expect(r.launch).toEqual({ kind: 'plain', visibility: 'all', envSnapshot: null });
     expect(resolveProbeOptions({}, {}).backend).toBe('cuda');
   });
 
@@ -79,7 +80,7 @@ describe('probe options', () => {
     await new Promise<void>((resolve) => blocker.listen({ host: '127.0.0.1', port: 0 }, resolve));
     const port = (blocker.address() as { port: number }).port;
     try {
-      await expect(openRendezvous({ kind: 'tcp', port }, 'token', handlers)).rejects.toThrow(new RegExp(`port ${port} on 127.0.0.1 is already taken`));
+      await expect(openRendezvous({ kind: 'tcp', host: '127.0.0.1', port }, 'token', handlers)).rejects.toThrow(new RegExp(`port ${port} on 127.0.0.1 is already taken`));
       await expect(probe({ backend: 'sim', ranks: 1, port })).rejects.toThrow(ProbeUsageError);
     } finally {
       blocker.close();

@@ -1,0 +1,28 @@
+// How ranks are started. The coordinator does not care who starts them: it gives a launcher
+// the variables every rank needs to reach it, gets one RankProcess per rank back, and stops
+// them through the launcher. Implementations: plain.ts (the coordinator's own children) and
+// ray.ts (Ray actors, through the Python driver in python/cuipc_ray).
+import type { LauncherKind, RankPlacement } from '../report/types.js';
+import type { RankProcess } from './processes.js';
+
+/** The program each rank runs (node and dist/probe/rank.js for the real probe). */
+export interface RankProgram {
+  program: string;
+  args: string[];
+}
+
+export interface LaunchedRanks {
+  ranks: RankProcess[];
+  /** Ends whatever is still running (ranks and the launcher's own processes), gently first. */
+  stop(): Promise<void>;
+  /** The same, synchronously and at once: for when the coordinator's own process exits. */
+  stopNow(): void;
+}
+
+export interface RankLauncher {
+  readonly kind: LauncherKind;
+  /** Starts every rank; `coordinatorEnv` (token, address, ...) goes to every rank, on top of all else. */
+  start(coordinatorEnv: Record<string, string>): LaunchedRanks;
+  /** The device ordinal a rank is told to use, once its hello said how it was placed (null: never said). */
+  deviceFor(rank: number, placement: RankPlacement | null): number;
+}
