@@ -59,7 +59,7 @@ trace_case() {
 SCRIPT=test/trace/gpu/expandable_segments.py
 trace_case plain_cudamalloc 0 -u PYTORCH_CUDA_ALLOC_CONF -u PYTORCH_ALLOC_CONF -u LD_PRELOAD -- "$PY" "$SCRIPT" --ranks 2
 trace_case expandable_segments 1 -u LD_PRELOAD PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True -- "$PY" "$SCRIPT" --ranks 2
-trace_case vmm_interposer 1 -u PYTORCH_CUDA_ALLOC_CONF -u PYTORCH_ALLOC_CONF LD_PRELOAD="$ROOT/build/Release/libcuipc_vmm_interposer.so" -- "$PY" "$SCRIPT" --ranks 2
+trace_case vmm_interposer 1 -u PYTORCH_CUDA_ALLOC_CONF -u PYTORCH_ALLOC_CONF CUIPC_INTERPOSER_REGION=all LD_PRELOAD="$ROOT/build/Release/libcuipc_vmm_interposer.so" -- "$PY" "$SCRIPT" --ranks 2
 trace_case static_runtime 0 -u LD_PRELOAD -- "$OUT/capture_and_ipc"
 trace_case cupti_unavailable 3 CUIPC_LIBCUPTI=/nonexistent/libcupti.so.13 -- "$PY" "$SCRIPT" --ranks 1
 
