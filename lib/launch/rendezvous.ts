@@ -64,6 +64,7 @@ export async function openRendezvous(spec: RendezvousSpec, token: string, handle
   }
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
+    socket.setNoDelay(true); // see rank.ts: small lock-step lines must not wait for ACKs
     sockets.add(socket);
     const from = spec.kind === 'tcp' ? `tcp ${socket.remoteAddress}:${socket.remotePort}` : `unix ${spec.path}`;
     const connection = new RankConnection(socket, from);

@@ -38,6 +38,9 @@ function main(): void {
     fatal(`started without ${TOKEN_ENV}, ${ADDRESS_ENV} and ${RANK_ENV}; this program is run by \`cuipc probe\``);
   }
   const socket = connectTo(address);
+  // Lock-step rounds are small request/answer lines: without this, Nagle's algorithm and
+  // delayed ACKs hold each one back by tens of milliseconds.
+  socket.setNoDelay(true);
   const send = (message: RankMessage): void => {
     // libuv writes at once when the socket is writable, so a 'calling' line is out before a call that blocks.
     socket.write(encodeMessage(message));
