@@ -4,7 +4,7 @@
 // goes on through failures so that nothing is left behind.
 import { readlinkSync } from 'node:fs';
 import type { Allocation, AllocationKind, CudaStatus, Ptr } from '../../binding.js';
-import { openCuda, IPC_HANDLE_BYTES, IPC_MEM_LAZY_ENABLE_PEER_ACCESS, type Cuda } from '../cuda/index.js';
+import { openCuda, IPC_MEM_LAZY_ENABLE_PEER_ACCESS, type Cuda } from '../cuda/index.js';
 import { detectHazards } from '../env/hazards.js';
 import { toProvenance } from '../report/provenance.js';
 import type {

@@ -1,20 +1,17 @@
 // From what the coordinator collected to the report: outcome, exit status, the pinpoint and
 // its explanations. Pure: the same run always gives the same report.
 import { createRequire } from 'node:module';
-import type { Backend, CaptureMode } from '../../binding.js';
 import { explainFailure } from './explain.js';
 import {
   REPORT_SCHEMA_VERSION,
   STEPS,
   type FailureRecord,
-  type InputAllocator,
-  type LaunchSettings,
   type Pinpoint,
   type ProbeAbort,
   type ProbeReport,
   type RankReport,
   type RejectedMessage,
-  type ShareStrategy,
+  type ReportOptions,
 } from './types.js';
 
 const require = createRequire(import.meta.url);
@@ -29,20 +26,7 @@ export function cuipcVersion(): string {
 }
 
 export interface ProbeRun {
-  options: {
-    ranks: number;
-    inputs: number;
-    bytes: number;
-    alloc: InputAllocator;
-    share: ShareStrategy;
-    captureMode: CaptureMode;
-    devices: number[];
-    backend: Backend;
-    envKeys: string[];
-    timeoutMs: number;
-    rendezvous: 'tcp' | 'unix';
-    launch?: LaunchSettings;
-  };
+  options: ReportOptions;
   startedAt: Date;
   durationMs: number;
   /** The coordinator's own loader said simulated (null when it loaded nothing). */
