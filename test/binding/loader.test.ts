@@ -97,3 +97,23 @@ describe('the built addon', () => {
     expect(existsSync(join(packageRoot, 'build', 'Release', 'libcuipc_sim.so'))).toBe(true);
   });
 });
+
+describe('when the addon cannot be loaded', () => {
+  test('one error lists what was tried and what to do; the CLI exits 3', () => {
+    const env = { CUIPC_ADDON: join(tmpdir(), 'no-such-dir', 'cuipc.node') };
+    const r = node(
+      `import { openCuda, CuipcLoadError } from './dist/index.js';
+       try { openCuda({ backend: 'sim' }); } catch (e) { console.log(JSON.stringify({ cls: e instanceof CuipcLoadError, message: e.message, tried: e.tried })); }`,
+      env,
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.cls).toBe(true);
+    expect(out.message).toMatch(/the native addon could not be loaded/);
+    expect(out.message).toMatch(/no-such-dir/);
+    expect(out.message).toMatch(/npm rebuild cuipc/);
+    const cli = spawnSync(process.execPath, [join(packageRoot, 'bin', 'cuipc.js'), 'doctor', '--backend', 'sim'], { encoding: 'utf8', env: { ...process.env, ...env } });
+    expect(cli.status).toBe(3);
+    expect(cli.stderr).toMatch(/the native addon could not be loaded/);
+  });
+});
