@@ -21,6 +21,8 @@ export interface CallKindFigures {
 
 export interface CallSide {
   contextNs: number;
+  /** Peak resident memory of the process right after its first CUDA call, KiB. */
+  contextRssKiB: number | null;
   kinds: Record<CallKind, CallKindFigures>;
 }
 
@@ -59,6 +61,7 @@ export function rawProgramPath(): string {
 interface RawOutput {
   error?: string;
   contextNs: number;
+  contextRssKiB?: number;
   kinds: Record<CallKind, CallKindFigures>;
 }
 
@@ -83,7 +86,7 @@ function runRaw(cuda: Cuda, count: number, bytes: number, repetitions: number, d
     throw new BenchSetupError(`${program} exited ${result.status ?? result.signal} without JSON; stderr: ${result.stderr.trim().slice(-500)}`);
   }
   if (parsed.error) throw new BenchSetupError(`${program}: ${parsed.error}`);
-  return { side: { contextNs: parsed.contextNs, kinds: parsed.kinds }, program };
+  return { side: { contextNs: parsed.contextNs, contextRssKiB: parsed.contextRssKiB ?? null, kinds: parsed.kinds }, program };
 }
 
 function emptyKinds(): Record<CallKind, { perCallNs: number[]; failures: number }> {
@@ -96,6 +99,7 @@ async function runAddon(cuda: Cuda, count: number, bytes: number, repetitions: n
   const c0 = nowNs();
   const init = await cuda.initDeviceAsync(device);
   const contextNs = nowNs() - c0;
+  const contextRssKiB = process.resourceUsage().maxRSS;
   if (!init.ok) throw new BenchSetupError(`initDeviceAsync(${device}) returned ${init.code} ${init.name} ("${init.message}")`);
   const ptrs: Ptr[] = [];
   try {
@@ -133,7 +137,7 @@ async function runAddon(cuda: Cuda, count: number, bytes: number, repetitions: n
     for (let r = 0; r < repetitions; r++) pass(true);
     const figures = {} as Record<CallKind, CallKindFigures>;
     for (const kind of CALL_KINDS) figures[kind] = { ...kinds[kind], medianNs: median(kinds[kind].perCallNs) };
-    return { contextNs, kinds: figures };
+    return { contextNs, contextRssKiB, kinds: figures };
   } finally {
     for (const ptr of ptrs) cuda.free(ptr);
   }

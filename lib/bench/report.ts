@@ -72,6 +72,7 @@ function callsTable(calls: CallOverheadResult | { error: string }, simulated: bo
   }
   lines.push(
     `| first CUDA call: cudaSetDevice + cudaFree(0), once | ${formatNs(calls.raw.contextNs)} | ${formatNs(calls.addon.contextNs)} | \`initDeviceAsync(0)\` | ${formatRatio(calls.addon.contextNs, calls.raw.contextNs)} | - | - |`,
+    `| peak RSS of the process right after that first call (a CUDA context's floor; the addon side is the whole Node process) | ${formatKiB(calls.raw.contextRssKiB)} | ${formatKiB(calls.addon.contextRssKiB)} | - | - | - | - |`,
     '',
   );
   return lines;

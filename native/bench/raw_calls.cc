@@ -7,6 +7,7 @@
 //   cuipc_bench_raw --backend cuda|sim --runtime PATH --driver PATH [--count N] [--bytes B]
 //                   [--reps R] [--device D]
 #include <dlfcn.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -171,6 +172,10 @@ int main(int argc, char** argv) {
   auto c1 = Clock::now();
   if (rc != 0) Fail("cudaSetDevice + cudaFree(0) returned " + std::to_string(rc));
   double contextNs = Nanoseconds(c0, c1);
+  // What any process pays in resident memory for a CUDA context, before it allocates anything.
+  struct rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  long contextRssKiB = usage.ru_maxrss;
 
   std::vector<void*> ptrs(count, nullptr);
   for (long i = 0; i < count; i++) {
@@ -228,8 +233,8 @@ int main(int argc, char** argv) {
   long freeFailures = 0;
   for (void* p : ptrs) freeFailures += fn.cudaFree(p) != 0;
 
-  std::printf("{\"backend\":\"%s\",\"count\":%ld,\"bytes\":%ld,\"repetitions\":%ld,\"device\":%ld,\"contextNs\":%.0f,\"freeFailures\":%ld,\"kinds\":{",
-              backend.c_str(), count, bytes, reps, device, contextNs, freeFailures);
+  std::printf("{\"backend\":\"%s\",\"count\":%ld,\"bytes\":%ld,\"repetitions\":%ld,\"device\":%ld,\"contextNs\":%.0f,\"contextRssKiB\":%ld,\"freeFailures\":%ld,\"kinds\":{",
+              backend.c_str(), count, bytes, reps, device, contextNs, contextRssKiB, freeFailures);
   const Kind* kinds[] = {&single, &rangeOne, &attrs, &batch, &rangeBatch};
   for (size_t k = 0; k < 5; k++) {
     const Kind& kind = *kinds[k];
