@@ -168,9 +168,11 @@ interface TorchOutput {
   perRank: Array<{ handles: number }>;
 }
 
-export async function runTorch(python: string, ranks: number, inputs: number): Promise<TorchRun> {
+/** `wrap` runs the program under another command (e.g. `cuipc trace --`), which must pass its stdout through. */
+export async function runTorch(python: string, ranks: number, inputs: number, wrap: string[] = []): Promise<TorchRun> {
   const t0 = nowNs();
-  const child = spawn(python, [torchProgramPath(), '--ranks', String(ranks), '--inputs', String(inputs)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [...wrap, python, torchProgramPath(), '--ranks', String(ranks), '--inputs', String(inputs)];
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     stdout += chunk.toString();

@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import { STEPS } from '../report/types.js';
 import { CALL_KINDS, CALL_LABELS, type CallOverheadResult } from './calls.js';
 import { machineLine, type MachineDescription } from './machine.js';
+import type { TraceOverheadResult } from './trace-overhead.js';
 import type { ProbeRun, TorchRun } from './probe-runs.js';
 import { formatKiB, formatMs, formatNs, formatRatio, median } from './stats.js';
 
@@ -27,6 +28,7 @@ export interface BenchResults {
   calls: CallOverheadResult | { error: string };
   endToEnd: EndToEndResult;
   scale: ProbeRun[];
+  traceOverhead: TraceOverheadResult;
   notes: string[];
 }
 
@@ -151,6 +153,25 @@ function scaleTable(runs: ProbeRun[], tag: string): string[] {
   return lines;
 }
 
+function traceOverheadTable(t: TraceOverheadResult): string[] {
+  const lines = ['', `### What \`cuipc trace\` costs: the PyTorch program, ${t.ranks} ranks x ${t.inputs} inputs`, ''];
+  if (t.skipped) return [...lines, t.skipped, ''];
+  const self = (runs: TorchRun[]) => median(runs.map((r) => r.selfWallMs).filter((v): v is number => v !== null));
+  const wall = (runs: TorchRun[]) => median(runs.map((r) => r.wallMs));
+  const ok = (runs: TorchRun[]) => runs.map((r) => (r.passed ? 'passed' : `failed${r.note ? ` (${r.note})` : ''}`)).join('; ');
+  lines.push(
+    `Run alternately, ${t.untraced.length} times each; medians. "The program's own clock" is what the program measured from before \`import torch\` to its end; "spawn to exit" adds, for the traced side, cuipc's start-up and its summary.`,
+    '',
+    '| | untraced | under `cuipc trace` | traced / untraced |',
+    '|---|---|---|---|',
+    `| the program's own clock | ${formatMs(self(t.untraced))} | ${formatMs(self(t.traced))} | ${formatRatio(self(t.traced), self(t.untraced))} |`,
+    `| spawn to exit | ${formatMs(wall(t.untraced))} | ${formatMs(wall(t.traced))} | ${formatRatio(wall(t.traced), wall(t.untraced))} |`,
+    `| outcome | ${ok(t.untraced)} | ${ok(t.traced)} | |`,
+    '',
+  );
+  return lines;
+}
+
 /** The section for this machine kind, without its begin/end markers. */
 export function renderSection(results: BenchResults): string {
   const simulated = results.machine.simulated;
@@ -168,6 +189,7 @@ export function renderSection(results: BenchResults): string {
   lines.push(...callsTable(results.calls, simulated, tag));
   lines.push(...endToEndTable(results.endToEnd, simulated, tag));
   lines.push(...scaleTable(results.scale, tag));
+  lines.push(...traceOverheadTable(results.traceOverhead));
   return lines.join('\n');
 }
 
@@ -199,6 +221,7 @@ How it measures:
   handles (the tables say how many).
 - Scale: the report's per-step durations (the slowest rank per step); what is left of the wall
   time is process start, module loading, the rendezvous and the coordinator.
+- Trace overhead: the PyTorch program alone and under \`cuipc trace\`, alternately.
 `;
 
 function markers(key: string): { begin: string; end: string } {

@@ -10,6 +10,7 @@ import type { Backend } from '../../binding.js';
 import { driverLibraryPresent, openCuda, type Cuda } from '../cuda/index.js';
 import { BenchSetupError, measureCallOverhead } from './calls.js';
 import { describeMachine } from './machine.js';
+import { measureTraceOverhead } from './trace-overhead.js';
 import { probeCommand, runProbe, runTorch, torchProgramPath, torchSkipReason, type ProbeRun, type TorchRun } from './probe-runs.js';
 import { renderSection, writeSection, type BenchResults } from './report.js';
 
@@ -158,6 +159,10 @@ async function main(): Promise<number> {
     }
   }
   progress(`scale took ${((Date.now() - scaleStarted) / 1000).toFixed(1)} s`);
+
+  // 4. What `cuipc trace` costs a real program.
+  progress('trace overhead: the PyTorch program without and with cuipc trace');
+  const traceOverhead = await measureTraceOverhead(python, torchSkipped, values.quick ? 1 : 3);
   if (values.quick) notes.push('--quick: fewer sizes and repetitions');
   if (simulated) {
     notes.push('SIMULATED peak RSS includes the simulated device memory (host shared memory, the inputs and the opened peer mappings); on a GPU that memory is not resident in the process');
@@ -179,6 +184,7 @@ async function main(): Promise<number> {
       torchCommand: `python3 bench/${torchProgramPath().split('/').pop() ?? ''} --ranks ${E2E.ranks} --inputs ${E2E.inputs}`,
     },
     scale,
+    traceOverhead,
     notes,
   };
   const section = renderSection(results);
