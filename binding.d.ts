@@ -182,6 +182,8 @@ export interface NativeBinding {
   ipcGetMemHandlePacked(ptrs: BigUint64Array | Ptr[], out: Uint8Array, codes: Int32Array): number;
   ipcOpenMemHandle(handle: Uint8Array, flags: number): CudaResult<Ptr>;
   ipcOpenMemHandleAsync(handle: Uint8Array, flags: number): Promise<CudaResult<Ptr>>;
+  /** Packed form behind ipcOpenMemHandleBatchAsync: all opens on one worker thread; resolves to how many failed. */
+  ipcOpenMemHandlePackedAsync(handles: Uint8Array, flags: number, ptrs: BigUint64Array, codes: Int32Array): Promise<number>;
   ipcCloseMemHandle(ptr: Ptr): CudaStatus;
   eventCreate(interprocess: boolean): CudaResult<Ptr>;
   eventDestroy(event: Ptr): CudaStatus;
@@ -251,6 +253,11 @@ export interface HandleBatch extends PackedBatch {
   handle(i: number): Buffer | undefined;
 }
 
+export interface PointerBatch extends PackedBatch {
+  /** The opened address per entry (0 where it failed). */
+  ptrs: BigUint64Array;
+}
+
 export interface RangeBatch extends PackedBatch {
   /** RANGE_START_ADDR per entry (0 where it failed); the offset is ptr - base. */
   bases: BigUint64Array;
@@ -264,6 +271,11 @@ export interface HotCalls {
   ipcGetMemHandle(ptr: Ptr): CudaResult<Buffer>;
   /** One cudaIpcGetMemHandle per pointer; a BigUint64Array is read in place. */
   ipcGetMemHandleBatch(ptrs: BigUint64Array | Ptr[]): HandleBatch;
+  /**
+   * cudaIpcOpenMemHandle(handle, flags) for each 64-byte handle (one Buffer per handle, or
+   * all of them back to back), off the JS thread and in one pass.
+   */
+  ipcOpenMemHandleBatchAsync(handles: Uint8Array | Uint8Array[], flags: number): Promise<PointerBatch>;
   /** RANGE_START_ADDR of one pointer: its allocation base and the offset into it. */
   rangeStart(ptr: Ptr): CudaResult<{ base: Ptr; offset: number }>;
   /** RANGE_START_ADDR per pointer, the export's base lookup. */

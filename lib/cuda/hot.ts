@@ -1,6 +1,6 @@
 // The hot calls in JavaScript over the addon's packed forms: the native side writes codes and
 // values into typed arrays, and results are fixed-shape literals with cached texts.
-import type { CudaResult, CudaStatus, HandleBatch, HotCalls, NativeBinding, PointerAttributes, Ptr, RangeBatch } from '../../binding.js';
+import type { CudaResult, CudaStatus, HandleBatch, HotCalls, NativeBinding, PointerAttributes, PointerBatch, Ptr, RangeBatch } from '../../binding.js';
 
 const HANDLE_BYTES = 64;
 const ATTRIBUTE_SLOTS = 10;
@@ -82,6 +82,14 @@ export function hotCalls(native: NativeBinding): HotCalls {
       const batchCodes = new Int32Array(ptrs.length);
       const failed = native.rangeStartPacked(ptrs, bases, batchCodes);
       return { call: 'cuPointerGetAttribute', count: ptrs.length, failed, codes: batchCodes, bases, status: (i) => status('cuPointerGetAttribute', batchCodes[i]) };
+    },
+    async ipcOpenMemHandleBatchAsync(handles: Uint8Array | Uint8Array[], flags: number): Promise<PointerBatch> {
+      const packed = Array.isArray(handles) ? Buffer.concat(handles) : handles;
+      const count = Math.floor(packed.byteLength / HANDLE_BYTES);
+      const ptrs = new BigUint64Array(count);
+      const batchCodes = new Int32Array(count);
+      const failed = await native.ipcOpenMemHandlePackedAsync(packed, flags, ptrs, batchCodes);
+      return { call: 'cudaIpcOpenMemHandle', count, failed, codes: batchCodes, ptrs, status: (i) => status('cudaIpcOpenMemHandle', batchCodes[i]) };
     },
     rangeStart(ptr: Ptr): CudaResult<{ base: Ptr; offset: number }> {
       one[0] = ptr;

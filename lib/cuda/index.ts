@@ -10,7 +10,7 @@ import { loadAddon, simulatedDevicePath } from '../binding/native.js';
 export type * from '../../binding.js';
 
 /** The packed native forms; users call the HotCalls built over them. */
-type PackedForms = 'ipcGetMemHandleInto' | 'ipcGetMemHandlePacked' | 'rangeStartPacked' | 'pointerAttributesInto' | 'describeError';
+type PackedForms = 'ipcGetMemHandleInto' | 'ipcGetMemHandlePacked' | 'ipcOpenMemHandlePackedAsync' | 'rangeStartPacked' | 'pointerAttributesInto' | 'describeError';
 
 export interface Cuda extends Omit<NativeBinding, PackedForms>, HotCalls {
   readonly report: LoaderReport;

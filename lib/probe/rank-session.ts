@@ -503,20 +503,29 @@ export class RankSession {
       peerBases.push([]);
       const data = this.peers[peer];
       if (peer === rank || !data || share === 'copy') continue;
+      // Legacy IPC handles of this peer: opened in one pass off the JS thread, as a server opens a peer's bases.
+      const ipcBases = data.bases.filter((shared) => shared.handle !== undefined);
+      if (ipcBases.length > 0) {
+        this.announce('import', 'cudaIpcOpenMemHandle', 'ipcOpenMemHandleBatchAsync', { peer, count: ipcBases.length, flags: IPC_MEM_LAZY_ENABLE_PEER_ACCESS });
+        const opened = await cuda.ipcOpenMemHandleBatchAsync(ipcBases.map((shared) => hexToBytes(shared.handle as string)), IPC_MEM_LAZY_ENABLE_PEER_ACCESS);
+        for (let b = 0; b < opened.count; b += 1) {
+          const shared = ipcBases[b];
+          const args = { handle: shared.handle as string, flags: IPC_MEM_LAZY_ENABLE_PEER_ACCESS, peer, base: shared.base };
+          if (opened.codes[b] !== 0) {
+            const peerInfo = { rank: peer, base: shared.base, pid: data.pid, handle: shared.handle as string };
+            this.fail('ipcOpenMemHandleBatchAsync', args, opened.status(b), { peer: peerInfo });
+            continue;
+          }
+          this.succeeded(opened.call, 'ipcOpenMemHandleBatchAsync', args);
+          this.ipcImports.push(opened.ptrs[b]);
+          peerBases[peer].push(opened.ptrs[b]);
+        }
+        if (opened.failed > 0) return;
+      }
       for (const shared of data.bases) {
         const peerInfo = { rank: peer, base: shared.base, pid: data.pid, ...(shared.handle ? { handle: shared.handle } : {}), ...(shared.fd !== undefined ? { fd: shared.fd } : {}) };
         if (shared.handle !== undefined) {
-          const handle = hexToBytes(shared.handle);
-          const opened = await this.call(
-            'cudaIpcOpenMemHandle',
-            'ipcOpenMemHandleAsync',
-            { handle: shared.handle, flags: IPC_MEM_LAZY_ENABLE_PEER_ACCESS, peer, base: shared.base },
-            () => cuda.ipcOpenMemHandleAsync(handle, IPC_MEM_LAZY_ENABLE_PEER_ACCESS),
-            { peer: peerInfo },
-          );
-          if (!opened.ok || opened.value === undefined) return;
-          this.ipcImports.push(opened.value);
-          peerBases[peer].push(opened.value);
+          continue; // opened above
         } else {
           const fd = shared.fd as number;
           const args = { pid: data.pid, fd, peer };
@@ -558,11 +567,10 @@ export class RankSession {
         }
       }
       this.hostTables.push(row);
-      const table = tables.ptr + BigInt(i * ranks * 8);
-      const data = new Uint8Array(new BigUint64Array(row).buffer);
-      const copied = await this.call('cudaMemcpy', 'copyFromHost', { dst: ptrToHex(table), bytes: data.byteLength, table: i }, () => cuda.copyFromHost(table, data), { ptr: table });
-      if (!copied.ok) return;
     }
+    // All tables are one allocation, table i at i * ranks pointers: one copy writes them all.
+    const data = new Uint8Array(BigUint64Array.from(this.hostTables.flat()).buffer);
+    await this.call('cudaMemcpy', 'copyFromHost', { dst: ptrToHex(tables.ptr), bytes: data.byteLength, tables: inputs }, () => cuda.copyFromHost(tables.ptr, data), { ptr: tables.ptr });
   }
 
   // ---- replay -----------------------------------------------------------------------------

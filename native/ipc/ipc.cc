@@ -82,6 +82,39 @@ Napi::Value IpcOpenMemHandleAsync(const Napi::CallbackInfo& info) {
                    }});
 }
 
+// Opens handle i (bytes [64 i, 64 i + 64) of handles) into ptrs[i], codes[i], all on one
+// worker thread: a probe opens every peer's bases, and one thread hop per handle costs more
+// than the opens. Resolves to how many failed. The typed arrays must stay untouched until then.
+Napi::Value IpcOpenMemHandlePackedAsync(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 4, "ipcOpenMemHandlePackedAsync(handles, flags, ptrs, codes)");
+  Napi::Uint8Array handlesView = ArgBytesView(info, 0, "handles");
+  if (handlesView.ByteLength() % 64 != 0) {
+    throw Napi::RangeError::New(info.Env(), "handles must hold whole 64-byte handles, got " + std::to_string(handlesView.ByteLength()) + " bytes");
+  }
+  size_t count = handlesView.ByteLength() / 64;
+  unsigned flags = ArgFlags(info);
+  auto* ptrs = ArgTyped<uint64_t>(info, 2, "ptrs (a BigUint64Array, one per handle)", napi_biguint64_array, count);
+  auto* codes = ArgTyped<int32_t>(info, 3, "codes (an Int32Array, one per handle)", napi_int32_array, count);
+  const auto* handles = reinterpret_cast<const cudaIpcMemHandle_t*>(handlesView.Data());
+  // Keep the arrays alive while the worker writes into them.
+  auto keep = std::make_shared<std::vector<Napi::Reference<Napi::Value>>>();
+  for (size_t i : {0, 2, 3}) keep->push_back(Napi::Persistent(info[i]));  // the objects, not the flags
+  auto failed = std::make_shared<uint32_t>(0);
+  return RunAsync(info.Env(), "cuipc.ipcOpenMemHandlePacked",
+                  {[handles, count, flags, ptrs, codes, failed]() {
+                     Outcome last{0, "cudaIpcOpenMemHandle", Api::Runtime};
+                     for (size_t i = 0; i < count; i++) {
+                       void* p = nullptr;
+                       Outcome o = CUIPC_RT(cudaIpcOpenMemHandle, &p, handles[i], flags);
+                       ptrs[i] = reinterpret_cast<uint64_t>(p);
+                       codes[i] = o.code;
+                       if (o.code != 0) ++*failed;
+                     }
+                     return last;
+                   },
+                   [keep, failed](Napi::Env env, const Outcome&) -> Napi::Value { return Napi::Number::New(env, *failed); }});
+}
+
 Napi::Value IpcCloseMemHandle(const Napi::CallbackInfo& info) {
   uint64_t ptr = ArgPtr(info, 0, "ptr");
   return MakeStatus(info.Env(), CUIPC_RT(cudaIpcCloseMemHandle, reinterpret_cast<void*>(ptr)));
@@ -214,6 +247,7 @@ void RegisterIpc(Napi::Env env, Napi::Object exports) {
   exports.Set("ipcGetMemHandlePacked", Napi::Function::New(env, IpcGetMemHandlePacked, "ipcGetMemHandlePacked"));
   exports.Set("ipcOpenMemHandle", Napi::Function::New(env, IpcOpenMemHandle, "ipcOpenMemHandle"));
   exports.Set("ipcOpenMemHandleAsync", Napi::Function::New(env, IpcOpenMemHandleAsync, "ipcOpenMemHandleAsync"));
+  exports.Set("ipcOpenMemHandlePackedAsync", Napi::Function::New(env, IpcOpenMemHandlePackedAsync, "ipcOpenMemHandlePackedAsync"));
   exports.Set("ipcCloseMemHandle", Napi::Function::New(env, IpcCloseMemHandle, "ipcCloseMemHandle"));
   exports.Set("eventCreate", Napi::Function::New(env, EventCreate, "eventCreate"));
   exports.Set("eventDestroy", Napi::Function::New(env, EventDestroy, "eventDestroy"));

@@ -139,6 +139,17 @@ describe('opening handles', () => {
     cuda.free(a.ptr);
   });
 
+  test('the batched open answers per handle: own handle 201, zeroed handle 1', async () => {
+    const a = cuda.malloc('device', MiB).value!;
+    const handle = cuda.ipcGetMemHandle(a.ptr).value!;
+    const opened = await cuda.ipcOpenMemHandleBatchAsync([handle, Buffer.alloc(64)], 1);
+    expect([...opened.codes]).toEqual([201, 1]);
+    expect(opened.failed).toBe(2);
+    expect(opened.status(0)).toMatchObject({ ok: false, code: 201, call: 'cudaIpcOpenMemHandle' });
+    cuda.getLastError();
+    cuda.free(a.ptr);
+  });
+
   test('64 zero bytes in another process: cudaErrorInvalidValue', () => {
     const answer = inOtherProcess({ backend: cuda.backend, device: 0, kind: 'ipc', handle: '00'.repeat(64), bytes: 16 });
     expect(answer.open).toBe(1);
