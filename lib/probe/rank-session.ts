@@ -503,7 +503,8 @@ export class RankSession {
       peerBases.push([]);
       const data = this.peers[peer];
       if (peer === rank || !data || share === 'copy') continue;
-      // Legacy IPC handles of this peer: opened in one pass off the JS thread, as a server opens a peer's bases.
+      // One probe shares every base one way (--share), so what is opened below lines up with
+      // data.bases, which the peer's inputs index. Legacy IPC handles: one pass off the JS thread.
       const ipcBases = data.bases.filter((shared) => shared.handle !== undefined);
       if (ipcBases.length > 0) {
         this.announce('import', 'cudaIpcOpenMemHandle', 'ipcOpenMemHandleBatchAsync', { peer, count: ipcBases.length, flags: IPC_MEM_LAZY_ENABLE_PEER_ACCESS });
@@ -522,32 +523,29 @@ export class RankSession {
         }
         if (opened.failed > 0) return;
       }
-      for (const shared of data.bases) {
-        const peerInfo = { rank: peer, base: shared.base, pid: data.pid, ...(shared.handle ? { handle: shared.handle } : {}), ...(shared.fd !== undefined ? { fd: shared.fd } : {}) };
-        if (shared.handle !== undefined) {
-          continue; // opened above
-        } else {
-          const fd = shared.fd as number;
-          const args = { pid: data.pid, fd, peer };
-          this.announce('import', 'pidfd_getfd', 'fdFromProcess', args);
-          const local = cuda.fdFromProcess(data.pid, fd);
-          if (!local.ok) {
-            this.fail('fdFromProcess', { ...args, via: local.via }, pseudoStatus(local.via || 'pidfd_getfd', `errno ${local.errno}`, local.message), { peer: peerInfo, detail: `could not take fd ${fd} from pid ${data.pid}: ${local.message}` });
-            return;
-          }
-          this.succeeded(local.via || 'pidfd_getfd', 'fdFromProcess', { ...args, via: local.via });
-          this.importedFds.push(local.fd);
-          const mapped = await this.call(
-            'cuMemImportFromShareableHandle',
-            'vmmImportFd',
-            { fd: local.fd, bytes: shared.bytes, peer, base: shared.base },
-            () => cuda.vmmImportFd(local.fd, shared.bytes),
-            { peer: peerInfo },
-          );
-          if (!mapped.ok || mapped.value === undefined) return;
-          this.vmmImports.push(mapped.value);
-          peerBases[peer].push(mapped.value);
+      // VMM bases shared as file descriptors (--share vmm-export): take each fd, import, map.
+      for (const shared of data.bases.filter((entry) => entry.fd !== undefined)) {
+        const fd = shared.fd as number;
+        const peerInfo = { rank: peer, base: shared.base, pid: data.pid, fd };
+        const args = { pid: data.pid, fd, peer };
+        this.announce('import', 'pidfd_getfd', 'fdFromProcess', args);
+        const local = cuda.fdFromProcess(data.pid, fd);
+        if (!local.ok) {
+          this.fail('fdFromProcess', { ...args, via: local.via }, pseudoStatus(local.via || 'pidfd_getfd', `errno ${local.errno}`, local.message), { peer: peerInfo, detail: `could not take fd ${fd} from pid ${data.pid}: ${local.message}` });
+          return;
         }
+        this.succeeded(local.via || 'pidfd_getfd', 'fdFromProcess', { ...args, via: local.via });
+        this.importedFds.push(local.fd);
+        const mapped = await this.call(
+          'cuMemImportFromShareableHandle',
+          'vmmImportFd',
+          { fd: local.fd, bytes: shared.bytes, peer, base: shared.base },
+          () => cuda.vmmImportFd(local.fd, shared.bytes),
+          { peer: peerInfo },
+        );
+        if (!mapped.ok || mapped.value === undefined) return;
+        this.vmmImports.push(mapped.value);
+        peerBases[peer].push(mapped.value);
       }
     }
     // Pointer table i: for each rank r, where input i of rank r is visible from here.

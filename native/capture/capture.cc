@@ -92,21 +92,21 @@ Napi::Value PeekAtLastError(const Napi::CallbackInfo& info) { return MakeStatus(
 }  // namespace
 
 void RegisterCapture(Napi::Env env, Napi::Object exports) {
-  exports.Set("streamCreate", Napi::Function::New(env, StreamCreate, "streamCreate"));
-  exports.Set("streamDestroy", Napi::Function::New(env, StreamDestroy, "streamDestroy"));
-  exports.Set("streamSynchronize", Napi::Function::New(env, StreamSynchronize, "streamSynchronize"));
-  exports.Set("streamSynchronizeAsync", Napi::Function::New(env, StreamSynchronizeAsync, "streamSynchronizeAsync"));
-  exports.Set("streamBeginCapture", Napi::Function::New(env, StreamBeginCapture, "streamBeginCapture"));
-  exports.Set("streamEndCapture", Napi::Function::New(env, StreamEndCapture, "streamEndCapture"));
-  exports.Set("streamIsCapturing", Napi::Function::New(env, StreamIsCapturing, "streamIsCapturing"));
-  exports.Set("streamGetCaptureInfo", Napi::Function::New(env, StreamGetCaptureInfo, "streamGetCaptureInfo"));
-  exports.Set("threadExchangeStreamCaptureMode", Napi::Function::New(env, ThreadExchangeStreamCaptureMode, "threadExchangeStreamCaptureMode"));
-  exports.Set("graphInstantiate", Napi::Function::New(env, GraphInstantiate, "graphInstantiate"));
-  exports.Set("graphLaunch", Napi::Function::New(env, GraphLaunch, "graphLaunch"));
-  exports.Set("graphDestroy", Napi::Function::New(env, GraphDestroy, "graphDestroy"));
-  exports.Set("graphExecDestroy", Napi::Function::New(env, GraphExecDestroy, "graphExecDestroy"));
-  exports.Set("getLastError", Napi::Function::New(env, GetLastError, "getLastError"));
-  exports.Set("peekAtLastError", Napi::Function::New(env, PeekAtLastError, "peekAtLastError"));
+  Export(env, exports, "streamCreate", StreamCreate);
+  Export(env, exports, "streamDestroy", StreamDestroy);
+  Export(env, exports, "streamSynchronize", StreamSynchronize);
+  Export(env, exports, "streamSynchronizeAsync", StreamSynchronizeAsync);
+  Export(env, exports, "streamBeginCapture", StreamBeginCapture);
+  Export(env, exports, "streamEndCapture", StreamEndCapture);
+  Export(env, exports, "streamIsCapturing", StreamIsCapturing);
+  Export(env, exports, "streamGetCaptureInfo", StreamGetCaptureInfo);
+  Export(env, exports, "threadExchangeStreamCaptureMode", ThreadExchangeStreamCaptureMode);
+  Export(env, exports, "graphInstantiate", GraphInstantiate);
+  Export(env, exports, "graphLaunch", GraphLaunch);
+  Export(env, exports, "graphDestroy", GraphDestroy);
+  Export(env, exports, "graphExecDestroy", GraphExecDestroy);
+  Export(env, exports, "getLastError", GetLastError);
+  Export(env, exports, "peekAtLastError", PeekAtLastError);
 }
 
 }  // namespace cuipc

@@ -52,6 +52,11 @@ void ArgHandle(const Napi::CallbackInfo& info, size_t index, const char* name, c
 Napi::Uint8Array ArgBytesView(const Napi::CallbackInfo& info, size_t index, const char* name);
 void ExpectArgs(const Napi::CallbackInfo& info, size_t count, const char* signature);
 
+// Exports `fn` as `name` (the JS function's own name too).
+inline void Export(Napi::Env env, Napi::Object exports, const char* name, Napi::Function::Callback fn) {
+  exports.Set(name, Napi::Function::New(env, fn, name));
+}
+
 // One napi_get_typedarray_info call (it also answers "is this a typed array"): the packed
 // forms are the hot path, and each Node-API call costs tens of nanoseconds.
 inline bool TypedArrayData(napi_env env, napi_value v, napi_typedarray_type* type, size_t* length, void** data) {

@@ -113,15 +113,15 @@ Napi::Value DeviceSynchronizeAsync(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterDevices(Napi::Env env, Napi::Object exports) {
-  exports.Set("driverGetVersion", Napi::Function::New(env, DriverGetVersion, "driverGetVersion"));
-  exports.Set("runtimeGetVersion", Napi::Function::New(env, RuntimeGetVersion, "runtimeGetVersion"));
-  exports.Set("getDeviceCount", Napi::Function::New(env, GetDeviceCount, "getDeviceCount"));
-  exports.Set("getDeviceInfo", Napi::Function::New(env, GetDeviceInfo, "getDeviceInfo"));
-  exports.Set("setDevice", Napi::Function::New(env, SetDevice, "setDevice"));
-  exports.Set("getDevice", Napi::Function::New(env, GetDevice, "getDevice"));
-  exports.Set("initDeviceAsync", Napi::Function::New(env, InitDeviceAsync, "initDeviceAsync"));
-  exports.Set("deviceSynchronize", Napi::Function::New(env, DeviceSynchronize, "deviceSynchronize"));
-  exports.Set("deviceSynchronizeAsync", Napi::Function::New(env, DeviceSynchronizeAsync, "deviceSynchronizeAsync"));
+  Export(env, exports, "driverGetVersion", DriverGetVersion);
+  Export(env, exports, "runtimeGetVersion", RuntimeGetVersion);
+  Export(env, exports, "getDeviceCount", GetDeviceCount);
+  Export(env, exports, "getDeviceInfo", GetDeviceInfo);
+  Export(env, exports, "setDevice", SetDevice);
+  Export(env, exports, "getDevice", GetDevice);
+  Export(env, exports, "initDeviceAsync", InitDeviceAsync);
+  Export(env, exports, "deviceSynchronize", DeviceSynchronize);
+  Export(env, exports, "deviceSynchronizeAsync", DeviceSynchronizeAsync);
 }
 
 }  // namespace cuipc

@@ -102,7 +102,7 @@ Napi::Value IpcOpenMemHandlePackedAsync(const Napi::CallbackInfo& info) {
   auto failed = std::make_shared<uint32_t>(0);
   return RunAsync(info.Env(), "cuipc.ipcOpenMemHandlePacked",
                   {[handles, count, flags, ptrs, codes, failed]() {
-                     Outcome last{0, "cudaIpcOpenMemHandle", Api::Runtime};
+                     // Per-handle codes go into `codes`; the batch itself always completes.
                      for (size_t i = 0; i < count; i++) {
                        void* p = nullptr;
                        Outcome o = CUIPC_RT(cudaIpcOpenMemHandle, &p, handles[i], flags);
@@ -110,7 +110,7 @@ Napi::Value IpcOpenMemHandlePackedAsync(const Napi::CallbackInfo& info) {
                        codes[i] = o.code;
                        if (o.code != 0) ++*failed;
                      }
-                     return last;
+                     return Outcome{0, "cudaIpcOpenMemHandle", Api::Runtime};
                    },
                    [keep, failed](Napi::Env env, const Outcome&) -> Napi::Value { return Napi::Number::New(env, *failed); }});
 }
@@ -243,23 +243,23 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterIpc(Napi::Env env, Napi::Object exports) {
-  exports.Set("ipcGetMemHandleInto", Napi::Function::New(env, IpcGetMemHandleInto, "ipcGetMemHandleInto"));
-  exports.Set("ipcGetMemHandlePacked", Napi::Function::New(env, IpcGetMemHandlePacked, "ipcGetMemHandlePacked"));
-  exports.Set("ipcOpenMemHandle", Napi::Function::New(env, IpcOpenMemHandle, "ipcOpenMemHandle"));
-  exports.Set("ipcOpenMemHandleAsync", Napi::Function::New(env, IpcOpenMemHandleAsync, "ipcOpenMemHandleAsync"));
-  exports.Set("ipcOpenMemHandlePackedAsync", Napi::Function::New(env, IpcOpenMemHandlePackedAsync, "ipcOpenMemHandlePackedAsync"));
-  exports.Set("ipcCloseMemHandle", Napi::Function::New(env, IpcCloseMemHandle, "ipcCloseMemHandle"));
-  exports.Set("eventCreate", Napi::Function::New(env, EventCreate, "eventCreate"));
-  exports.Set("eventDestroy", Napi::Function::New(env, EventDestroy, "eventDestroy"));
-  exports.Set("eventRecord", Napi::Function::New(env, EventRecord, "eventRecord"));
-  exports.Set("eventSynchronize", Napi::Function::New(env, EventSynchronize, "eventSynchronize"));
-  exports.Set("ipcGetEventHandle", Napi::Function::New(env, IpcGetEventHandle, "ipcGetEventHandle"));
-  exports.Set("ipcOpenEventHandle", Napi::Function::New(env, IpcOpenEventHandle, "ipcOpenEventHandle"));
-  exports.Set("vmmExportFd", Napi::Function::New(env, VmmExportFd, "vmmExportFd"));
-  exports.Set("vmmImportFd", Napi::Function::New(env, VmmImportFd, "vmmImportFd"));
-  exports.Set("vmmUnmapImported", Napi::Function::New(env, VmmUnmapImported, "vmmUnmapImported"));
-  exports.Set("fdFromProcess", Napi::Function::New(env, FdFromProcess, "fdFromProcess"));
-  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  Export(env, exports, "ipcGetMemHandleInto", IpcGetMemHandleInto);
+  Export(env, exports, "ipcGetMemHandlePacked", IpcGetMemHandlePacked);
+  Export(env, exports, "ipcOpenMemHandle", IpcOpenMemHandle);
+  Export(env, exports, "ipcOpenMemHandleAsync", IpcOpenMemHandleAsync);
+  Export(env, exports, "ipcOpenMemHandlePackedAsync", IpcOpenMemHandlePackedAsync);
+  Export(env, exports, "ipcCloseMemHandle", IpcCloseMemHandle);
+  Export(env, exports, "eventCreate", EventCreate);
+  Export(env, exports, "eventDestroy", EventDestroy);
+  Export(env, exports, "eventRecord", EventRecord);
+  Export(env, exports, "eventSynchronize", EventSynchronize);
+  Export(env, exports, "ipcGetEventHandle", IpcGetEventHandle);
+  Export(env, exports, "ipcOpenEventHandle", IpcOpenEventHandle);
+  Export(env, exports, "vmmExportFd", VmmExportFd);
+  Export(env, exports, "vmmImportFd", VmmImportFd);
+  Export(env, exports, "vmmUnmapImported", VmmUnmapImported);
+  Export(env, exports, "fdFromProcess", FdFromProcess);
+  Export(env, exports, "closeFd", CloseFd);
 }
 
 }  // namespace cuipc

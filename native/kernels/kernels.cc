@@ -125,10 +125,10 @@ Napi::Object KernelsReportValue(Napi::Env env) {
 }
 
 void RegisterKernels(Napi::Env env, Napi::Object exports) {
-  exports.Set("kernelsAvailable", Napi::Function::New(env, KernelsAvailable, "kernelsAvailable"));
-  exports.Set("launchFill", Napi::Function::New(env, LaunchFill, "launchFill"));
-  exports.Set("launchChecksum", Napi::Function::New(env, LaunchChecksum, "launchChecksum"));
-  exports.Set("launchAllReduce", Napi::Function::New(env, LaunchAllReduce, "launchAllReduce"));
+  Export(env, exports, "kernelsAvailable", KernelsAvailable);
+  Export(env, exports, "launchFill", LaunchFill);
+  Export(env, exports, "launchChecksum", LaunchChecksum);
+  Export(env, exports, "launchAllReduce", LaunchAllReduce);
 }
 
 }  // namespace cuipc

@@ -270,9 +270,9 @@ std::string FallbackErrorMessage(int code, Api api) {
 }
 
 void RegisterLoader(Napi::Env env, Napi::Object exports) {
-  exports.Set("load", Napi::Function::New(env, Load, "load"));
-  exports.Set("loaderReport", Napi::Function::New(env, Report, "loaderReport"));
-  exports.Set("describeError", Napi::Function::New(env, DescribeError, "describeError"));
+  Export(env, exports, "load", Load);
+  Export(env, exports, "loaderReport", Report);
+  Export(env, exports, "describeError", DescribeError);
 }
 
 }  // namespace cuipc

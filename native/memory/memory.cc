@@ -267,15 +267,15 @@ Outcome UnmapVmm(uint64_t ptr, size_t mapped) {
 }
 
 void RegisterMemory(Napi::Env env, Napi::Object exports) {
-  exports.Set("malloc", Napi::Function::New(env, Malloc, "malloc"));
-  exports.Set("free", Napi::Function::New(env, Free, "free"));
-  exports.Set("pointerAttributesInto", Napi::Function::New(env, PointerAttributesInto, "pointerAttributesInto"));
-  exports.Set("rangeStartPacked", Napi::Function::New(env, RangeStartPacked, "rangeStartPacked"));
-  exports.Set("memset", Napi::Function::New(env, Memset, "memset"));
-  exports.Set("memcpy", Napi::Function::New(env, Memcpy, "memcpy"));
-  exports.Set("copyToHost", Napi::Function::New(env, CopyToHost, "copyToHost"));
-  exports.Set("copyFromHost", Napi::Function::New(env, CopyFromHost, "copyFromHost"));
-  exports.Set("allocatorRegion", Napi::Function::New(env, AllocatorRegion, "allocatorRegion"));
+  Export(env, exports, "malloc", Malloc);
+  Export(env, exports, "free", Free);
+  Export(env, exports, "pointerAttributesInto", PointerAttributesInto);
+  Export(env, exports, "rangeStartPacked", RangeStartPacked);
+  Export(env, exports, "memset", Memset);
+  Export(env, exports, "memcpy", Memcpy);
+  Export(env, exports, "copyToHost", CopyToHost);
+  Export(env, exports, "copyFromHost", CopyFromHost);
+  Export(env, exports, "allocatorRegion", AllocatorRegion);
 }
 
 }  // namespace cuipc

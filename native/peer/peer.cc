@@ -35,10 +35,10 @@ Napi::Value GetP2PAttribute(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterPeer(Napi::Env env, Napi::Object exports) {
-  exports.Set("deviceCanAccessPeer", Napi::Function::New(env, CanAccessPeer, "deviceCanAccessPeer"));
-  exports.Set("deviceEnablePeerAccess", Napi::Function::New(env, EnablePeerAccess, "deviceEnablePeerAccess"));
-  exports.Set("deviceDisablePeerAccess", Napi::Function::New(env, DisablePeerAccess, "deviceDisablePeerAccess"));
-  exports.Set("deviceGetP2PAttribute", Napi::Function::New(env, GetP2PAttribute, "deviceGetP2PAttribute"));
+  Export(env, exports, "deviceCanAccessPeer", CanAccessPeer);
+  Export(env, exports, "deviceEnablePeerAccess", EnablePeerAccess);
+  Export(env, exports, "deviceDisablePeerAccess", DisablePeerAccess);
+  Export(env, exports, "deviceGetP2PAttribute", GetP2PAttribute);
 }
 
 }  // namespace cuipc
