@@ -17,10 +17,23 @@ export interface CudaStatus {
   call: string;
 }
 
-/** A CUDA call that also produces a value; `value` is present only when ok. */
-export interface CudaResult<T> extends CudaStatus {
-  value?: T;
+/** A CUDA call that succeeded with a value. */
+export interface CudaSuccess<T> extends CudaStatus {
+  ok: true;
+  value: T;
 }
+
+/** A CUDA call that failed: `code`, `name` and `message` say why; there is no value. */
+export interface CudaFailure extends CudaStatus {
+  ok: false;
+  value?: undefined;
+}
+
+/**
+ * A CUDA call that also produces a value. Narrow on `ok`:
+ * `const r = cuda.malloc('vmm', 1 << 20); if (r.ok) use(r.value.ptr); else report(r.name);`
+ */
+export type CudaResult<T> = CudaSuccess<T> | CudaFailure;
 
 export type Backend = 'cuda' | 'sim';
 

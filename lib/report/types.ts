@@ -303,30 +303,55 @@ export interface ReportOptions {
   memorySaverRegion?: MemorySaverMode;
 }
 
-export interface ProbeReport {
+/** What every probe report has, whatever its result. */
+export interface ProbeReportCommon {
   kind: 'probe';
   schemaVersion: typeof REPORT_SCHEMA_VERSION;
   cuipcVersion: string;
   simulated: boolean;
   startedAt: string;
   durationMs: number;
-  result: 'passed' | 'failed' | 'aborted';
-  exitCode: 0 | 1 | 3;
   options: ReportOptions;
   kernels: { available: boolean; reason: string } | null;
   steps: StepName[];
   ranks: RankReport[];
   failures: FailureRecord[];
-  pinpoint: Pinpoint | null;
   /** What the environment holds that this run did not exercise; shown right under the verdict. */
   warnings: ProbeWarning[];
-  abort: ProbeAbort | null;
   rejected: RejectedMessage[];
   /** Rejections past the first ones kept in `rejected`. */
   rejectedDropped: number;
   /** Files the coordinator removed after the ranks (shared memory left by killed ranks). */
   cleanedUp: string[];
 }
+
+/** Every step passed on every rank. `warnings` still lists what the run did not exercise. */
+export interface PassedProbeReport extends ProbeReportCommon {
+  result: 'passed';
+  exitCode: 0;
+  pinpoint: null;
+  abort: null;
+}
+
+/** The probe ran and found a failing call: `pinpoint` is the first one and why. */
+export interface FailedProbeReport extends ProbeReportCommon {
+  result: 'failed';
+  exitCode: 1;
+  pinpoint: Pinpoint;
+  abort: null;
+}
+
+/** The probe itself could not run to the end (no driver, a rank died or hung): `abort` says why. */
+export interface AbortedProbeReport extends ProbeReportCommon {
+  result: 'aborted';
+  exitCode: 3;
+  /** A failing call seen before the abort, if any. */
+  pinpoint: Pinpoint | null;
+  abort: ProbeAbort;
+}
+
+/** The probe's report; narrow on `result`. */
+export type ProbeReport = PassedProbeReport | FailedProbeReport | AbortedProbeReport;
 
 export interface MatrixCell {
   alloc: InputAllocator;
