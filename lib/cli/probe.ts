@@ -7,6 +7,7 @@ import { matrix, probe, type MatrixOptions } from '../probe/index.js';
 import { SnapshotFormatError } from '../env/capture.js';
 import { DEFAULTS, MAX_RANKS, parseDeviceList, parseEnvAssignment, ProbeUsageError, readEnvFile, type ProbeOptions, type RayLaunchOptions } from '../probe/options.js';
 import { renderMatrixReport, renderProbeReport } from '../report/render.js';
+import { terminalWidth } from '../report/text.js';
 import {
   CAPTURE_MODES,
   DEVICE_VISIBILITIES,
@@ -224,7 +225,7 @@ Examples:
   probeCommand.action(async (flags: ProbeFlags) => {
     await runReporting(async () => {
       const report = await probe({ ...toOptions(flags), ...(flags.alloc ? { alloc: flags.alloc } : {}), ...(flags.share ? { share: flags.share } : {}) });
-      emit(flags, report, renderProbeReport(report));
+      emit(flags, report, renderProbeReport(report, { width: terminalWidth(process.stdout) }));
       return report.exitCode;
     });
   });
@@ -259,7 +260,7 @@ could not run (no driver, a rank died or hung).`,
         },
       };
       const report = await matrix(options);
-      emit(flags, report, renderMatrixReport(report));
+      emit(flags, report, renderMatrixReport(report, { width: terminalWidth(process.stdout) }));
       return report.exitCode;
     });
   });

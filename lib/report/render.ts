@@ -1,6 +1,7 @@
 // The report for a person: the rank x step grid, then the pinpoint and its explanations.
 // A report from the simulated device says so first.
 import { describeProvenance } from './provenance.js';
+import { fitText } from './text.js';
 import {
   INPUT_ALLOCATORS,
   SHARE_STRATEGIES,
@@ -63,16 +64,51 @@ function placementText(p: RankPlacement): string {
   return parts.join(', ');
 }
 
-function grid(report: ProbeReport): string[] {
-  const width = Math.max(...report.steps.map((s) => s.length), 6) + 2;
-  const lines = [pad('', 9) + report.steps.map((s) => pad(s, width)).join('').trimEnd()];
-  for (const rank of report.ranks) {
-    lines.push(pad(`rank ${rank.rank}`, 9) + report.steps.map((s) => pad(CELL[rank.steps[s].outcome], width)).join('').trimEnd());
+function grid(report: ProbeReport, width: number): string[] {
+  const column = Math.max(...report.steps.map((s) => s.length), 6) + 2;
+  if (9 + column * report.steps.length <= width) {
+    const lines = [pad('', 9) + report.steps.map((s) => pad(s, column)).join('').trimEnd()];
+    for (const rank of report.ranks) {
+      lines.push(pad(`rank ${rank.rank}`, 9) + report.steps.map((s) => pad(CELL[rank.steps[s].outcome], column)).join('').trimEnd());
+    }
+    return lines;
   }
+  // Narrow: steps down, ranks across, and ranks whose steps all ended alike share a column.
+  const groups: Array<{ ranks: number[]; outcomes: StepOutcome[] }> = [];
+  for (const rank of report.ranks) {
+    const outcomes = report.steps.map((s) => rank.steps[s].outcome);
+    const same = groups.find((g) => g.outcomes.every((o, i) => o === outcomes[i]));
+    if (same) same.ranks.push(rank.rank);
+    else groups.push({ ranks: [rank.rank], outcomes });
+  }
+  const labels = groups.map((g) => `rank${g.ranks.length > 1 ? 's' : ''} ${rangeList(g.ranks)}`);
+  const widths = labels.map((l) => Math.max(l.length, 6) + 2);
+  const lines = [pad('', 10) + labels.map((l, i) => pad(l, widths[i])).join('').trimEnd()];
+  report.steps.forEach((step, s) => {
+    lines.push(pad(step, 10) + groups.map((g, i) => pad(CELL[g.outcomes[s]], widths[i])).join('').trimEnd());
+  });
   return lines;
 }
 
-export function renderProbeReport(report: ProbeReport): string {
+/** 0,1,2,3,5 -> "0-3, 5". */
+function rangeList(ranks: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < ranks.length; ) {
+    let j = i;
+    while (j + 1 < ranks.length && ranks[j + 1] === ranks[j] + 1) j += 1;
+    parts.push(j > i ? `${ranks[i]}-${ranks[j]}` : `${ranks[i]}`);
+    i = j + 1;
+  }
+  return parts.join(', ');
+}
+
+export interface RenderOptions {
+  /** Fit every line to this many columns (the CLI passes the terminal's width); default: no limit. */
+  width?: number;
+}
+
+export function renderProbeReport(report: ProbeReport, options: RenderOptions = {}): string {
+  const width = options.width ?? Infinity;
   const out: string[] = [];
   if (report.simulated) out.push(SIMULATED_BANNER, '');
   const o = report.options;
@@ -87,7 +123,7 @@ export function renderProbeReport(report: ProbeReport): string {
   }
   if (report.kernels && !report.kernels.available) out.push(`  kernels unavailable (${report.kernels.reason}): replay and verify used copies instead`);
   out.push('');
-  if (report.ranks.length) out.push(...grid(report), '');
+  if (report.ranks.length) out.push(...grid(report, width), '');
 
   if (report.result === 'passed') {
     const verify = report.ranks.map((r) => r.verify).filter((v) => v !== undefined);
@@ -157,10 +193,10 @@ export function renderProbeReport(report: ProbeReport): string {
   }
   if (report.cleanedUp.length) out.push('', `Removed shared memory left by killed ranks: ${report.cleanedUp.join(', ')}`);
   if (report.simulated) out.push('', SIMULATED_BANNER);
-  return `${out.join('\n')}\n`;
+  return fitText(`${out.join('\n')}\n`, width);
 }
 
-export function renderMatrixReport(report: MatrixReport): string {
+export function renderMatrixReport(report: MatrixReport, options: RenderOptions = {}): string {
   const out: string[] = [];
   if (report.simulated) out.push(SIMULATED_BANNER, '');
   const o = report.options;
@@ -190,5 +226,5 @@ export function renderMatrixReport(report: MatrixReport): string {
   }
   out.push('', 'What works here:', ...report.remedies.map((r) => `  ${r.advice}`));
   if (report.simulated) out.push('', SIMULATED_BANNER);
-  return `${out.join('\n')}\n`;
+  return fitText(`${out.join('\n')}\n`, options.width ?? Infinity);
 }

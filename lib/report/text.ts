@@ -1,0 +1,57 @@
+// Text that fits a terminal: the width to use, and lines wrapped at word boundaries with the
+// indentation of the line kept (and a hanging indent for list items), so every report reads
+// in 80 columns. Renderers build long logical lines; fitting happens once, at the end.
+
+/** COLUMNS, else the stream's own width, else 80; never below 40. */
+export function terminalWidth(stream?: { columns?: number; isTTY?: boolean }, env: Readonly<Record<string, string | undefined>> = process.env): number {
+  const fromEnv = Number(env.COLUMNS);
+  if (Number.isInteger(fromEnv) && fromEnv > 0) return Math.max(40, fromEnv);
+  if (stream?.isTTY && typeof stream.columns === 'number' && stream.columns > 0) return Math.max(40, stream.columns);
+  return 80;
+}
+
+const LIST_MARK = /^(\s*)((?:- |\d+\. |\[[a-z]+\] )?)/;
+
+/** One logical line as lines of at most `width` characters. */
+export function wrapLine(line: string, width: number): string[] {
+  if (line.length <= width) return [line];
+  const [, indent, mark] = LIST_MARK.exec(line) as RegExpExecArray;
+  const hang = ' '.repeat(Math.min(indent.length + Math.max(mark.length, 2), Math.floor(width / 2)));
+  const words = line.slice(indent.length + mark.length).split(' ').filter((w) => w.length > 0);
+  const out: string[] = [];
+  let current = indent + mark;
+  let fresh = true; // nothing but indentation on `current` yet
+  const flush = (): void => {
+    out.push(current.trimEnd());
+    current = hang;
+    fresh = true;
+  };
+  for (let word of words) {
+    if (!fresh && current.length + 1 + word.length > width) flush();
+    // A word longer than a whole line (a path, a hex string) is broken where the line ends.
+    while (current.length + (fresh ? 0 : 1) + word.length > width) {
+      const room = width - current.length - (fresh ? 0 : 1);
+      if (room < 8) {
+        flush();
+        continue;
+      }
+      current += (fresh ? '' : ' ') + word.slice(0, room);
+      word = word.slice(room);
+      flush();
+    }
+    if (word.length > 0) {
+      current += (fresh ? '' : ' ') + word;
+      fresh = false;
+    }
+  }
+  if (!fresh) out.push(current);
+  return out;
+}
+
+/** Every line of `text` fitted to `width` (Infinity: unchanged). */
+export function fitText(text: string, width: number): string {
+  if (!Number.isFinite(width)) return text;
+  const endsWithNewline = text.endsWith('\n');
+  const lines = (endsWithNewline ? text.slice(0, -1) : text).split('\n').flatMap((l) => wrapLine(l, width));
+  return lines.join('\n') + (endsWithNewline ? '\n' : '');
+}

@@ -1,0 +1,42 @@
+// Fitting text to a terminal: no line over the width, no word lost, indentation kept.
+import { describe, expect, it } from 'vitest';
+import { fitText, terminalWidth, wrapLine } from '../../lib/report/text.js';
+
+describe('wrapLine', () => {
+  it('keeps a short line as it is', () => {
+    expect(wrapLine('  short', 80)).toEqual(['  short']);
+  });
+
+  it('wraps at word boundaries with a hanging indent for list items, losing no word', () => {
+    const line = `       - ${'word '.repeat(40).trim()}`;
+    const wrapped = wrapLine(line, 50);
+    expect(wrapped.every((l) => l.length <= 50)).toBe(true);
+    expect(wrapped[0].startsWith('       - word')).toBe(true);
+    expect(wrapped.slice(1).every((l) => l.startsWith('         word'))).toBe(true);
+    expect(wrapped.join(' ').split(/\s+/).filter((w) => w === 'word')).toHaveLength(40);
+  });
+
+  it('breaks a token longer than the line (a path) where the line ends', () => {
+    const path = `/very/long/${'x'.repeat(150)}/libhook.so`;
+    const wrapped = wrapLine(`  provided by ${path} here`, 60);
+    expect(wrapped.every((l) => l.length <= 60)).toBe(true);
+    expect(wrapped.join('').replace(/\s+/g, '')).toBe(`providedby${path}here`);
+  });
+});
+
+describe('fitText and terminalWidth', () => {
+  it('fits every line and keeps the final newline', () => {
+    const text = `${'a '.repeat(100)}\nshort\n`;
+    const fitted = fitText(text, 40);
+    expect(fitted.endsWith('\n')).toBe(true);
+    expect(fitted.split('\n').every((l) => l.length <= 40)).toBe(true);
+    expect(fitText(text, Infinity)).toBe(text);
+  });
+
+  it('COLUMNS wins, then a terminal, else 80; never below 40', () => {
+    expect(terminalWidth({ columns: 120, isTTY: true }, { COLUMNS: '100' })).toBe(100);
+    expect(terminalWidth({ columns: 120, isTTY: true }, {})).toBe(120);
+    expect(terminalWidth({ columns: 120, isTTY: false }, {})).toBe(80);
+    expect(terminalWidth(undefined, { COLUMNS: '10' })).toBe(40);
+  });
+});
