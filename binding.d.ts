@@ -1,3 +1,4 @@
+/// <reference types="node" />
 // The native addon's surface, exactly as native/ exports it. lib/binding loads it; lib/cuda
 // re-exports it typed for users. Every CUDA call returns a CudaResult and never throws for
 // a CUDA error; wrong argument types or ranges throw TypeError / RangeError.
