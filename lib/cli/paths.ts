@@ -33,8 +33,12 @@ export function renderPaths(libraries: readonly ShippedLibrary[]): string {
 }
 
 /** Prints one library's path (nothing else, for $(...)) or all of them; returns the exit status. */
-export function runPaths(name: string | undefined, opts: { json?: string | boolean }, io: PathsIo = processIo): number {
-  const libraries = shippedLibraries();
+export function runPaths(
+  name: string | undefined,
+  opts: { json?: string | boolean },
+  io: PathsIo = processIo,
+  libraries: readonly ShippedLibrary[] = shippedLibraries(),
+): number {
   if (name !== undefined) {
     const lib = libraries.find((l) => l.id === name);
     if (!lib) {
