@@ -12,8 +12,11 @@ const { nativeHash, writeStamp } = require('./native-hash.cjs');
 const root = path.join(__dirname, '..');
 const target = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
 
-// Nothing stale may ship: the folder is rebuilt whole.
+// Nothing stale may ship: the prebuilds are rebuilt whole, and dist/ is emptied so that
+// `prepare` (which npm runs after prepack) compiles it afresh, without the output of sources
+// that no longer exist (their source maps would point to files the tarball does not have).
 rmSync(path.join(root, 'prebuilds'), { recursive: true, force: true });
+rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 const prebuildify = require.resolve('prebuildify/bin.js', { paths: [root] });
 const result = spawnSync(
   process.execPath,
