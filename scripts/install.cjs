@@ -1,43 +1,110 @@
 #!/usr/bin/env node
-// npm install hook: use a prebuild when one fits this platform, else build from source with
-// cmake-js (a C++17 compiler and cmake; nvcc is optional and adds the kernels). The
-// simulated device and the test interposer are built with the addon.
+// npm install hook. Uses an addon that fits this platform and was built from the native
+// sources here (a prebuild shipped in the tarball, or an earlier local build), else builds
+// from source with cmake-js (a C++17 compiler and cmake; nvcc is optional and adds the kernels).
+//
+// "Built from the sources here" is a stamp beside the addon (scripts/native-hash.cjs): a
+// checkout whose native/ changed since its last build (`git pull`, then `npm ci`) rebuilds
+// instead of reusing a stale build/Release.
+//
+// cmake-js is not a dependency of the package: an install that uses the prebuild (every
+// linux-x64 glibc install) needs no build tool at all. A source build takes cmake-js from the
+// checkout's devDependencies, else runs it through `npm exec` (npx), which fetches it only then.
 'use strict';
 const { spawnSync } = require('node:child_process');
-const { existsSync } = require('node:fs');
+const { accessSync, constants, existsSync } = require('node:fs');
 const path = require('node:path');
+const { nativeHash, readStamp, writeStamp } = require('./native-hash.cjs');
 
 const root = path.join(__dirname, '..');
+/** What must lie beside the addon for every backend to work (the trace library is optional). */
+const BESIDE = ['libcuipc_sim.so', 'libcuipc_vmm_interposer.so'];
+const CMAKE_JS = 'cmake-js@^8';
 
-function prebuildFits() {
+function say(line) {
+  console.log(`cuipc: ${line}`);
+}
+
+/** The addon node-gyp-build would load, when it is usable as is; else why not. */
+function usableAddon(wanted) {
+  let found;
   try {
-    const found = require('node-gyp-build').path(root);
-    // A prebuild must come with its simulated device, or `--backend sim` would not work.
-    return existsSync(path.join(path.dirname(found), 'libcuipc_sim.so')) ? found : null;
+    found = require('node-gyp-build').path(root);
   } catch {
-    return null;
+    return { found: null, why: `no prebuild for ${process.platform}-${process.arch} and no local build` };
+  }
+  const dir = path.dirname(found);
+  const missing = BESIDE.filter((name) => !existsSync(path.join(dir, name)));
+  if (missing.length > 0) return { found: null, why: `${path.relative(root, dir)} lacks ${missing.join(', ')}` };
+  const stamp = readStamp(dir);
+  if (stamp !== wanted) {
+    const what = stamp === null ? 'has no record of the native sources it was built from' : 'was built from other native sources';
+    return { found: null, why: `${path.relative(root, found)} ${what}` };
+  }
+  return { found, why: null };
+}
+
+function onPath(name) {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    try {
+      accessSync(path.join(dir, name), constants.X_OK);
+      return true;
+    } catch {
+      // not in this folder
+    }
+  }
+  return false;
+}
+
+/** The build tools a source build needs that are not on the PATH. */
+function missingTools() {
+  const missing = [];
+  if (!onPath('cmake')) missing.push('cmake (>= 3.18)');
+  const cxx = process.env.CXX ? [process.env.CXX] : ['c++', 'g++', 'clang++'];
+  if (!cxx.some((c) => (path.isAbsolute(c) ? existsSync(c) : onPath(c)))) missing.push('a C++17 compiler (g++ or clang++)');
+  return missing;
+}
+
+const HOW_TO_INSTALL = [
+  '  Debian/Ubuntu: apt-get install cmake g++',
+  '  RHEL/Fedora:   dnf install cmake gcc-c++',
+  '  nvcc (a CUDA toolkit) is optional: with it on the PATH the kernels are compiled in too.',
+  '  Then: npm rebuild cuipc',
+];
+
+/** node + cmake-js's own script when the checkout has it, else `npm exec` (npx) to fetch it. */
+function cmakeJsCommand() {
+  try {
+    return [process.execPath, [require.resolve('cmake-js/bin/cmake-js', { paths: [root] })]];
+  } catch {
+    const npm = process.env.npm_execpath;
+    if (npm && existsSync(npm)) return [process.execPath, [npm, 'exec', '--yes', '--package', CMAKE_JS, '--', 'cmake-js']];
+    return ['npx', ['--yes', '--package', CMAKE_JS, '--', 'cmake-js']];
   }
 }
 
-if (process.env.CUIPC_FORCE_BUILD !== '1') {
-  const found = prebuildFits();
-  if (found) {
-    console.log(`cuipc: using ${path.relative(root, found)}`);
-    process.exit(0);
+function buildFromSource(why, wanted) {
+  say(`${why}; building from source with cmake-js`);
+  const missing = missingTools();
+  if (missing.length > 0) {
+    console.error([`cuipc: cannot build from source: ${missing.join(' and ')} not found on the PATH.`, ...HOW_TO_INSTALL].join('\n'));
+    process.exit(1);
   }
+  const [command, prefix] = cmakeJsCommand();
+  const result = spawnSync(command, [...prefix, 'compile', '--out', 'build'], { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) {
+    console.error(['cuipc: the source build failed (see above). It needs cmake >= 3.18 and a C++17 compiler.', ...HOW_TO_INSTALL].join('\n'));
+    process.exit(result.status ?? 1);
+  }
+  writeStamp(path.join(root, 'build', 'Release'), wanted);
 }
 
-console.log('cuipc: no prebuild for this platform; building from source with cmake-js');
-const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
-const result = spawnSync(process.execPath, [cmakeJs, 'compile', '--out', 'build'], { cwd: root, stdio: 'inherit' });
-if (result.status !== 0) {
-  console.error(
-    [
-      'cuipc: the source build failed.',
-      '  It needs cmake >= 3.18 and a C++17 compiler (g++ or clang++); nvcc is optional (kernels).',
-      '  Debian/Ubuntu: apt-get install cmake g++',
-      '  Then: npm rebuild cuipc',
-    ].join('\n'),
-  );
-  process.exit(result.status ?? 1);
+const wanted = nativeHash(root);
+if (process.env.CUIPC_FORCE_BUILD === '1') {
+  buildFromSource('CUIPC_FORCE_BUILD=1', wanted);
+} else {
+  const { found, why } = usableAddon(wanted);
+  if (found) say(`using ${path.relative(root, found)}`);
+  else buildFromSource(why, wanted);
 }

@@ -1,9 +1,24 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { packageRoot } from '../binding/native.js';
 import { runConformance, type ConformanceRecording } from '../conformance/cells.js';
 import { compareRecordings } from '../conformance/compare.js';
 import { renderRecording } from '../conformance/render.js';
 import { backendOption, EXIT, toJson } from './common.js';
+
+/** Where the package keeps the recordings it ships (the simulated device is held to h200.json). */
+export const SHIPPED_RECORDINGS = join(packageRoot, 'test', 'fixtures', 'conformance');
+
+/**
+ * The file --compare reads: the path as given when it exists; else, for a bare name such as
+ * `h200` or `h200.json`, the shipped recording of that name.
+ */
+export function resolveReference(name: string): string {
+  if (existsSync(name) || name.includes('/')) return name;
+  const shipped = join(SHIPPED_RECORDINGS, name.endsWith('.json') ? name : `${name}.json`);
+  return existsSync(shipped) ? shipped : name;
+}
 
 export function registerConformanceCommand(program: Command): void {
   program
@@ -12,7 +27,7 @@ export function registerConformanceCommand(program: Command): void {
     .addOption(backendOption())
     .option('--device <ordinal>', 'the device to record on', '0')
     .option('--json [file]', 'write the recording as JSON (to stdout, or to file)')
-    .option('--compare <file>', 'compare with a reference recording; exit 1 on any difference')
+    .option('--compare <file>', "compare with a reference recording (a file, or 'h200' for the shipped one); exit 1 on any difference")
     .addHelpText(
       'after',
       `
@@ -25,12 +40,13 @@ in one process); VMM export and import through a POSIX fd; the last-error state 
 failed export; peer access between every pair of devices.
 
 The H200 recording that the simulated device is held to ships in the package
-(test/fixtures/conformance/h200.json in the repository).
+(test/fixtures/conformance/h200.json): \`--compare h200\` (or h200.json) reads it when no file
+of that name is in the current folder.
 
 Examples:
   cuipc conformance                           # a table for a person
   cuipc conformance --json mygpu.json         # keep a recording
-  cuipc conformance --compare h200.json       # what differs on this machine
+  cuipc conformance --compare h200.json       # what differs on this machine from the H200
 
 Exit status: 0 recorded (and matching, with --compare); 1 differs from the reference;
 2 bad usage (unreadable reference); 3 no device could be initialised.`,
@@ -41,10 +57,11 @@ Exit status: 0 recorded (and matching, with --compare); 1 differs from the refer
       let reference: ConformanceRecording | undefined;
       if (opts.compare) {
         try {
-          reference = JSON.parse(readFileSync(opts.compare, 'utf8')) as ConformanceRecording;
+          reference = JSON.parse(readFileSync(resolveReference(opts.compare), 'utf8')) as ConformanceRecording;
           if (!Array.isArray(reference.cells)) throw new Error('it has no "cells" array');
         } catch (error) {
-          throw new RangeError(`--compare ${opts.compare}: expected a conformance recording (JSON): ${(error as Error).message}`);
+          const shipped = readdirSync(SHIPPED_RECORDINGS).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5));
+          throw new RangeError(`--compare ${opts.compare}: expected a conformance recording (JSON): ${(error as Error).message} (shipped recordings: ${shipped.join(', ')})`);
         }
       }
       const recording = await runConformance({ backend: opts.backend, device });

@@ -1,18 +1,27 @@
 // The command line: each command lives in its own module; this file only wires them.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { CuipcLoadError } from '../binding/native.js';
+import { CuipcLoadError, packageRoot } from '../binding/native.js';
 import { openCuda } from '../cuda/index.js';
 import type { DeviceIdentity } from '../env/capture.js';
 import { EXIT } from './common.js';
 import { registerConformanceCommand } from './conformance.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerEnvCommand } from './env.js';
+import { registerPathsCommand } from './paths.js';
 import { registerProbeCommands } from './probe.js';
 import { registerTraceCommand } from './trace.js';
+
+/** The version in the package's own package.json (the installed one, not the caller's). */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 export function buildProgram(): Command {
   const program = new Command('cuipc')
     .description('Find out why a CUDA IPC export or import fails in a multi-process GPU program, and which call it is.')
+    .version(packageVersion(), '-V, --version', 'print the version of cuipc')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .addHelpText(
@@ -25,6 +34,7 @@ Start with:
   cuipc env capture --json      snapshot this environment (e.g. inside a Ray actor) to diff later
   cuipc conformance --json      record what this GPU and driver answer, cell by cell
   cuipc trace -- CMD ARGS...    run your own program and pinpoint its failing IPC call (CUPTI)
+  cuipc paths                   where the shipped libraries are (LD_PRELOAD=$(cuipc paths interposer))
 
 Without a GPU, add --backend sim (or set CUIPC_BACKEND=sim): the simulated device follows
 recorded H200 behaviour, and everything it produces says SIMULATED.
@@ -37,6 +47,7 @@ a rank died or hung).`,
   registerEnvCommand(program, { listDevices: visibleDevices });
   registerConformanceCommand(program);
   registerTraceCommand(program);
+  registerPathsCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

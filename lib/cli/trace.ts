@@ -1,10 +1,11 @@
-// `cuipc trace [--out DIR] -- COMMAND ARGS...` and `cuipc trace report DIR`: run a command
-// under the CUPTI injection library and summarize what failed, or summarize a trace folder again.
+// `cuipc trace [--out DIR] -- COMMAND ARGS...` and `cuipc trace report PATH`: run a command
+// under the CUPTI injection library and summarize what failed, or summarize traces again (a
+// folder of them, renamed or not, or one trace file).
 import type { Command } from 'commander';
 import { TraceFormatError } from '../trace/format.js';
 import { renderTraceSummary } from '../trace/render.js';
 import { runTraced, TraceUnavailableError, type TraceRunOptions } from '../trace/run.js';
-import { summarizeTraceDir, type TraceSummary } from '../trace/summary.js';
+import { summarizeTracePath, type TraceSummary } from '../trace/summary.js';
 import { EXIT } from './common.js';
 
 export interface TraceCommandIo {
@@ -67,11 +68,14 @@ export async function runTraceCommand(command: string[], opts: TraceCommandOptio
   return result.status;
 }
 
-/** Summarizes a trace folder again; 0 nothing failed, 1 a traced call failed, 2 no such folder, 3 nothing traced. */
-export function runTraceReport(dir: string, opts: TraceCommandOptions, io: TraceCommandIo = processIo): number {
+/**
+ * Summarizes traces again: a folder (tracer-named or renamed trace files) or one trace file;
+ * 0 nothing failed, 1 a traced call failed, 2 no such file or folder, 3 nothing traced.
+ */
+export function runTraceReport(path: string, opts: TraceCommandOptions, io: TraceCommandIo = processIo): number {
   let summary: TraceSummary;
   try {
-    summary = summarizeTraceDir(dir, opts.run !== undefined ? { run: opts.run } : {});
+    summary = summarizeTracePath(path, opts.run !== undefined ? { run: opts.run } : {});
   } catch (error) {
     if (error instanceof TraceFormatError) {
       io.stderr(`cuipc trace report: ${error.message}\n`);
@@ -101,7 +105,7 @@ export function registerTraceCommand(program: Command): void {
   program
     .command('trace')
     .description("Run a command with CUDA API tracing (CUPTI) and report which IPC call failed, on which pointer, and where that pointer came from")
-    .usage('[--out DIR] [--json] [--verbose] -- COMMAND ARGS...\n       cuipc trace report DIR [--run ID] [--json]')
+    .usage('[--out DIR] [--json] [--verbose] -- COMMAND ARGS...\n       cuipc trace report DIR|FILE [--run ID] [--json]')
     .argument('[command...]', 'the command to run, after --')
     .option('--out <dir>', 'folder for the per-process traces (default: $CUIPC_TRACE_DIR, else a new temporary folder)')
     .option('--run <id>', 'with `report`: which run in the folder (default: the latest)')
@@ -125,12 +129,16 @@ torch.profiler. CUIPC_LIBCUPTI names the libcupti to use; CUIPC_TRACE_LIBRARY th
 
 Exit status: the command's own; 2 bad usage; 3 the trace could not run (no injection
 library, no CUPTI, another tool holds CUPTI). \`trace report\`: 0 nothing failed, 1 a traced
-call failed, 2 no such folder, 3 nothing was traced.
+call failed, 2 no such file or folder, 3 nothing was traced.
+
+\`trace report\` reads a folder of traces (the files the tracer wrote, cuipc-trace-*.jsonl, and
+any other file in it that starts like a trace, e.g. renamed rank0.jsonl) or a single trace file.
 
 Examples:
   cuipc trace -- python serve.py --tp 4
   cuipc trace --out ./traces -- torchrun --nproc-per-node 4 train.py
   cuipc trace report ./traces
+  cuipc trace report ./traces/cuipc-trace-m3k9x2-4242.jsonl
   cuipc trace report ./traces --json > trace-summary.json`,
     )
     .action(async (operands: string[], opts: TraceCommandOptions) => {
@@ -138,7 +146,7 @@ Examples:
       const rawArgs = (program as unknown as { rawArgs?: string[] }).rawArgs ?? process.argv;
       if (isReportSubcommand(rawArgs, operands)) {
         if (operands.length !== 2 || opts.out !== undefined) {
-          process.stderr.write('cuipc trace report: usage: cuipc trace report DIR [--run ID] [--json] [--verbose]\n');
+          process.stderr.write('cuipc trace report: usage: cuipc trace report DIR|FILE [--run ID] [--json] [--verbose]\n');
           process.exitCode = EXIT.usage;
           return;
         }

@@ -47,7 +47,7 @@
  *    A process that crashed or was killed has no `end` line, and its last line may be cut.
  * 5. `comment` (fixtures only): `{"type":"comment","text":"..."}`, ignored by readers.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
 export const TRACE_FORMAT_VERSION = 1;
@@ -328,7 +328,54 @@ export function readTraceFile(path: string): ProcessTrace {
   return parseTrace(readFileSync(path, 'utf8'), path);
 }
 
-/** Trace files in a folder, grouped by run id (null: injected by hand, no run id). */
+/**
+ * The pid and run of a file that starts like a trace (its first line that is not a comment is
+ * a process line), or null. Reads only the head of the file (traces can be large); whether
+ * the rest is a valid trace is for parseTrace to say, as problems.
+ */
+export function sniffTrace(path: string): { pid: number; run: string | null } | null {
+  let head: string;
+  let full = false;
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const buffer = Buffer.alloc(SNIFF_BYTES);
+    const read = readSync(fd, buffer, 0, SNIFF_BYTES, 0);
+    full = read === SNIFF_BYTES;
+    head = buffer.subarray(0, read).toString('utf8');
+  } catch {
+    return null;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  const lines = head.split('\n');
+  for (const [i, line] of lines.entries()) {
+    if (line.trim() === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      // A process line longer than the head: read what identifies it from its start.
+      const cut = full && i === lines.length - 1;
+      const pid = /"pid":(\d+)/.exec(line);
+      if (!cut || !/^\{"type":"process"/.test(line) || !pid) return null;
+      const run = /"run":"([A-Za-z0-9_-]+)"/.exec(line);
+      return { pid: Number(pid[1]), run: run ? run[1] : null };
+    }
+    if (!isObject(value)) return null;
+    if (value.type === 'comment') continue;
+    if (value.type !== 'process' || typeof value.pid !== 'number' || !Number.isInteger(value.pid)) return null;
+    return { pid: value.pid, run: typeof value.run === 'string' ? value.run : null };
+  }
+  return null;
+}
+
+const SNIFF_BYTES = 64 * 1024;
+
+/**
+ * Trace files in a folder: those the tracer named (cuipc-trace-<run>-<pid>.jsonl), and any
+ * other file that starts like a trace (a user renamed or collected them); pid order.
+ */
 export function listTraceFiles(dir: string): Array<{ path: string; run: string | null; pid: number }> {
   let names: string[];
   try {
@@ -336,9 +383,25 @@ export function listTraceFiles(dir: string): Array<{ path: string; run: string |
   } catch (error) {
     throw new TraceFormatError(`cannot read the trace folder ${dir}: ${(error as Error).message}`);
   }
-  return names
-    .map((name) => ({ name, m: TRACE_FILE_PATTERN.exec(name) }))
-    .filter((e): e is { name: string; m: RegExpExecArray } => e.m !== null)
-    .map(({ name, m }) => ({ path: join(dir, name), run: m[1] ?? null, pid: Number(m[2]) }))
-    .sort((a, b) => a.pid - b.pid);
+  const files: Array<{ path: string; run: string | null; pid: number }> = [];
+  for (const name of names) {
+    const path = join(dir, name);
+    const m = TRACE_FILE_PATTERN.exec(name);
+    if (m) {
+      files.push({ path, run: m[1] ?? null, pid: Number(m[2]) });
+      continue;
+    }
+    if (!isRegularFile(path)) continue;
+    const head = sniffTrace(path);
+    if (head) files.push({ path, ...head });
+  }
+  return files.sort((a, b) => a.pid - b.pid || a.path.localeCompare(b.path));
+}
+
+function isRegularFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }

@@ -6,6 +6,7 @@ export {
   findOrigin,
   summarizeProcess,
   summarizeTraceDir,
+  summarizeTracePath,
   summarizeTraces,
   toReportProvenance,
   type AllocationOrigin,

@@ -2,6 +2,7 @@
 // (which traced allocation made it, from which library), the process's environment hazards,
 // and the explanation, through the same rules and words as the probe's pinpoint
 // (report/explain.ts, report/provenance.ts, env/hazards.ts).
+import { statSync } from 'node:fs';
 import type { CaptureMode, SymbolOrigin } from '../../binding.js';
 import { detectHazards, type Hazard } from '../env/hazards.js';
 import { explainFailure, type ExplainContext } from '../report/explain.js';
@@ -21,6 +22,7 @@ import { codeText, runtimeCodeName } from './codes.js';
 import {
   listTraceFiles,
   readTraceFile,
+  TraceFormatError,
   type CallKind,
   type HexString,
   type ProcessTrace,
@@ -536,4 +538,24 @@ export function summarizeTraceDir(dir: string, options: { run?: string | null } 
   }
   const chosen = runs.get(run) ?? [];
   return summarizeTraces(chosen, { dir, run, otherRuns: [...runs.keys()].filter((r) => r !== run) });
+}
+
+/**
+ * `cuipc trace report PATH`: a folder of traces (as the tracer named them, or renamed), or a
+ * single trace file, summarized alone whatever its name.
+ */
+export function summarizeTracePath(path: string, options: { run?: string | null } = {}): TraceSummary {
+  let isFile = false;
+  try {
+    isFile = statSync(path).isFile();
+  } catch (error) {
+    throw new TraceFormatError(`cannot read ${path}: ${(error as Error).message}`);
+  }
+  if (!isFile) return summarizeTraceDir(path, options);
+  const trace = readTraceFile(path);
+  const run = trace.process?.run ?? null;
+  if (options.run !== undefined && options.run !== run) {
+    throw new TraceFormatError(`${path} is a trace of run ${run ?? '(no run id)'}, not ${options.run}`);
+  }
+  return summarizeTraces([trace], { dir: path, run });
 }

@@ -7,7 +7,8 @@ import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { registerTraceCommand, runTraceCommand, runTraceReport, type TraceCommandIo } from '../../lib/cli/trace.js';
 import { findInjectionLibrary } from '../../lib/trace/run.js';
-import { FIXTURES, removeScratchDirs, scratchDir, traceFolder } from './helpers.js';
+import { sniffTrace } from '../../lib/trace/format.js';
+import { FIXTURES, fixtureText, removeScratchDirs, scratchDir, traceFolder } from './helpers.js';
 
 afterAll(removeScratchDirs);
 
@@ -140,6 +141,47 @@ describe('cuipc trace report DIR', () => {
     expect(runTraceReport(scratchDir('cuipc-empty-'), {}, io)).toBe(3);
     expect(io.out).toContain('no process of the command initialised CUDA');
     expect(runTraceReport('/nonexistent/cuipc-traces', {}, io)).toBe(2);
+  });
+});
+
+describe('cuipc trace report FILE, and folders of renamed traces', () => {
+  it('summarizes a single trace file, whatever its name', () => {
+    const dir = scratchDir('cuipc-trace-file-');
+    const file = join(dir, 'rank0.jsonl');
+    writeFileSync(file, fixtureText('expandable_segments.synthetic.jsonl'));
+    const io = capture();
+    expect(runTraceReport(file, {}, io)).toBe(1);
+    expect(io.out).toContain('First failing IPC call: cudaIpcGetMemHandle');
+    expect(io.out).toContain('run synthes01');
+    const other = capture();
+    expect(runTraceReport(file, { run: 'synthok01' }, other)).toBe(2);
+    expect(other.err).toContain('is a trace of run synthes01, not synthok01');
+  });
+
+  it('reads renamed traces in a folder by their content, and skips files that are not traces', () => {
+    const dir = scratchDir('cuipc-trace-renamed-');
+    writeFileSync(join(dir, 'rank0.jsonl'), fixtureText('expandable_segments.synthetic.jsonl'));
+    writeFileSync(join(dir, 'rank1.log'), fixtureText('plain_cudamalloc.synthetic.jsonl'));
+    writeFileSync(join(dir, 'notes.txt'), 'the server crashed at capture\n');
+    writeFileSync(join(dir, 'other.json'), '{"type":"call","seq":1}\n');
+    const io = capture();
+    expect(runTraceReport(dir, {}, io)).toBe(1);
+    expect(io.out).toContain('The folder holds 1 other run(s): synthok01');
+    const ok = capture();
+    expect(runTraceReport(dir, { run: 'synthok01' }, ok)).toBe(0);
+    expect(ok.out).toContain('none failed');
+  });
+
+  it('finds a renamed trace whose process line is longer than the part it sniffs', () => {
+    const dir = scratchDir('cuipc-trace-long-');
+    const lines = fixtureText('expandable_segments.synthetic.jsonl').split('\n');
+    const at = lines.findIndex((l) => l.startsWith('{"type":"process"'));
+    const process = JSON.parse(lines[at]) as { env: Record<string, string> };
+    process.env.CUIPC_PADDING = 'x'.repeat(70_000);
+    lines[at] = JSON.stringify(process);
+    writeFileSync(join(dir, 'long.trace'), lines.join('\n'));
+    expect(sniffTrace(join(dir, 'long.trace'))).toEqual({ pid: expect.any(Number), run: 'synthes01' });
+    expect(runTraceReport(dir, {}, capture())).toBe(1);
   });
 });
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// `npm pack` / `npm publish` hook: builds prebuilds/<platform>-<arch>/ (the N-API addon,
+// glibc-tagged, with the simulated device, the interposer and the trace library beside it)
+// from a clean build, stamps it with the native sources' fingerprint, and checks it is
+// complete, so the tarball installs and runs with no compiler and no CUDA toolkit.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const { existsSync, readdirSync, rmSync } = require('node:fs');
+const path = require('node:path');
+const { nativeHash, writeStamp } = require('./native-hash.cjs');
+
+const root = path.join(__dirname, '..');
+const target = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+
+// Nothing stale may ship: the prebuilds are rebuilt whole, and dist/ is emptied so that
+// `prepare` (which npm runs after prepack) compiles it afresh, without the output of sources
+// that no longer exist (their source maps would point to files the tarball does not have).
+rmSync(path.join(root, 'prebuilds'), { recursive: true, force: true });
+rmSync(path.join(root, 'dist'), { recursive: true, force: true });
+const prebuildify = require.resolve('prebuildify/bin.js', { paths: [root] });
+const result = spawnSync(
+  process.execPath,
+  [prebuildify, '--napi', '--strip', '--tag-libc', '--node-gyp', path.join(__dirname, 'prebuild-with-cmake-js.cjs')],
+  { cwd: root, stdio: 'inherit' },
+);
+if (result.status !== 0) {
+  console.error('cuipc prepack: prebuildify failed (see above); nothing was packed');
+  process.exit(result.status ?? 1);
+}
+
+const files = existsSync(target) ? readdirSync(target) : [];
+const required = ['libcuipc_sim.so', 'libcuipc_vmm_interposer.so'];
+const missing = required.filter((name) => !files.includes(name));
+if (!files.some((name) => name.endsWith('.node'))) missing.unshift('the addon (*.node)');
+if (missing.length > 0) {
+  console.error(`cuipc prepack: ${path.relative(root, target)} lacks ${missing.join(', ')}; nothing was packed`);
+  process.exit(1);
+}
+if (!files.includes('libcuipc_trace.so')) {
+  console.warn('cuipc prepack: libcuipc_trace.so was not built (no CUPTI headers): `cuipc trace` will be unavailable from this tarball');
+}
+writeStamp(target, nativeHash(root));
+console.log(`cuipc prepack: ${path.relative(root, target)}: ${files.join(', ')}`);
