@@ -1,9 +1,11 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+// `cuipc conformance`: record what this GPU and driver answer, cell by cell, or compare with a
+// reference recording.
 import type { Command } from 'commander';
 import { runConformance, type ConformanceRecording } from '../conformance/cells.js';
 import { compareRecordings } from '../conformance/compare.js';
 import { renderRecording } from '../conformance/render.js';
 import { backendOption, EXIT, toJson } from './common.js';
+import { checkWritable, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
 
 export function registerConformanceCommand(program: Command): void {
   program
@@ -38,10 +40,12 @@ Exit status: 0 recorded (and matching, with --compare); 1 differs from the refer
     .action(async (opts: { backend?: 'cuda' | 'sim' | 'auto'; device: string; json?: string | boolean; compare?: string }) => {
       const device = Number(opts.device);
       if (!Number.isInteger(device) || device < 0) throw new RangeError(`--device must be a device ordinal (0, 1, ...), got '${opts.device}'`);
+      if (typeof opts.json === 'string') checkWritable(opts.json, '--json');
       let reference: ConformanceRecording | undefined;
       if (opts.compare) {
+        const text = readCappedText(opts.compare, READ_CAPS.conformance, '--compare');
         try {
-          reference = JSON.parse(readFileSync(opts.compare, 'utf8')) as ConformanceRecording;
+          reference = JSON.parse(text) as ConformanceRecording;
           if (!Array.isArray(reference.cells)) throw new Error('it has no "cells" array');
         } catch (error) {
           throw new RangeError(`--compare ${opts.compare}: expected a conformance recording (JSON): ${(error as Error).message}`);
@@ -49,7 +53,7 @@ Exit status: 0 recorded (and matching, with --compare); 1 differs from the refer
       }
       const recording = await runConformance({ backend: opts.backend, device });
       const mismatches = reference ? compareRecordings(reference, recording) : undefined;
-      if (typeof opts.json === 'string') writeFileSync(opts.json, toJson(recording) + '\n');
+      if (typeof opts.json === 'string') writeOutputFile(opts.json, toJson(recording) + '\n', '--json');
       if (opts.json === true) process.stdout.write(toJson(recording) + '\n');
       else process.stdout.write(renderRecording(recording, mismatches) + '\n');
       process.exitCode = recording.cells.length === 0 ? EXIT.couldNotRun : mismatches && mismatches.length > 0 ? EXIT.failureFound : EXIT.ok;

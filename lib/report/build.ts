@@ -83,6 +83,12 @@ function buildPinpoint(run: ProbeRun, failure: FailureRecord): Pinpoint {
   };
 }
 
+/** The shell's status for a probe stopped by a signal: 128 + its number. */
+export function interruptedExit(abort: ProbeAbort | null): 129 | 130 | 143 | null {
+  if (abort?.reason !== 'interrupted') return null;
+  return abort.signal === 'SIGHUP' ? 129 : abort.signal === 'SIGTERM' ? 143 : 130;
+}
+
 export function buildProbeReport(run: ProbeRun): ProbeReport {
   const simulated = run.coordinatorSimulated === true || run.ranks.some((r) => r.loader?.simulated === true);
   const failed = run.failures.length > 0 || run.ranks.some((r) => STEPS.some((s) => r.steps[s].outcome === 'failed'));
@@ -97,7 +103,7 @@ export function buildProbeReport(run: ProbeRun): ProbeReport {
     startedAt: run.startedAt.toISOString(),
     durationMs: run.durationMs,
     result,
-    exitCode: result === 'aborted' ? 3 : result === 'failed' ? 1 : 0,
+    exitCode: result === 'aborted' ? interruptedExit(run.abort) ?? 3 : result === 'failed' ? 1 : 0,
     options: run.options,
     kernels: kernelsFrom ? kernelsFrom.kernels : null,
     steps: [...STEPS],

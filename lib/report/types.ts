@@ -233,7 +233,8 @@ export interface Pinpoint {
   explanations: Explanation[];
 }
 
-export type AbortReason = 'no-driver' | 'crashed' | 'hung' | 'spawn-failed' | 'rendezvous-failed';
+/** 'interrupted': SIGINT, SIGTERM or SIGHUP reached the coordinator (exit 130, 143, 129). */
+export type AbortReason = 'no-driver' | 'crashed' | 'hung' | 'spawn-failed' | 'rendezvous-failed' | 'interrupted';
 
 /** Why the probe itself could not run to the end (exit 3). */
 export interface ProbeAbort {
@@ -280,7 +281,8 @@ export interface ProbeReport {
   startedAt: string;
   durationMs: number;
   result: 'passed' | 'failed' | 'aborted';
-  exitCode: 0 | 1 | 3;
+  /** 128 + the signal's number when interrupted (129 SIGHUP, 130 SIGINT, 143 SIGTERM). */
+  exitCode: 0 | 1 | 3 | 129 | 130 | 143;
   options: ReportOptions;
   kernels: { available: boolean; reason: string } | null;
   steps: StepName[];
