@@ -242,6 +242,7 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
   const killOnExit = (): void => {
     launched.stopNow();
     rendezvous.closeNow();
+    removeSharedMemoryLeftovers(shmBefore, states.map((s) => s.pid).filter((p): p is number => p !== null));
   };
   process.on('exit', killOnExit);
 
@@ -394,10 +395,10 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
     }
     const dead = states.filter((s) => !s.results.has(round) && gone(s));
     if (dead.length > 0 || !finished) {
-      // What the other ranks finished of this round still counts.
-      for (const state of states) absorb(state, round);
       if (dead.length > 0) await abortWith('crashed', dead, step, undefined, round);
       else await abortWith('hung', states.filter((s) => !s.results.has(round)), step, undefined, round);
+      // What the other ranks finished of this round still counts (also what came in meanwhile).
+      for (const state of states) if (state.steps[step].outcome !== 'crashed' && state.steps[step].outcome !== 'hung') absorb(state, round);
       break;
     }
     for (const state of states) absorb(state, round);
