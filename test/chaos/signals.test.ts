@@ -78,6 +78,19 @@ describe('a signal to the coordinator at each step', () => {
   });
 });
 
+describe('cuipc matrix stops too', () => {
+  it('SIGINT in the first cell: that cell interrupted, no further cell started, exit 130, nothing left', async () => {
+    const run = startCuipc(['matrix', '--ranks', '2', '--inputs', '2', '--env', `CUIPC_SIM_FAULT=${faultAt('import', 2, 'hang')}`]);
+    await hungRank(run);
+    process.kill(run.pid, 'SIGINT');
+    const r = await run.done;
+    expect(r.code).toBe(130);
+    expect(r.stdout).toMatch(/cudaMalloc \+ ipc: interrupted by SIGINT in step import/);
+    expect(r.stdout).toMatch(/INTERRUPTED by SIGINT: the cells above ran; no further cell was started/);
+    await expectNothingLeft(run);
+  });
+});
+
 describe('a coordinator that is SIGKILLed', () => {
   // import: the hang is on a libuv worker thread (the batched open); replay: on the JavaScript thread.
   it.each(['import', 'replay'])('hung in %s: every rank ends itself within a second', async (step) => {
