@@ -67,15 +67,23 @@ export function descendantsOf(pid: number, groups: Set<number> = new Set()): num
   });
 }
 
+/** pause()'s system call number where it has one (x86-64); elsewhere wchan alone tells. */
+const PAUSE_SYSCALL = process.arch === 'x64' ? '34' : null;
+
 /** True when some thread of `pid` is blocked in pause(): the simulated device's `hang` fault. */
 export function isHung(pid: number): boolean {
+  const read = (path: string): string => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return '';
+    }
+  };
   try {
     return readdirSync(`/proc/${pid}/task`).some((tid) => {
-      try {
-        return readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8').includes('pause');
-      } catch {
-        return false;
-      }
+      // wchan names the kernel function (blank where kernel symbols are hidden); syscall its number.
+      if (read(`/proc/${pid}/task/${tid}/wchan`).includes('pause')) return true;
+      return PAUSE_SYSCALL !== null && read(`/proc/${pid}/task/${tid}/syscall`).split(' ')[0] === PAUSE_SYSCALL;
     });
   } catch {
     return false;
