@@ -207,6 +207,14 @@ export interface NativeBinding {
    * thread; returns whether it was inside before, or null when no loaded library has that ABI.
    */
   setAllocatorRegion(abi: AllocatorHookAbi, inside: boolean): boolean | null;
+  /**
+   * Starts a thread that sends this process SIGKILL `graceMs` after its parent is no longer
+   * `parentPid` (the rank program's guard against outliving its probe). False when the parent
+   * differs already.
+   */
+  lifeline(parentPid: number, graceMs: number): boolean;
+  /** This process sends itself SIGKILL `ms` from now unless it has exited by then. */
+  lifelineDeadline(ms: number): void;
 
   // IPC
   /** Packed form behind ipcGetMemHandle: writes 64 bytes into out, returns the code. */

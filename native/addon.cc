@@ -5,6 +5,7 @@
 #include "device/devices.h"
 #include "ipc/ipc.h"
 #include "kernels/kernels.h"
+#include "lifeline/lifeline.h"
 #include "loader/loader.h"
 #include "memory/memory.h"
 #include "peer/peer.h"
@@ -18,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   cuipc::RegisterCapture(env, exports);
   cuipc::RegisterPeer(env, exports);
   cuipc::RegisterKernels(env, exports);
+  cuipc::RegisterLifeline(env, exports);
   return exports;
 }
 }  // namespace

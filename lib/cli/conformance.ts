@@ -1,4 +1,6 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+// `cuipc conformance`: record what this GPU and driver answer, cell by cell, or compare with a
+// reference recording.
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { packageRoot } from '../binding/native.js';
@@ -6,6 +8,7 @@ import { runConformance, type ConformanceRecording } from '../conformance/cells.
 import { compareRecordings } from '../conformance/compare.js';
 import { renderRecording } from '../conformance/render.js';
 import { backendOption, EXIT, toJson } from './common.js';
+import { checkWritable, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
 
 /** Where the package keeps the recordings it ships (the simulated device is held to h200.json). */
 export const SHIPPED_RECORDINGS = join(packageRoot, 'test', 'fixtures', 'conformance');
@@ -54,10 +57,12 @@ Exit status: 0 recorded (and matching, with --compare); 1 differs from the refer
     .action(async (opts: { backend?: 'cuda' | 'sim' | 'auto'; device: string; json?: string | boolean; compare?: string }) => {
       const device = Number(opts.device);
       if (!Number.isInteger(device) || device < 0) throw new RangeError(`--device must be a device ordinal (0, 1, ...), got '${opts.device}'`);
+      if (typeof opts.json === 'string') checkWritable(opts.json, '--json');
       let reference: ConformanceRecording | undefined;
       if (opts.compare) {
+        const text = readCappedText(resolveReference(opts.compare), READ_CAPS.conformance, '--compare');
         try {
-          reference = JSON.parse(readFileSync(resolveReference(opts.compare), 'utf8')) as ConformanceRecording;
+          reference = JSON.parse(text) as ConformanceRecording;
           if (!Array.isArray(reference.cells)) throw new Error('it has no "cells" array');
         } catch (error) {
           const shipped = readdirSync(SHIPPED_RECORDINGS).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5));
@@ -66,7 +71,7 @@ Exit status: 0 recorded (and matching, with --compare); 1 differs from the refer
       }
       const recording = await runConformance({ backend: opts.backend, device });
       const mismatches = reference ? compareRecordings(reference, recording) : undefined;
-      if (typeof opts.json === 'string') writeFileSync(opts.json, toJson(recording) + '\n');
+      if (typeof opts.json === 'string') writeOutputFile(opts.json, toJson(recording) + '\n', '--json');
       if (opts.json === true) process.stdout.write(toJson(recording) + '\n');
       else process.stdout.write(renderRecording(recording, mismatches) + '\n');
       process.exitCode = recording.cells.length === 0 ? EXIT.couldNotRun : mismatches && mismatches.length > 0 ? EXIT.failureFound : EXIT.ok;

@@ -1,9 +1,9 @@
 // `cuipc env capture` and `cuipc env diff`: snapshot a launch environment and compare two.
-import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { captureEnvironment, parseSnapshot, SnapshotFormatError, type DeviceIdentity, type EnvSnapshot } from '../env/capture.js';
 import { diffEnvironments, renderEnvDiff, renderSnapshot } from '../env/diff.js';
 import { EXIT } from './common.js';
+import { checkWritable, FileUsageError, FileWriteError, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
 
 const EXIT_OK = EXIT.ok;
 const EXIT_USAGE = EXIT.usage;
@@ -32,6 +32,14 @@ export interface CaptureCommandOptions {
 
 /** Runs `env capture`; returns the exit status. */
 export async function runEnvCapture(opts: CaptureCommandOptions, io: EnvCommandIo = processIo, options: EnvCommandOptions = {}): Promise<number> {
+  if (opts.out !== undefined) {
+    try {
+      checkWritable(opts.out, '--out');
+    } catch (err) {
+      io.stderr(`cuipc env capture: ${(err as Error).message}\n`);
+      return EXIT_USAGE;
+    }
+  }
   let devices: DeviceIdentity[] | undefined;
   try {
     devices = options.listDevices ? await options.listDevices() : undefined;
@@ -46,10 +54,11 @@ export async function runEnvCapture(opts: CaptureCommandOptions, io: EnvCommandI
   const json = `${JSON.stringify(snapshot, null, 2)}\n`;
   if (opts.out !== undefined) {
     try {
-      writeFileSync(opts.out, json);
+      writeOutputFile(opts.out, json, '--out');
     } catch (err) {
-      io.stderr(`cuipc env capture: cannot write ${opts.out}: ${(err as Error).message}\n`);
-      return EXIT_USAGE;
+      if (!(err instanceof FileWriteError)) throw err;
+      io.stderr(`cuipc env capture: ${err.message}\n`);
+      return EXIT.couldNotRun;
     }
   }
   io.stdout(opts.json ? json : renderSnapshot(snapshot));
@@ -57,14 +66,17 @@ export async function runEnvCapture(opts: CaptureCommandOptions, io: EnvCommandI
   return EXIT_OK;
 }
 
-/** Reads and checks a snapshot file; throws SnapshotFormatError naming the file and what was expected. */
+/**
+ * Reads and checks a snapshot file; throws SnapshotFormatError naming the file and what was
+ * expected (also for a file that cannot be read, is larger than READ_CAPS.snapshot or has a NUL byte).
+ */
 export function readSnapshotFile(path: string): EnvSnapshot {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readCappedText(path, READ_CAPS.snapshot, 'snapshot');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new SnapshotFormatError(path, code === 'ENOENT' ? 'no such file' : `cannot read it (${(err as Error).message})`);
+    if (!(err instanceof FileUsageError)) throw err;
+    throw new SnapshotFormatError(path, err.message.replace(`snapshot ${path}: `, ''));
   }
   let data: unknown;
   try {

@@ -6,6 +6,7 @@ import { CuipcLoadError, packageRoot } from '../binding/native.js';
 import { openCuda } from '../cuda/index.js';
 import type { DeviceIdentity } from '../env/capture.js';
 import { EXIT } from './common.js';
+import { FileUsageError, FileWriteError } from './files.js';
 import { registerConformanceCommand } from './conformance.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerEnvCommand } from './env.js';
@@ -80,7 +81,12 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = EXIT.couldNotRun;
       return;
     }
-    if (error instanceof RangeError || error instanceof TypeError) {
+    if (error instanceof FileWriteError) {
+      process.stderr.write(`cuipc: ${error.message}\n`);
+      process.exitCode = EXIT.couldNotRun;
+      return;
+    }
+    if (error instanceof RangeError || error instanceof TypeError || error instanceof FileUsageError) {
       process.stderr.write(`cuipc: ${error.message}\n`);
       process.exitCode = EXIT.usage;
       return;

@@ -1,11 +1,13 @@
 // `cuipc probe` and `cuipc matrix`: options to ProbeOptions, the report to the terminal or a
-// JSON file, and the exit status through process.exitCode.
-import { writeFileSync } from 'node:fs';
+// JSON file, and the exit status through process.exitCode. SIGINT, SIGTERM and SIGHUP stop
+// the probe (every rank, every file) and print the report so far; a second one exits at once.
+import { constants } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Backend, CaptureMode } from '../../binding.js';
-import { matrix, probe, type MatrixOptions } from '../probe/index.js';
+import { runMatrix, runProbe, type MatrixOptions } from '../probe/index.js';
 import { SnapshotFormatError } from '../env/capture.js';
-import { DEFAULTS, MAX_RANKS, parseDeviceList, parseEnvAssignment, ProbeUsageError, readEnvFile, type ProbeOptions, type RayLaunchOptions } from '../probe/options.js';
+import { DEFAULTS, MAX_RANKS, parseDeviceList, parseEnvAssignment, parseEnvFile, ProbeUsageError, type ProbeOptions, type RayLaunchOptions } from '../probe/options.js';
+import { checkWritable, FileUsageError, FileWriteError, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
 import { renderMatrixReport, renderProbeReport } from '../report/render.js';
 import { terminalWidth } from '../report/text.js';
 import {
@@ -35,6 +37,8 @@ interface CommonFlags {
   devices?: number[];
   backend?: Backend | 'auto';
   env: string[];
+  envFrom?: string;
+  /** The old spelling, refused with a pointer to --env-from (Node 20 owns --env-file). */
   envFile?: string;
   timeout?: number;
   json?: string | true;
@@ -90,7 +94,8 @@ function addCommonOptions(command: Command): Command {
     .option('--devices <list>', 'device ordinal per rank, e.g. 0,0,1,1 (default: round-robin over visible devices)', deviceList)
     .addOption(backendOption())
     .option('--env <KEY=VALUE>', "a variable for the ranks' environment (repeatable)", collect, [])
-    .option('--env-file <file>', "variables for the ranks' environment, one KEY=VALUE per line")
+    .option('--env-from <file>', "variables for the ranks' environment, one KEY=VALUE per line (formerly --env-file)")
+    .addOption(new Option('--env-file <file>').hideHelp())
     .option('--timeout <ms>', `per step (default ${DEFAULTS.timeoutMs})`, integer)
     .option('--json [file]', 'write the report as JSON to the file, or to stdout without one')
     .option('--quiet', 'no text report (the exit status still tells)')
@@ -107,8 +112,14 @@ function addCommonOptions(command: Command): Command {
     .option('--python <program>', `ray: the Python that runs the driver and imports ray (default ${DEFAULTS.python})`);
 }
 
+/** Node 20 reads `--env-file` itself (it scans every argument), so cuipc calls it --env-from. */
+export const ENV_FILE_RENAMED =
+  '--env-file is now --env-from: Node.js 20 takes --env-file for itself (it loads the file into cuipc\'s own environment, or exits 9 when the file is missing). Use --env-from FILE.';
+
 function toOptions(flags: CommonFlags): Omit<ProbeOptions, 'alloc' | 'share'> {
-  const env: Record<string, string> = flags.envFile ? readEnvFile(flags.envFile) : {};
+  if (flags.envFile !== undefined) throw new ProbeUsageError(ENV_FILE_RENAMED);
+  if (typeof flags.json === 'string') checkWritable(flags.json, '--json');
+  const env: Record<string, string> = flags.envFrom ? parseEnvFile(readCappedText(flags.envFrom, READ_CAPS.envFile, '--env-from'), flags.envFrom) : {};
   for (const assignment of flags.env) {
     const [key, value] = parseEnvAssignment(assignment);
     env[key] = value;
@@ -145,21 +156,57 @@ function toOptions(flags: CommonFlags): Omit<ProbeOptions, 'alloc' | 'share'> {
   return options;
 }
 
-/** Writes the JSON and the text as the flags ask. */
+/** Writes the JSON and the text as the flags ask; the text comes first, so a failed write still shows the report. */
 function emit(flags: CommonFlags, document: object, text: string): void {
   const json = `${JSON.stringify(document, null, 2)}\n`;
-  if (typeof flags.json === 'string') writeFileSync(flags.json, json);
-  else if (flags.json === true) process.stdout.write(json);
   if (!flags.quiet && flags.json !== true) process.stdout.write(text);
+  if (typeof flags.json === 'string') writeOutputFile(flags.json, json, '--json');
+  else if (flags.json === true) process.stdout.write(json);
+}
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** 128 + the signal's number, as a shell reports a process a signal ended. */
+export function signalExit(signal: string): number {
+  return 128 + ((constants.signals as Record<string, number>)[signal] ?? 2);
+}
+
+/**
+ * While `action` runs, SIGINT/SIGTERM/SIGHUP abort its signal (the probe stops its ranks,
+ * cleans up and reports); a second signal exits at once (the coordinator's exit hook still
+ * kills every rank and removes its socket).
+ */
+async function interruptible<T>(action: (interrupt: AbortSignal) => Promise<T>): Promise<{ value: T; signal: string | null }> {
+  const controller = new AbortController();
+  const handlers = STOP_SIGNALS.map((name) => {
+    const handler = (): void => {
+      if (controller.signal.aborted) process.exit(signalExit(name));
+      process.stderr.write(`cuipc: ${name}: stopping every rank (again to exit at once)\n`);
+      controller.abort(name);
+    };
+    process.on(name, handler);
+    return [name, handler] as const;
+  });
+  try {
+    const value = await action(controller.signal);
+    return { value, signal: controller.signal.aborted ? String(controller.signal.reason) : null };
+  } finally {
+    for (const [name, handler] of handlers) process.off(name, handler);
+  }
 }
 
 async function runReporting(action: () => Promise<number>): Promise<void> {
   try {
     process.exitCode = await action();
   } catch (error) {
-    if (error instanceof ProbeUsageError) {
+    if (error instanceof ProbeUsageError || error instanceof FileUsageError) {
       process.stderr.write(`cuipc: ${error.message}\n`);
       process.exitCode = EXIT.usage;
+      return;
+    }
+    if (error instanceof FileWriteError) {
+      process.stderr.write(`cuipc: ${error.message}\n`);
+      process.exitCode = EXIT.couldNotRun;
       return;
     }
     throw error;
@@ -212,7 +259,7 @@ Examples:
   cuipc probe --ranks 4                              the default: cudaMalloc inputs, legacy IPC
   cuipc probe --ranks 2 --alloc vmm                  what expandable segments do to the export
   cuipc probe --alloc vmm --share copy               the upstream fix
-  cuipc probe --env-file actor.env --json out.json   in a Ray actor's environment, report as JSON
+  cuipc probe --env-from actor.env --json out.json   in a Ray actor's environment, report as JSON
   cuipc probe --backend sim --ranks 8 --inputs 4     no GPU needed (SIMULATED)
   cuipc probe --launcher ray --ranks 4               ranks in Ray actors (also: ray job submit -- npx cuipc probe --launcher ray)
   cuipc probe --env LD_PRELOAD=$TMS_HOOK --env SGLANG_MEMORY_SAVER_CUDA_GRAPH=true
@@ -224,7 +271,8 @@ Examples:
   );
   probeCommand.action(async (flags: ProbeFlags) => {
     await runReporting(async () => {
-      const report = await probe({ ...toOptions(flags), ...(flags.alloc ? { alloc: flags.alloc } : {}), ...(flags.share ? { share: flags.share } : {}) });
+      const options = { ...toOptions(flags), ...(flags.alloc ? { alloc: flags.alloc } : {}), ...(flags.share ? { share: flags.share } : {}) };
+      const { value: report } = await interruptible((interrupt) => runProbe(options, { interrupt }));
       emit(flags, report, renderProbeReport(report, { width: terminalWidth(process.stdout) }));
       return report.exitCode;
     });
@@ -259,9 +307,10 @@ could not run (no driver, a rank died or hung).`,
           }
         },
       };
-      const report = await matrix(options);
-      emit(flags, report, renderMatrixReport(report, { width: terminalWidth(process.stdout) }));
-      return report.exitCode;
+      const { value: report, signal } = await interruptible((interrupt) => runMatrix(options, { interrupt }));
+      const text = renderMatrixReport(report, { width: terminalWidth(process.stdout) });
+      emit(flags, report, signal ? `${text}INTERRUPTED by ${signal}: the cells above ran; no further cell was started.\n` : text);
+      return signal ? signalExit(signal) : report.exitCode;
     });
   });
 }

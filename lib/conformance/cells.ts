@@ -300,6 +300,10 @@ export async function runConformance(options: { backend?: Backend | 'auto'; devi
     cells: [],
   };
   if (!count.ok || !count.value) return recording;
+  // A device that does not exist is the caller's mistake (exit 2), not a machine that cannot record (exit 3).
+  if (!Number.isInteger(device) || device < 0 || device >= count.value) {
+    throw new RangeError(`--device ${device}: this machine has ${count.value} visible device(s), ordinals 0 to ${count.value - 1}`);
+  }
   for (let d = 0; d < count.value; d++) {
     const info = cuda.getDeviceInfo(d);
     if (info.ok && info.value) {

@@ -208,6 +208,9 @@ function stringRecord(v: unknown, field: string, source: string): Record<string,
   const out: Record<string, string> = {};
   for (const [k, val] of Object.entries(v)) {
     if (typeof val !== 'string') throw new SnapshotFormatError(source, `"${field}.${k}" must be a string`);
+    // No process environment can hold a NUL byte (spawn would refuse it), nor an '=' in a name.
+    if (k.includes('\0') || val.includes('\0')) throw new SnapshotFormatError(source, `"${field}.${JSON.stringify(k).slice(1, -1)}" contains a NUL byte`);
+    if (k === '' || k.includes('=')) throw new SnapshotFormatError(source, `"${field}" has a variable name ${JSON.stringify(k)}, which no environment can hold`);
     out[k] = val;
   }
   return out;

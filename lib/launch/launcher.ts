@@ -21,7 +21,11 @@ export interface LaunchedRanks {
 
 export interface RankLauncher {
   readonly kind: LauncherKind;
-  /** Starts every rank; `coordinatorEnv` (token, address, ...) goes to every rank, on top of all else. */
+  /**
+   * Starts every rank; `coordinatorEnv` (token, address, ...) goes to every rank, on top of all
+   * else. A rank that cannot start comes back with `spawnError` set; should start() throw, it
+   * has first ended whatever it started and removed its own files.
+   */
   start(coordinatorEnv: Record<string, string>): LaunchedRanks;
   /** The device ordinal a rank is told to use, once its hello said how it was placed (null: never said). */
   deviceFor(rank: number, placement: RankPlacement | null): number;

@@ -45,9 +45,15 @@ export function plainLauncher(options: ResolvedProbeOptions, devices: number[], 
     start(coordinatorEnv: Record<string, string>): LaunchedRanks {
       const base = plainBaseEnvironment(options);
       const ranks: Array<RankProcess & GroupProcess> = [];
-      for (let rank = 0; rank < options.ranks; rank += 1) {
-        const env = { ...base, ...(perRank ? { CUDA_VISIBLE_DEVICES: visibleDeviceEntry(devices[rank], ownList) } : {}), ...coordinatorEnv, [RANK_ENV]: String(rank) };
-        ranks.push(Object.assign(spawnGroupLeader(program.program, program.args, env), { rank }));
+      try {
+        for (let rank = 0; rank < options.ranks; rank += 1) {
+          const env = { ...base, ...(perRank ? { CUDA_VISIBLE_DEVICES: visibleDeviceEntry(devices[rank], ownList) } : {}), ...coordinatorEnv, [RANK_ENV]: String(rank) };
+          ranks.push(Object.assign(spawnGroupLeader(program.program, program.args, env), { rank }));
+        }
+      } catch (error) {
+        // Whatever started before the throw must not outlive it (RankLauncher.start's contract).
+        killGroupsNow(ranks);
+        throw error;
       }
       return { ranks, stop: () => killGroups(ranks), stopNow: () => killGroupsNow(ranks) };
     },

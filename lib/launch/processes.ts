@@ -28,13 +28,25 @@ export interface GroupProcess extends Omit<RankProcess, 'rank'> {
   child: ChildProcess;
 }
 
+/** A process that never started: spawn() threw before creating it (e.g. a NUL byte in a variable). */
+function neverStarted(error: Error): GroupProcess {
+  const exit: ProcessExit = { code: null, signal: null };
+  return { pid: null, child: null as unknown as ChildProcess, exit, spawnError: error, exited: Promise.resolve(exit), stderrTail: () => '' };
+}
+
+/** Never throws: a spawn that cannot start comes back with `spawnError` set and `exit` already known. */
 export function spawnGroupLeader(program: string, args: string[], env: Record<string, string>, stdout: 'ignore' | 'pipe' = 'ignore'): GroupProcess {
-  const child = spawn(program, args, {
-    env,
-    detached: true,
-    stdio: ['ignore', stdout, 'pipe'],
-    shell: false,
-  });
+  let child: ChildProcess;
+  try {
+    child = spawn(program, args, {
+      env,
+      detached: true,
+      stdio: ['ignore', stdout, 'pipe'],
+      shell: false,
+    });
+  } catch (error) {
+    return neverStarted(error as Error);
+  }
   let tail = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (text: string) => {

@@ -2,13 +2,24 @@
 // newline-delimited JSON from ranks. Every line is checked (token first); a line that fails
 // is rejected and recorded, and a connection that never identified itself as a rank is
 // dropped. Nothing a peer sends can throw out of here.
+//
+// Limits for connections that have not said hello (anyone on the machine can connect to a
+// loopback port): at most ranks + 16 open at once (more are closed on accept), a 64 KiB line
+// cap, and 10 s to say hello, after which the connection is closed. What a flood can make
+// the coordinator hold is therefore about (ranks + 16) x 64 KiB. Once a rank's hello is
+// accepted its connection gets the 32 MiB line cap of an exchange and no idle timeout: a
+// rank may spend minutes in one CUDA call, and the coordinator's per-step timeout bounds it.
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { ProbeUsageError } from '../probe/options.js';
 import {
   decodeRankMessage,
   encodeMessage,
+  HELLO_DEADLINE_MS,
+  HELLO_LINE_BYTES,
   LineSplitter,
+  MAX_LINE_BYTES,
+  SPARE_UNAUTHENTICATED,
   sampleOf,
   type CoordinatorMessage,
   type RankMessage,
@@ -43,7 +54,23 @@ export interface RendezvousHandlers {
 export interface Rendezvous {
   /** What ranks get in CUIPC_PROBE_ADDRESS: "tcp:HOST:PORT" (HOST 127.0.0.1 unless asked) or "unix:PATH". */
   address: string;
+  /** Closes every connection and the server, and removes the Unix socket; safe to call twice. */
   close(): Promise<void>;
+  /** The same, synchronously, for when the process is exiting: the socket file goes at once. */
+  closeNow(): void;
+}
+
+export interface RendezvousLimits {
+  /** Connections open at once that have not said hello; more are closed as they arrive. */
+  maxUnauthenticated: number;
+  /** The longest line before hello. */
+  helloLineBytes: number;
+  /** How long a connection may stay without a hello. */
+  helloDeadlineMs: number;
+}
+
+export function defaultLimits(ranks: number): RendezvousLimits {
+  return { maxUnauthenticated: ranks + SPARE_UNAUTHENTICATED, helloLineBytes: HELLO_LINE_BYTES, helloDeadlineMs: HELLO_DEADLINE_MS };
 }
 
 function listen(server: Server, spec: RendezvousSpec): Promise<void> {
@@ -58,17 +85,40 @@ function listen(server: Server, spec: RendezvousSpec): Promise<void> {
   });
 }
 
-export async function openRendezvous(spec: RendezvousSpec, token: string, handlers: RendezvousHandlers): Promise<Rendezvous> {
+export async function openRendezvous(spec: RendezvousSpec, token: string, handlers: RendezvousHandlers, limits: RendezvousLimits = defaultLimits(0)): Promise<Rendezvous> {
   if (spec.kind === 'unix' && existsSync(spec.path)) {
     throw new ProbeUsageError(`--socket ${spec.path} already exists; remove it or choose another path`);
   }
   const sockets = new Set<Socket>();
+  let unauthenticated = 0;
+  let refusedForCount = 0;
   const server = createServer((socket) => {
+    const from = spec.kind === 'tcp' ? `tcp ${socket.remoteAddress}:${socket.remotePort}` : `unix ${spec.path}`;
+    if (unauthenticated >= limits.maxUnauthenticated) {
+      // Recorded once per burst, not once per connection: the record itself must stay small.
+      if (refusedForCount++ === 0) handlers.rejected(from, `more than ${limits.maxUnauthenticated} connections without a hello; further ones closed on accept`, '');
+      socket.destroy();
+      return;
+    }
     socket.setNoDelay(true); // see rank.ts: small lock-step lines must not wait for ACKs
     sockets.add(socket);
-    const from = spec.kind === 'tcp' ? `tcp ${socket.remoteAddress}:${socket.remotePort}` : `unix ${spec.path}`;
+    unauthenticated += 1;
+    let counted = true;
+    const authenticated = (): void => {
+      if (!counted) return;
+      counted = false;
+      unauthenticated -= 1;
+      clearTimeout(helloTimer);
+      splitter.setMaxLineBytes(MAX_LINE_BYTES);
+    };
     const connection = new RankConnection(socket, from);
-    const splitter = new LineSplitter();
+    const splitter = new LineSplitter(limits.helloLineBytes);
+    const helloTimer = setTimeout(() => {
+      if (connection.rank !== null || socket.destroyed) return;
+      handlers.rejected(from, `no hello within ${limits.helloDeadlineMs} ms`, '');
+      socket.destroy();
+    }, limits.helloDeadlineMs);
+    helloTimer.unref();
     const reject = (reason: string, sample: string): void => {
       handlers.rejected(from, reason, sample);
       if (connection.rank === null) socket.destroy();
@@ -105,6 +155,7 @@ export async function openRendezvous(spec: RendezvousSpec, token: string, handle
           refusal = `could not be handled: ${(error as Error).message}`;
         }
         if (refusal !== null) reject(refusal, sampleOf(line));
+        else if (connection.rank !== null) authenticated();
       }
     });
     socket.on('error', () => {
@@ -112,6 +163,11 @@ export async function openRendezvous(spec: RendezvousSpec, token: string, handle
     });
     socket.on('close', () => {
       sockets.delete(socket);
+      if (counted) {
+        counted = false;
+        unauthenticated -= 1;
+        clearTimeout(helloTimer);
+      }
       if (connection.rank !== null) handlers.closed(connection);
     });
   });
@@ -135,21 +191,31 @@ export async function openRendezvous(spec: RendezvousSpec, token: string, handle
     chmodSync(spec.path, 0o600);
     address = `unix:${spec.path}`;
   }
+  const removeSocketFile = (): void => {
+    if (spec.kind !== 'unix') return;
+    try {
+      unlinkSync(spec.path);
+    } catch {
+      // already gone
+    }
+  };
+  let closing: Promise<void> | null = null;
   return {
     address,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: () => {
+      closing ??= new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
         server.close(() => {
-          if (spec.kind === 'unix') {
-            try {
-              unlinkSync(spec.path);
-            } catch {
-              // already gone
-            }
-          }
+          removeSocketFile();
           resolve();
         });
-      }),
+      });
+      return closing;
+    },
+    closeNow: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+      removeSocketFile();
+    },
   };
 }

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { LaunchedRanks, RankLauncher } from '../launch/launcher.js';
 import type { RankProcess } from '../launch/processes.js';
-import { openRendezvous, type RankConnection, type Rendezvous } from '../launch/rendezvous.js';
+import { defaultLimits, openRendezvous, type RankConnection, type Rendezvous } from '../launch/rendezvous.js';
 import { sharedMemorySnapshot, removeSharedMemoryLeftovers } from '../launch/shm.js';
 import { buildProbeReport, type ProbeRun } from '../report/build.js';
 import {
@@ -65,7 +65,16 @@ export interface CoordinatorPlan {
   launcher: RankLauncher;
   /** From the coordinator's own loader; null when it did not load a backend. */
   coordinatorSimulated: boolean | null;
+  /**
+   * Aborted (reason: the signal's name, e.g. 'SIGINT') when the probe must stop now: every
+   * rank is stopped through the launcher, files and sockets are removed, and the report so
+   * far comes back with abort reason 'interrupted'. Internal: the CLI's signal handler.
+   */
+  interrupt?: AbortSignal;
 }
+
+/** How long, after the first rank of a round died, the others get to show that they died too. */
+const SETTLE_MS = 300;
 
 interface RankState {
   rank: number;
@@ -144,6 +153,7 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
   const failures: FailureRecord[] = [];
   const states: RankState[] = [];
   let abort = null as ProbeAbort | null;
+  let launchFailure = null as ProbeAbort | null;
   let exiting = false;
   let currentRound = -1;
 
@@ -181,6 +191,13 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
     return null;
   };
 
+  const interrupt = plan.interrupt;
+  const interruptedBy = (): string | null => (interrupt?.aborted ? String(interrupt.reason ?? 'SIGINT') : null);
+  const onInterrupt = (): void => wakeup.notify();
+  interrupt?.addEventListener('abort', onInterrupt);
+  /** Waits for `done`, the deadline, or an interrupt. */
+  const waitFor = (done: () => boolean, deadline: number): Promise<boolean> => wakeup.until(() => done() || interruptedBy() !== null, deadline);
+
   const shmBefore = sharedMemorySnapshot();
   const rendezvous: Rendezvous = await openRendezvous(options.rendezvous, token, {
     message: onMessage,
@@ -190,14 +207,21 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
       if (state) state.closed = true;
       wakeup.notify();
     },
-  });
+  }, defaultLimits(options.ranks));
 
-  const launched: LaunchedRanks = launcher.start({
-    CUIPC_BACKEND: options.backend,
-    [TOKEN_ENV]: token,
-    [ADDRESS_ENV]: rendezvous.address,
-    [RANKS_ENV]: String(options.ranks),
-  });
+  let launched: LaunchedRanks;
+  try {
+    launched = launcher.start({
+      CUIPC_BACKEND: options.backend,
+      [TOKEN_ENV]: token,
+      [ADDRESS_ENV]: rendezvous.address,
+      [RANKS_ENV]: String(options.ranks),
+    });
+  } catch (error) {
+    // A launcher reaps what it started before it throws; the rendezvous is closed at the end below.
+    launchFailure = { reason: 'spawn-failed', message: `the ranks could not be started: ${(error as Error).message}` };
+    launched = { ranks: [], stop: async () => {}, stopNow: () => {} };
+  }
   for (const child of launched.ranks) {
     const state: RankState = {
       rank: child.rank,
@@ -215,16 +239,28 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
     states.push(state);
     void child.exited.then(() => wakeup.notify());
   }
-  // Should this process die first, its ranks must not outlive it.
-  const killOnExit = (): void => launched.stopNow();
+  // Should this process die first, its ranks must not outlive it, nor its socket.
+  const killOnExit = (): void => {
+    launched.stopNow();
+    rendezvous.closeNow();
+    removeSharedMemoryLeftovers(shmBefore, states.map((s) => s.pid).filter((p): p is number => p !== null));
+  };
   process.on('exit', killOnExit);
 
   const gone = (s: RankState): boolean => s.process.exit !== null || (s.closed && !exiting);
 
   /** Marks the abort: the rank that died or hung, its step and call; everyone else stops. */
-  const abortWith = async (reason: 'crashed' | 'hung' | 'spawn-failed', culprits: RankState[], step: StepName, why?: string): Promise<void> => {
+  const abortWith = async (reason: 'crashed' | 'hung' | 'spawn-failed', culprits: RankState[], step: StepName, why?: string, round?: number): Promise<void> => {
     // A closed connection comes a moment before the exit status; wait for it briefly.
     await Promise.race([Promise.all(culprits.map((c) => c.process.exited)), new Promise((r) => setTimeout(r, 500).unref())]);
+    if (reason === 'crashed' && round !== undefined) {
+      // Ranks that die in the same call die within moments of each other: every one is shown.
+      const unfinished = (): RankState[] => states.filter((s) => !s.results.has(round) && !culprits.includes(s));
+      await wakeup.until(() => unfinished().every(gone), Date.now() + SETTLE_MS);
+      const alsoDead = unfinished().filter(gone);
+      await Promise.race([Promise.all(alsoDead.map((c) => c.process.exited)), new Promise((r) => setTimeout(r, 500).unref())]);
+      culprits = [...culprits, ...alsoDead].sort((a, b) => a.rank - b.rank);
+    }
     const first = culprits[0];
     const inFlight = first.inFlight && first.inFlight.step === step ? first.inFlight : null;
     const exit = first.process.exit;
@@ -238,6 +274,8 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
       message = `rank ${first.rank} ${how} in step ${step}${inFlight ? ` during ${inFlight.call}` : ''}`;
       const lastLine = first.process.stderrTail().trim().split('\n').slice(-1)[0];
       if (lastLine) message += `; its last words: ${lastLine.slice(0, 300)}`;
+      const others = culprits.slice(1).map((c) => c.rank);
+      if (others.length > 0) message += `; rank${others.length > 1 ? 's' : ''} ${others.join(', ')} died in this step too`;
       if (first.connection === null && rejected.length > 0) {
         message += `; it never got past the rendezvous (${rejected.length + rejectedDropped} message(s) rejected, the first: ${rejected[0].reason})`;
       }
@@ -258,16 +296,46 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
         if (state.inFlight && state.inFlight.step === step) {
           record.inFlight = { call: state.inFlight.call, method: state.inFlight.method, args: state.inFlight.args };
         }
-      } else if (record.outcome === 'not-run') {
+      } else if (record.outcome === 'not-run' || (round !== undefined && !state.results.has(round))) {
+        // Stopped in this step (also after passing an earlier round of it).
         record.outcome = 'interrupted';
+      }
+    }
+  };
+
+  /** A signal reached the coordinator: whatever runs now is interrupted, and every rank stops. */
+  const interruptAt = (step: StepName, round: number | null): void => {
+    const signal = interruptedBy() ?? 'SIGINT';
+    const running = states.filter((s) => round === null || !s.results.has(round));
+    const inCall = running.find((s) => s.inFlight && s.inFlight.step === step);
+    const flight = inCall?.inFlight ?? null;
+    abort = {
+      reason: 'interrupted',
+      message: `interrupted by ${signal} in step ${step}${inCall && flight ? `; rank ${inCall.rank} was in ${flight.call}` : ''}; every rank was stopped`,
+      step,
+      ...(inCall ? { rank: inCall.rank } : {}),
+      ...(flight ? { call: flight.call, args: flight.args } : {}),
+      signal,
+      exitCode: null,
+    };
+    for (const state of running) {
+      const record = state.steps[step];
+      if (record.outcome !== 'failed') record.outcome = 'interrupted';
+      if (state.inFlight && state.inFlight.step === step) {
+        record.inFlight = { call: state.inFlight.call, method: state.inFlight.method, args: state.inFlight.args };
       }
     }
   };
 
   // ---- startup: every rank connects and says hello ----
   const startupDeadline = Date.now() + options.timeoutMs;
-  await wakeup.until(() => states.every((s) => s.connection !== null) || states.some(gone), startupDeadline);
-  if (states.some((s) => s.connection === null)) {
+  if (launchFailure !== null) abort = launchFailure;
+  else await waitFor(() => states.every((s) => s.connection !== null) || states.some(gone), startupDeadline);
+  if (abort !== null) {
+    // the launcher threw: nothing started
+  } else if (interruptedBy() !== null) {
+    interruptAt('init', null);
+  } else if (states.some((s) => s.connection === null)) {
     const dead = states.filter((s) => s.connection === null && gone(s));
     if (dead.length > 0) {
       await abortWith(dead[0].process.spawnError ? 'spawn-failed' : 'crashed', dead, 'init');
@@ -320,13 +388,18 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
       else if (step === 'exchange') input = { kind: 'exchange', peers: exported };
       state.connection?.send({ type: 'run', round, step, phase, input });
     }
-    const finished = await wakeup.until(() => states.every((s) => s.results.has(round)) || states.some(gone), stepDeadline);
+    const finished = await waitFor(() => states.every((s) => s.results.has(round)) || states.some(gone), stepDeadline);
+    if (interruptedBy() !== null) {
+      for (const state of states) absorb(state, round);
+      interruptAt(step, round);
+      break;
+    }
     const dead = states.filter((s) => !s.results.has(round) && gone(s));
     if (dead.length > 0 || !finished) {
-      // What the other ranks finished of this round still counts.
-      for (const state of states) absorb(state, round);
-      if (dead.length > 0) await abortWith('crashed', dead, step);
-      else await abortWith('hung', states.filter((s) => !s.results.has(round)), step);
+      if (dead.length > 0) await abortWith('crashed', dead, step, undefined, round);
+      else await abortWith('hung', states.filter((s) => !s.results.has(round)), step, undefined, round);
+      // What the other ranks finished of this round still counts (also what came in meanwhile).
+      for (const state of states) if (state.steps[step].outcome !== 'crashed' && state.steps[step].outcome !== 'hung') absorb(state, round);
       break;
     }
     for (const state of states) absorb(state, round);
@@ -341,16 +414,19 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
   exiting = true;
   if (abort === null) {
     for (const state of states) state.connection?.send({ type: 'exit' });
-    const exited = await wakeup.until(() => states.every((s) => s.process.exit !== null), Date.now() + options.timeoutMs);
-    if (!exited) {
+    const exited = await waitFor(() => states.every((s) => s.process.exit !== null), Date.now() + options.timeoutMs);
+    if (!exited && interruptedBy() === null) {
       for (const state of states.filter((s) => s.process.exit === null)) {
         state.steps.teardown.notes.push('did not exit after teardown; killed');
       }
     }
   }
   if (noBackend !== null && abort === null) abort = noBackend;
+  // Interrupted while the ranks were leaving: every round ran, so no step is marked.
+  if (abort === null && interruptedBy() !== null) interruptAt('teardown', ROUNDS.length - 1);
   await launched.stop();
   process.off('exit', killOnExit);
+  interrupt?.removeEventListener('abort', onInterrupt);
   await rendezvous.close();
   const cleanedUp = removeSharedMemoryLeftovers(shmBefore, states.map((s) => s.pid).filter((p): p is number => p !== null));
 

@@ -61,7 +61,18 @@ function abortedBeforeStart(resolved: ResolvedProbeOptions, devices: number[], a
   });
 }
 
+/** What the CLI passes that the library API does not (yet) expose. */
+export interface InternalRunOptions {
+  /** Aborted with the signal's name ('SIGINT', ...): stop every rank, clean up, report 'interrupted'. */
+  interrupt?: AbortSignal;
+}
+
 export async function probe(options: ProbeOptions = {}): Promise<ProbeReport> {
+  return runProbe(options);
+}
+
+/** probe() with the CLI's interrupt; see InternalRunOptions. */
+export async function runProbe(options: ProbeOptions, internal: InternalRunOptions = {}): Promise<ProbeReport> {
   const resolved = resolveProbeOptions(options);
   let cuda: Cuda;
   try {
@@ -89,7 +100,11 @@ export async function probe(options: ProbeOptions = {}): Promise<ProbeReport> {
   }
   const rankProgram: RankProgram = { program: process.execPath, args: [program] };
   const launcher: RankLauncher = resolved.launch.kind === 'ray' ? rayLauncher(resolved, rankProgram) : plainLauncher(resolved, devices, rankProgram);
-  return coordinate({ options: resolved, launcher, coordinatorSimulated: simulated });
+  if (internal.interrupt?.aborted) {
+    const signal = String(internal.interrupt.reason ?? 'SIGINT');
+    return abortedBeforeStart(resolved, devices, { reason: 'interrupted', message: `interrupted by ${signal} before any rank started`, signal, exitCode: null }, simulated);
+  }
+  return coordinate({ options: resolved, launcher, coordinatorSimulated: simulated, ...(internal.interrupt ? { interrupt: internal.interrupt } : {}) });
 }
 
 export interface MatrixOptions extends Omit<ProbeOptions, 'alloc' | 'share'> {
@@ -102,6 +117,11 @@ export interface MatrixOptions extends Omit<ProbeOptions, 'alloc' | 'share'> {
 }
 
 export async function matrix(options: MatrixOptions = {}): Promise<MatrixReport> {
+  return runMatrix(options);
+}
+
+/** matrix() with the CLI's interrupt: the cell that runs is interrupted and no further cell starts. */
+export async function runMatrix(options: MatrixOptions, internal: InternalRunOptions = {}): Promise<MatrixReport> {
   const { allocs = [...INPUT_ALLOCATORS], shares = [...SHARE_STRATEGIES], onCell, ...probeOptions } = options;
   // Check once, before any cell starts.
   const resolved = resolveProbeOptions(probeOptions);
@@ -112,8 +132,9 @@ export async function matrix(options: MatrixOptions = {}): Promise<MatrixReport>
   const runs: Array<{ alloc: InputAllocator; share: ShareStrategy; report: ProbeReport | null; skipped?: string }> = [];
   for (const alloc of allocs) {
     for (const share of shares) {
+      if (internal.interrupt?.aborted) break;
       const skipped = skipReason(alloc, share);
-      const report = skipped ? null : await probe({ ...probeOptions, alloc, share });
+      const report = skipped ? null : await runProbe({ ...probeOptions, alloc, share }, internal);
       runs.push({ alloc, share, report, ...(skipped ? { skipped } : {}) });
       onCell?.(cellOf(alloc, share, report, skipped ?? undefined));
     }

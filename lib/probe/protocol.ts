@@ -36,6 +36,15 @@ export const RAY_ENV = {
 export const LOAD_CALL = 'cuipc.load';
 /** A rank's line may carry an all-gathered exchange; anything longer is not ours. */
 export const MAX_LINE_BYTES = 32 * 1024 * 1024;
+/**
+ * Before a connection's hello is accepted: its longest line (a hello is under 1 KiB), how
+ * long it may take to send one, and how many such connections may be open at once beyond
+ * the probe's own ranks. Together they bound what anyone without the token can make the
+ * coordinator hold: (ranks + 16) x 64 KiB of pending lines.
+ */
+export const HELLO_LINE_BYTES = 64 * 1024;
+export const HELLO_DEADLINE_MS = 10_000;
+export const SPARE_UNAUTHENTICATED = 16;
 
 // ---- hex codecs -------------------------------------------------------------------------
 
@@ -152,7 +161,12 @@ export function encodeMessage(message: RankMessage | CoordinatorMessage): string
 export class LineSplitter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  constructor(private readonly maxLineBytes = MAX_LINE_BYTES) {}
+  constructor(private maxLineBytes = MAX_LINE_BYTES) {}
+
+  /** Raises (or lowers) the cap, e.g. once a connection has identified itself. */
+  setMaxLineBytes(bytes: number): void {
+    this.maxLineBytes = bytes;
+  }
 
   /** Complete lines in this chunk; throws RangeError when a line grows past the limit. */
   push(chunk: Buffer): string[] {

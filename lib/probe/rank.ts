@@ -2,7 +2,16 @@
 // number, the rendezvous address and the probe's token in its environment. It connects,
 // says hello, runs each round it is sent, and leaves when told to or when the coordinator
 // goes away.
+//
+// A rank must never outlive its probe. When the coordinator is gone (its socket closes, or
+// this process is re-parented because its parent died) the rank releases what it holds and
+// exits; the addon's lifeline thread sends it SIGKILL should that not complete within
+// LEAVE_GRACE_MS, which is what happens when this thread is stuck in a CUDA call (the
+// JavaScript thread runs no timers then, and process.exit() waits for libuv worker threads
+// stuck in CUDA calls).
 import { connect, type Socket } from 'node:net';
+import type { NativeBinding } from '../../binding.js';
+import { loadAddon } from '../binding/native.js';
 import type { StepName, CallArguments } from '../report/types.js';
 import {
   ADDRESS_ENV,
@@ -16,8 +25,32 @@ import {
 } from './protocol.js';
 import { RankSession } from './rank-session.js';
 
+/** How long a rank may take to leave once it must: from a lost coordinator to SIGKILL. */
+export const LEAVE_GRACE_MS = 800;
+
+let lifeline: Pick<NativeBinding, 'lifeline' | 'lifelineDeadline'> | null = null;
+
+/** Starts the addon's watch on the parent; false when the parent is gone already. */
+function startLifeline(): boolean {
+  try {
+    lifeline = loadAddon().binding;
+    return lifeline.lifeline(process.ppid, LEAVE_GRACE_MS);
+  } catch {
+    // Without the addon the rank cannot run anyway; init reports why.
+    lifeline = null;
+    return true;
+  }
+}
+
+/** The process ends within `ms`: normally, or by SIGKILL from the lifeline thread. */
+function leaveWithin(ms: number): void {
+  if (lifeline) lifeline.lifelineDeadline(ms);
+  else setTimeout(() => process.kill(process.pid, 'SIGKILL'), ms).unref();
+}
+
 function fatal(message: string): never {
   process.stderr.write(`cuipc rank: ${message}\n`);
+  leaveWithin(LEAVE_GRACE_MS);
   process.exit(1);
 }
 
@@ -37,6 +70,7 @@ function main(): void {
   if (!token || !address || !Number.isInteger(rank) || rank < 0) {
     fatal(`started without ${TOKEN_ENV}, ${ADDRESS_ENV} and ${RANK_ENV}; this program is run by \`cuipc probe\``);
   }
+  if (!startLifeline()) fatal('the coordinator that started this rank is gone');
   const socket = connectTo(address);
   // Lock-step rounds are small request/answer lines: without this, Nagle's algorithm and
   // delayed ACKs hold each one back by tens of milliseconds.
@@ -58,7 +92,8 @@ function main(): void {
   });
   socket.on('close', () => {
     if (leaving) return;
-    // The coordinator is gone: release what we hold and go.
+    // The coordinator is gone: release what we hold and go, by SIGKILL if a call is stuck.
+    leaveWithin(LEAVE_GRACE_MS);
     session.abandon();
     process.exit(1);
   });
@@ -80,6 +115,7 @@ function main(): void {
       queue = queue.then(async () => {
         if (message.type === 'exit') {
           leaving = true;
+          leaveWithin(5 * LEAVE_GRACE_MS);
           socket.end(() => process.exit(0));
           return;
         }

@@ -85,6 +85,12 @@ function buildPinpoint(run: ProbeRun, failure: FailureRecord): Pinpoint {
   };
 }
 
+/** The shell's status for a probe stopped by a signal: 128 + its number. */
+export function interruptedExit(abort: ProbeAbort | null): 129 | 130 | 143 | null {
+  if (abort?.reason !== 'interrupted') return null;
+  return abort.signal === 'SIGHUP' ? 129 : abort.signal === 'SIGTERM' ? 143 : 130;
+}
+
 export function buildProbeReport(run: ProbeRun): ProbeReport {
   const simulated = run.coordinatorSimulated === true || run.ranks.some((r) => r.loader?.simulated === true);
   const first = firstFailure(run.failures);
@@ -108,7 +114,7 @@ export function buildProbeReport(run: ProbeRun): ProbeReport {
     cleanedUp: run.cleanedUp,
   };
   // A step fails only with a failure record, so a failed run always has a pinpoint.
-  if (run.abort) return { ...common, result: 'aborted', exitCode: 3, pinpoint, abort: run.abort };
+  if (run.abort) return { ...common, result: 'aborted', exitCode: interruptedExit(run.abort) ?? 3, pinpoint, abort: run.abort };
   if (pinpoint) return { ...common, result: 'failed', exitCode: 1, pinpoint, abort: null };
   return { ...common, result: 'passed', exitCode: 0, pinpoint: null, abort: null };
 }

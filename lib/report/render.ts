@@ -131,7 +131,7 @@ export function renderProbeReport(report: ProbeReport, options: RenderOptions = 
     out.push(`PASSED (exit 0): every step passed on every rank; ${bytes} bytes verified (${verify[0]?.mode ?? 'no'} check).`);
   } else if (report.abort) {
     const a = report.abort;
-    out.push(`COULD NOT RUN (exit 3, ${a.reason}): ${a.message}`);
+    out.push(a.reason === 'interrupted' ? `INTERRUPTED (exit ${report.exitCode}): ${a.message}` : `COULD NOT RUN (exit 3, ${a.reason}): ${a.message}`);
     if (a.rank !== undefined) out.push(`  rank ${a.rank}, step ${a.step ?? '?'}, call in flight: ${a.call ?? 'unknown'}${a.args ? ` (${formatArgs(a.args)})` : ''}`);
     const tail = a.rank !== undefined ? report.ranks.find((r) => r.rank === a.rank)?.stderrTail.trim() : '';
     if (tail) out.push('  its stderr ended with:', ...tail.split('\n').slice(-5).map((l) => `    ${l}`));

@@ -2,12 +2,15 @@
 // indentation of the line kept (and a hanging indent for list items), so every report reads
 // in 80 columns. Renderers build long logical lines; fitting happens once, at the end.
 
-/** COLUMNS, else the stream's own width, else 80; never below 40. */
+/**
+ * COLUMNS when set; else a terminal's own width (80 when it cannot say); else, for output to a
+ * file or a pipe, no limit, so lines stay whole for grep and for programs. Never below 40.
+ */
 export function terminalWidth(stream?: { columns?: number; isTTY?: boolean }, env: Readonly<Record<string, string | undefined>> = process.env): number {
   const fromEnv = Number(env.COLUMNS);
   if (Number.isInteger(fromEnv) && fromEnv > 0) return Math.max(40, fromEnv);
-  if (stream?.isTTY && typeof stream.columns === 'number' && stream.columns > 0) return Math.max(40, stream.columns);
-  return 80;
+  if (!stream?.isTTY) return Infinity;
+  return typeof stream.columns === 'number' && stream.columns > 0 ? Math.max(40, stream.columns) : 80;
 }
 
 const LIST_MARK = /^(\s*)((?:- |\d+\. |\[[a-z]+\] )?)/;

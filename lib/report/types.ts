@@ -262,7 +262,8 @@ export interface ProbeWarning {
   command?: string;
 }
 
-export type AbortReason = 'no-driver' | 'crashed' | 'hung' | 'spawn-failed' | 'rendezvous-failed';
+/** 'interrupted': SIGINT, SIGTERM or SIGHUP reached the coordinator (exit 130, 143, 129). */
+export type AbortReason = 'no-driver' | 'crashed' | 'hung' | 'spawn-failed' | 'rendezvous-failed' | 'interrupted';
 
 /** Why the probe itself could not run to the end (exit 3). */
 export interface ProbeAbort {
@@ -344,7 +345,8 @@ export interface FailedProbeReport extends ProbeReportCommon {
 /** The probe itself could not run to the end (no driver, a rank died or hung): `abort` says why. */
 export interface AbortedProbeReport extends ProbeReportCommon {
   result: 'aborted';
-  exitCode: 3;
+  /** 3, or 128 + the signal's number when interrupted (129 SIGHUP, 130 SIGINT, 143 SIGTERM). */
+  exitCode: 3 | 129 | 130 | 143;
   /** A failing call seen before the abort, if any. */
   pinpoint: Pinpoint | null;
   abort: ProbeAbort;

@@ -3,7 +3,7 @@
 // tracer, then reads back the traces of that run.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { packageRoot } from '../binding/native.js';
@@ -47,6 +47,19 @@ export interface TraceRunOptions {
   env?: Record<string, string | undefined>;
   /** Where the command's output goes; default inherited. */
   stdio?: 'inherit' | 'ignore' | 'pipe';
+  /** Run the command in its own process group and pass every signal on (default: when stdin is not a terminal). */
+  ownGroup?: boolean;
+}
+
+/** The trace folder exists (created if needed) and is a folder; RangeError (bad usage) if not. */
+function prepareOutDir(dir: string, label: string): void {
+  try {
+    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new RangeError(`cuipc trace: ${label} ${dir} is a file; name a folder for the traces`);
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    if (error instanceof RangeError) throw error;
+    throw new RangeError(`cuipc trace: ${label} ${dir}: cannot create the folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
 }
 
 export interface TraceRunResult {
@@ -103,15 +116,38 @@ export async function runTraced(command: readonly string[], options: TraceRunOpt
   const library = checkTraceable(baseEnv, findInjectionLibrary(baseEnv));
   const run = newRunId();
   const chosen = options.outDir ?? baseEnv.CUIPC_TRACE_DIR;
+  if (chosen !== undefined) prepareOutDir(resolve(chosen), options.outDir !== undefined ? '--out' : 'CUIPC_TRACE_DIR');
   const dir = resolve(chosen ?? mkdtempSync(join(tmpdir(), 'cuipc-trace-')));
-  mkdirSync(dir, { recursive: true });
   const env = traceEnvironment(baseEnv, library, dir, run);
 
   const exit = await new Promise<{ code: number | null; signal: string | null }>((resolveExit, rejectExit) => {
-    const child = spawn(command[0], command.slice(1), { env, stdio: options.stdio ?? 'inherit' });
-    // A terminal's Ctrl-C reaches the command itself (same process group); a SIGTERM sent to
-    // cuipc alone is passed on. Either way cuipc stays to summarize what was traced.
-    const forward = (signal: NodeJS.Signals) => () => { if (signal !== 'SIGINT') child.kill(signal); };
+    // At a terminal the command stays in cuipc's process group: Ctrl-C reaches it (and its
+    // workers) from the terminal, and it keeps the terminal for input. Elsewhere (a script,
+    // CI, a job runner that signals cuipc's pid) it leads a group of its own, and every
+    // signal cuipc gets is passed on to that whole group, as a terminal would deliver it.
+    const ownGroup = options.ownGroup ?? !process.stdin.isTTY;
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(command[0], command.slice(1), { env, stdio: options.stdio ?? 'inherit', detached: ownGroup });
+    } catch (error) {
+      if (chosen === undefined) rmSync(dir, { recursive: true, force: true });
+      rejectExit(new RangeError(`cuipc trace: cannot run ${command[0]}: ${(error as Error).message}`));
+      return;
+    }
+    const received = new Set<string>();
+    // Either way cuipc stays to summarize what was traced; a second signal of a kind kills.
+    const forward = (signal: NodeJS.Signals) => () => {
+      const again = received.has(signal);
+      received.add(signal);
+      if (!ownGroup && signal === 'SIGINT' && !again) return; // the terminal delivered it already
+      const pid = child.pid;
+      if (pid === undefined) return;
+      try {
+        process.kill(ownGroup ? -pid : pid, again ? 'SIGKILL' : signal);
+      } catch {
+        // gone already
+      }
+    };
     const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const);
     for (const [s, h] of handlers) process.on(s, h);
     const done = (): void => { for (const [s, h] of handlers) process.off(s, h); };

@@ -1,6 +1,7 @@
 #include "common/napi_util.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "loader/loader.h"
@@ -102,16 +103,30 @@ PtrList ArgPtrs(const Napi::CallbackInfo& info, size_t index, const char* name) 
   return list;
 }
 
+// A Number as JavaScript would print it (1e+20, not a wrapped int64 or 100000000000000000000.000000).
+std::string NumberText(double d) {
+  if (std::isnan(d)) return "NaN";
+  if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
+  char text[32];
+  if (std::fabs(d) < 9007199254740992.0 && std::floor(d) == d) {
+    std::snprintf(text, sizeof text, "%lld", static_cast<long long>(d));
+  } else {
+    std::snprintf(text, sizeof text, "%.17g", d);
+  }
+  return text;
+}
+
 int64_t ArgInt(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min, int64_t max) {
   Napi::Value v = Arg(info, index);
   if (!v.IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be an integer Number");
   double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || std::floor(d) != d) {
-    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be an integer, got " + std::to_string(d));
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be an integer, got " + NumberText(d));
   }
+  // Compared as doubles before any conversion: 1e20 must not wrap to a negative int64.
   if (d < static_cast<double>(min) || d > static_cast<double>(max)) {
     throw Napi::RangeError::New(info.Env(), std::string(name) + " must be between " + std::to_string(min) + " and " +
-                                                std::to_string(max) + ", got " + std::to_string(static_cast<int64_t>(d)));
+                                                std::to_string(max) + ", got " + NumberText(d));
   }
   return static_cast<int64_t>(d);
 }

@@ -42,6 +42,8 @@ PtrList ArgPtrs(const Napi::CallbackInfo& info, size_t index, const char* name);
 template <typename T>
 T* ArgTyped(const Napi::CallbackInfo& info, size_t index, const char* name, napi_typedarray_type type, size_t minLength);
 size_t ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name);
+// A Number as JavaScript prints it, for error messages.
+std::string NumberText(double d);
 int64_t ArgInt(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min, int64_t max);
 bool ArgBool(const Napi::CallbackInfo& info, size_t index, const char* name);
 std::string ArgString(const Napi::CallbackInfo& info, size_t index, const char* name);

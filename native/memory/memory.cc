@@ -13,6 +13,8 @@
 namespace cuipc {
 namespace {
 
+constexpr int64_t kMaxCopyToHostBytes = int64_t{1} << 32;
+
 const std::vector<const char*> kKinds = {"device", "pool", "managed", "host", "vmm", "vmm-fd"};
 enum Kind { kDevice, kPool, kManaged, kHost, kVmm, kVmmFd };
 
@@ -196,7 +198,23 @@ Napi::Value CopyToHost(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ExpectArgs(info, 2, "copyToHost(src, bytes)");
   uint64_t src = ArgPtr(info, 0, "src");
-  size_t bytes = ArgBytes(info, 1, "bytes");
+  // One Buffer of at most 4 GiB (Node 20's Buffer limit; a fixed limit on every Node version).
+  size_t bytes = static_cast<size_t>(ArgInt(info, 1, "copyToHost bytes (at most 4 GiB, 4294967296, per copy)", 0, kMaxCopyToHostBytes));
+  // The host buffer is allocated only once the copy can succeed: a size past the end of the
+  // allocation is refused here instead of allocating gigabytes for CUDA to refuse.
+  const Loader& l = GetLoader();
+  if (l.fn.cuPointerGetAttribute && bytes > 0) {
+    CUdeviceptr base = 0;
+    size_t size = 0;
+    if (l.fn.cuPointerGetAttribute(&base, cuabi::kPtrAttrRangeStartAddr, src) == 0 &&
+        l.fn.cuPointerGetAttribute(&size, cuabi::kPtrAttrRangeSize, src) == 0 && size > 0) {
+      uint64_t left = base + size > src ? base + size - src : 0;
+      if (bytes > left) {
+        throw Napi::RangeError::New(env, "copyToHost: bytes " + std::to_string(bytes) + " runs past the end of the allocation at src (" +
+                                             std::to_string(left) + " byte(s) left of " + std::to_string(size) + ")");
+      }
+    }
+  }
   Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, bytes);
   Outcome o = CUIPC_RT(cudaMemcpy, buf.Data(), reinterpret_cast<const void*>(src), bytes, cuabi::kMemcpyDefault);
   return MakeResult(env, o, buf);

@@ -1,12 +1,22 @@
 // Test fixtures: shared objects that export CUDA allocation entry points, built with `cc` when
 // it is here, or written by hand as a minimal ELF64 with a .dynsym when it is not.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 
+const made: string[] = [];
+// Registered while the importing test file is collected: its folders go when it ends.
+afterAll(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A new folder in the temporary directory, removed after the test file. */
 export function makeTempDir(prefix = 'cuipc-env-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 export interface ElfFixtureSpec {

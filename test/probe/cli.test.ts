@@ -64,12 +64,20 @@ describe('cuipc probe', () => {
     expect(r.stderr).toMatch(message);
   });
 
-  it('exits 2 on a malformed --env-file, naming the line', () => {
+  it('exits 2 on a malformed --env-from file, naming the line', () => {
     const file = join(scratch, 'bad.env');
     writeFileSync(file, 'A=1\n  oops no equals\n');
-    const r = cuipc('probe', '--env-file', file);
+    const r = cuipc('probe', '--env-from', file);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/bad\.env:2: expects KEY=VALUE/);
+  });
+
+  it('refuses the old --env-file spelling with a pointer to --env-from (Node 20 owns --env-file)', () => {
+    const file = join(scratch, 'good.env');
+    writeFileSync(file, 'A=1\n');
+    const r = cuipc('probe', '--ranks', '1', '--env-file', file);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--env-file is now --env-from/);
   });
 
   it('--help teaches the steps, examples and exit codes', () => {

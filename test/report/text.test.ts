@@ -33,10 +33,11 @@ describe('fitText and terminalWidth', () => {
     expect(fitText(text, Infinity)).toBe(text);
   });
 
-  it('COLUMNS wins, then a terminal, else 80; never below 40', () => {
+  it('COLUMNS wins, then a terminal (80 when it cannot say), else no limit; never below 40', () => {
     expect(terminalWidth({ columns: 120, isTTY: true }, { COLUMNS: '100' })).toBe(100);
     expect(terminalWidth({ columns: 120, isTTY: true }, {})).toBe(120);
-    expect(terminalWidth({ columns: 120, isTTY: false }, {})).toBe(80);
+    expect(terminalWidth({ isTTY: true }, {})).toBe(80);
+    expect(terminalWidth({ columns: 120, isTTY: false }, {})).toBe(Infinity);
     expect(terminalWidth(undefined, { COLUMNS: '10' })).toBe(40);
   });
 });

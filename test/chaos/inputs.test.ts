@@ -1,0 +1,148 @@
+// Chaos: bad input of every kind the issue listed, as a person would give it. Each must end
+// fast with the documented exit status (2: bad usage, caught before any rank starts; 3: the
+// run happened but its report could not be written) and a message, never a stack trace or a
+// hang, and leave nothing behind.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { spawnGroupLeader } from '../../lib/launch/processes.js';
+import { coordinate } from '../../lib/probe/coordinator.js';
+import { probe } from '../../lib/probe/index.js';
+import { resolveProbeOptions } from '../../lib/probe/options.js';
+import { expectNothingLeft, freshDir, startCuipc } from './helpers.js';
+
+const NO_STACK = /\n\s+at .+\(.+:\d+:\d+\)/;
+
+async function cuipc(args: string[], env: Record<string, string> = {}) {
+  const run = startCuipc(args, env);
+  const r = await run.done;
+  expect(r.stderr).not.toMatch(NO_STACK);
+  await expectNothingLeft(run);
+  return { ...r, ranksStarted: run.seen.size };
+}
+
+function snapshotWith(variables: Record<string, string>): string {
+  const dir = freshDir('snap');
+  const file = join(dir, 'snap.json');
+  writeFileSync(file, JSON.stringify({ schema: 'cuipc.env-snapshot', schemaVersion: 1, environment: { PATH: process.env.PATH, ...variables }, relevant: {}, preload: [] }));
+  return file;
+}
+
+describe('files read: capped, checked, clear', () => {
+  it('env diff /dev/zero /dev/zero fails fast with exit 2', async () => {
+    const r = await cuipc(['env', 'diff', '/dev/zero', '/dev/zero']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/\/dev\/zero: .*larger than 16777216 bytes/);
+    expect(r.ms).toBeLessThan(10_000);
+  });
+
+  it.each([
+    [['probe', '--env-from', '/dev/zero'], /--env-from \/dev\/zero: larger than 1048576 bytes/],
+    [['conformance', '--compare', '/dev/zero'], /--compare \/dev\/zero: larger than/],
+    [['probe', '--env-snapshot', '/dev/zero'], /--env-snapshot: \/dev\/zero: .*larger than/],
+  ])('%j: exit 2, %s', async (args, message) => {
+    const r = await cuipc(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('a snapshot whose variable holds a NUL byte is refused before any rank starts (it used to hang)', async () => {
+    const r = await cuipc(['probe', '--ranks', '2', '--env-snapshot', snapshotWith({ BAD: 'a\u0000b' })]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/"environment\.BAD" contains a NUL byte/);
+    expect(r.ranksStarted).toBe(0);
+  });
+
+  it('the library refuses the same snapshot before anything starts', async () => {
+    await expect(
+      probe({ backend: 'sim', ranks: 2, envSnapshot: { schema: 'cuipc.env-snapshot', schemaVersion: 1, environment: { BAD: 'a\u0000b' }, relevant: {}, preload: [] } as never }),
+    ).rejects.toThrow(/contains a NUL byte/);
+  });
+
+  it('a launcher that throws after the rendezvous listens: a spawn-failed report, the socket removed, at once', async () => {
+    const socket = join(freshDir('early'), 'rv.sock');
+    const started = Date.now();
+    const report = await coordinate({
+      options: resolveProbeOptions({ backend: 'sim', ranks: 2, socket }),
+      coordinatorSimulated: true,
+      launcher: {
+        kind: 'plain',
+        deviceFor: () => 0,
+        start: () => {
+          throw new TypeError('The argument \'options.env[\'BAD\']\' must be a string without null bytes');
+        },
+      },
+    });
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(report.exitCode).toBe(3);
+    expect(report.abort).toMatchObject({ reason: 'spawn-failed', message: expect.stringMatching(/could not be started: .*null bytes/) });
+    expect(existsSync(socket)).toBe(false);
+  });
+
+  it('a spawn that throws (a NUL byte in a variable) comes back as a process that never started', async () => {
+    const leader = spawnGroupLeader(process.execPath, ['-e', ''], { BAD: 'a\u0000b' });
+    expect(leader.pid).toBeNull();
+    expect(leader.spawnError?.message).toMatch(/null bytes/);
+    expect(await leader.exited).toEqual({ code: null, signal: null });
+  });
+
+  it('the old --env-file spelling: exit 2 with the new name', async () => {
+    const dir = freshDir('envfile');
+    writeFileSync(join(dir, 'a.env'), 'A=1\n');
+    const r = await cuipc(['probe', '--ranks', '1', '--env-file', join(dir, 'a.env')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--env-file is now --env-from/);
+  });
+});
+
+describe('files written: checked before the run, a failed write is exit 3', () => {
+  it.each([
+    [['probe', '--ranks', '2', '--json', 'DIR'], /--json .*: it is a folder; name a file/],
+    [['probe', '--ranks', '2', '--json', 'DIR/missing/r.json'], /the folder .*missing does not exist/],
+    [['matrix', '--ranks', '1', '--json', 'DIR'], /--json .*: it is a folder/],
+    [['conformance', '--json', 'DIR'], /--json .*: it is a folder/],
+    [['env', 'capture', '--out', 'DIR'], /--out .*: it is a folder/],
+    [['trace', '--out', 'FILE', '--', 'true'], /--out .* is a file; name a folder/],
+  ])('%j: exit 2 before anything runs', async (args, message) => {
+    const dir = freshDir('out');
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    mkdirSync(join(dir, 'folder'));
+    const r = await cuipc(args.map((a) => a.replace('DIR', join(dir, 'folder')).replace('FILE', file)), { CUIPC_TRACE_LIBRARY: file });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.ranksStarted).toBe(0);
+  });
+
+  it.each([
+    [['probe', '--ranks', '2', '--inputs', '2', '--json', '/dev/full'], /--json \/dev\/full: could not write it: ENOSPC/],
+    [['conformance', '--json', '/dev/full'], /--json \/dev\/full: could not write it: ENOSPC/],
+    [['env', 'capture', '--out', '/dev/full'], /--out \/dev\/full: could not write it: ENOSPC/],
+  ])('%j: the write fails after the run: exit 3 and a message', async (args, message) => {
+    const r = await cuipc(args);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('a probe whose --json cannot be written still prints its text report first', async () => {
+    const r = await cuipc(['probe', '--ranks', '2', '--inputs', '2', '--json', '/dev/full']);
+    expect(r.stdout).toMatch(/PASSED \(exit 0\)/);
+  });
+});
+
+describe('bad values', () => {
+  it('conformance --device 99: exit 2, naming the devices there are', async () => {
+    const r = await cuipc(['conformance', '--device', '99']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--device 99: this machine has 1 visible device\(s\), ordinals 0 to 0/);
+  });
+});
+
+describe('the report file written by a good run is whole', () => {
+  it('--json FILE holds one JSON document', async () => {
+    const out = join(freshDir('good'), 'r.json');
+    const r = await cuipc(['probe', '--ranks', '2', '--inputs', '2', '--json', out, '--quiet']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toMatchObject({ result: 'passed' });
+  });
+});
