@@ -263,7 +263,8 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
     }
   };
 
-  // ---- startup: every rank connects and says hello ----
+  // ---- startup: every rank connects and says hello (after the launcher's own start-up) ----
+  await launched.ready;
   const startupDeadline = Date.now() + options.timeoutMs;
   await wakeup.until(() => states.every((s) => s.connection !== null) || states.some(gone), startupDeadline);
   if (states.some((s) => s.connection === null)) {
