@@ -1,6 +1,6 @@
 // The hot calls in JavaScript over the addon's packed forms: the native side writes codes and
 // values into typed arrays, and results are fixed-shape literals with cached texts.
-import type { CudaResult, CudaStatus, HandleBatch, HotCalls, NativeBinding, PointerAttributes, PointerBatch, Ptr, RangeBatch } from '../../binding.js';
+import type { CudaFailure, CudaResult, CudaStatus, HandleBatch, HotCalls, NativeBinding, PointerAttributes, PointerBatch, Ptr, RangeBatch } from '../../binding.js';
 
 const HANDLE_BYTES = 64;
 const ATTRIBUTE_SLOTS = 10;
@@ -23,6 +23,10 @@ export function hotCalls(native: NativeBinding): HotCalls {
     const [name, message] = textOf(call, code);
     return { ok: code === 0, code, name, message, call };
   };
+  const failure = (call: string, code: number): CudaFailure => {
+    const [name, message] = textOf(call, code);
+    return { ok: false, code, name, message, call };
+  };
   // Literals, not spreads: an object spread costs several times the CUDA call it wraps.
   const result = <T>(call: string, code: number, value: T): CudaResult<T> => {
     const [name, message] = textOf(call, code);
@@ -36,7 +40,7 @@ export function hotCalls(native: NativeBinding): HotCalls {
 
   function attributes(ptr: Ptr): CudaResult<PointerAttributes> {
     const missing = native.pointerAttributesInto(ptr, values, codes);
-    if (missing !== 0) return status('cuPointerGetAttribute', missing);
+    if (missing !== 0) return failure('cuPointerGetAttribute', missing);
     const answer = <T>(i: number, value: T) => (codes[i] === 0 ? { code: 0, value } : { code: codes[i] });
     const n = (i: number) => Number(values[i]);
     const attrs: PointerAttributes = {

@@ -2,6 +2,7 @@
 // its explanations. Pure: the same run always gives the same report.
 import { createRequire } from 'node:module';
 import { explainFailure } from './explain.js';
+import { unexercisedWarnings } from './warnings.js';
 import {
   REPORT_SCHEMA_VERSION,
   STEPS,
@@ -9,6 +10,7 @@ import {
   type Pinpoint,
   type ProbeAbort,
   type ProbeReport,
+  type ProbeReportCommon,
   type RankReport,
   type RejectedMessage,
   type ReportOptions,
@@ -85,28 +87,28 @@ function buildPinpoint(run: ProbeRun, failure: FailureRecord): Pinpoint {
 
 export function buildProbeReport(run: ProbeRun): ProbeReport {
   const simulated = run.coordinatorSimulated === true || run.ranks.some((r) => r.loader?.simulated === true);
-  const failed = run.failures.length > 0 || run.ranks.some((r) => STEPS.some((s) => r.steps[s].outcome === 'failed'));
-  const result = run.abort ? 'aborted' : failed ? 'failed' : 'passed';
   const first = firstFailure(run.failures);
+  const pinpoint = first ? buildPinpoint(run, first) : null;
   const kernelsFrom = run.ranks.find((r) => r.loader !== null)?.loader;
-  return {
+  const common: ProbeReportCommon = {
     kind: 'probe',
     schemaVersion: REPORT_SCHEMA_VERSION,
     cuipcVersion: cuipcVersion(),
     simulated,
     startedAt: run.startedAt.toISOString(),
     durationMs: run.durationMs,
-    result,
-    exitCode: result === 'aborted' ? 3 : result === 'failed' ? 1 : 0,
     options: run.options,
     kernels: kernelsFrom ? kernelsFrom.kernels : null,
     steps: [...STEPS],
     ranks: run.ranks,
     failures: run.failures,
-    pinpoint: first ? buildPinpoint(run, first) : null,
-    abort: run.abort,
+    warnings: unexercisedWarnings(run.ranks, run.options.alloc),
     rejected: run.rejected,
     rejectedDropped: run.rejectedDropped,
     cleanedUp: run.cleanedUp,
   };
+  // A step fails only with a failure record, so a failed run always has a pinpoint.
+  if (run.abort) return { ...common, result: 'aborted', exitCode: 3, pinpoint, abort: run.abort };
+  if (pinpoint) return { ...common, result: 'failed', exitCode: 1, pinpoint, abort: null };
+  return { ...common, result: 'passed', exitCode: 0, pinpoint: null, abort: null };
 }

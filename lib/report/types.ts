@@ -1,7 +1,7 @@
 // The probe's report: one JSON document (schema/report.schema.json) that a person reads
 // through render.ts and a program reads as is. Pointers and handles are hex strings here,
 // because JSON has neither BigInt nor bytes.
-import type { AllocationKind, Backend, CaptureMode, CaptureStatus, SymbolOrigin } from '../../binding.js';
+import type { AllocationKind, AllocatorHookAbi, Backend, CaptureMode, CaptureStatus, SymbolOrigin } from '../../binding.js';
 import type { Hazard } from '../env/hazards.js';
 
 export const REPORT_SCHEMA_VERSION = 1;
@@ -198,6 +198,8 @@ export interface RankReport {
   placement?: RankPlacement | null;
   loader: RankLoader | null;
   hazards: Hazard[];
+  /** The memory-saver region decision (absent in reports from before it). */
+  memorySaver?: MemorySaverRegion | null;
   steps: Record<StepName, RankStep>;
   verify?: VerifySummary;
   exit: { code: number | null; signal: string | null } | null;
@@ -231,6 +233,33 @@ export interface Pinpoint {
   peer?: FailureRecord['peer'];
   detail?: string;
   explanations: Explanation[];
+}
+
+/** --memory-saver-region: enter the allocator hooks' regions as SGLang would (auto), always, or never. */
+export type MemorySaverMode = 'auto' | 'on' | 'off';
+export const MEMORY_SAVER_MODES: readonly MemorySaverMode[] = ['auto', 'on', 'off'];
+
+/** What a rank decided about the memory saver's region, and which hooks it found loaded. */
+export interface MemorySaverRegion {
+  mode: MemorySaverMode;
+  /** SGLANG_MEMORY_SAVER_CUDA_GRAPH as the rank saw it; null when unset. */
+  variable: string | null;
+  /** Whether graph inputs were allocated and captured inside the hooks' regions. */
+  entered: boolean;
+  /** Why, in words: the mode and the variable. */
+  reason: string;
+  /** Allocator hooks with a region found loaded in the rank (by their C ABI). */
+  hooks: Array<{ abi: AllocatorHookAbi; library: string | null; symbol: string; insideBefore: boolean }>;
+}
+
+/** Something in the ranks' environment that the run did not exercise, so a pass does not cover it. */
+export interface ProbeWarning {
+  id: string;
+  severity: 'high' | 'medium';
+  ranks: number[];
+  message: string;
+  /** A command that would exercise it. */
+  command?: string;
 }
 
 export type AbortReason = 'no-driver' | 'crashed' | 'hung' | 'spawn-failed' | 'rendezvous-failed';
@@ -270,30 +299,59 @@ export interface ReportOptions {
   rendezvous: 'tcp' | 'unix';
   /** Absent in reports from before launchers (then: plain, all devices visible). */
   launch?: LaunchSettings;
+  /** Absent in reports from before it (then: the rank entered cuipc's interposer's region only). */
+  memorySaverRegion?: MemorySaverMode;
 }
 
-export interface ProbeReport {
+/** What every probe report has, whatever its result. */
+export interface ProbeReportCommon {
   kind: 'probe';
   schemaVersion: typeof REPORT_SCHEMA_VERSION;
   cuipcVersion: string;
   simulated: boolean;
   startedAt: string;
   durationMs: number;
-  result: 'passed' | 'failed' | 'aborted';
-  exitCode: 0 | 1 | 3;
   options: ReportOptions;
   kernels: { available: boolean; reason: string } | null;
   steps: StepName[];
   ranks: RankReport[];
   failures: FailureRecord[];
-  pinpoint: Pinpoint | null;
-  abort: ProbeAbort | null;
+  /** What the environment holds that this run did not exercise; shown right under the verdict. */
+  warnings: ProbeWarning[];
   rejected: RejectedMessage[];
   /** Rejections past the first ones kept in `rejected`. */
   rejectedDropped: number;
   /** Files the coordinator removed after the ranks (shared memory left by killed ranks). */
   cleanedUp: string[];
 }
+
+/** Every step passed on every rank. `warnings` still lists what the run did not exercise. */
+export interface PassedProbeReport extends ProbeReportCommon {
+  result: 'passed';
+  exitCode: 0;
+  pinpoint: null;
+  abort: null;
+}
+
+/** The probe ran and found a failing call: `pinpoint` is the first one and why. */
+export interface FailedProbeReport extends ProbeReportCommon {
+  result: 'failed';
+  exitCode: 1;
+  pinpoint: Pinpoint;
+  abort: null;
+}
+
+/** The probe itself could not run to the end (no driver, a rank died or hung): `abort` says why. */
+export interface AbortedProbeReport extends ProbeReportCommon {
+  result: 'aborted';
+  exitCode: 3;
+  /** A failing call seen before the abort, if any. */
+  pinpoint: Pinpoint | null;
+  abort: ProbeAbort;
+}
+
+/** The probe's report; narrow on `result`. */
+export type ProbeReport = PassedProbeReport | FailedProbeReport | AbortedProbeReport;
 
 export interface MatrixCell {
   alloc: InputAllocator;
