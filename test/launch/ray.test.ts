@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { delimiter, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { vmmInterposerPath } from '../../lib/binding/native.js';
+import { tmsStandinPath, vmmInterposerPath } from '../../lib/binding/native.js';
 import { rayDriverPath } from '../../lib/launch/ray.js';
 import { probe, type ProbeOptions, type ProbeReport } from '../../lib/probe/index.js';
 import { ProbeUsageError } from '../../lib/probe/options.js';
@@ -19,6 +19,14 @@ import { describeWithRay, descendants, processTable, startTestCluster, until, ty
 const bin = fileURLToPath(new URL('../../bin/cuipc.js', import.meta.url));
 // Four simulated GPUs for the coordinator (the cluster's workers get theirs from the cluster).
 process.env.CUIPC_SIM_DEVICES = '4';
+/** What the RL framework's runtime_env gives every SGLang engine besides the memory saver (as in test/probe/memory-saver.test.ts). */
+const SEED_RUNTIME_ENV = {
+  CUDA_DEVICE_MAX_CONNECTIONS: '1',
+  NCCL_NVLS_ENABLE: '1',
+  SGLANG_DISABLE_TP_MEMORY_INBALANCE_CHECK: 'true',
+  SGLANG_ENABLE_HEALTH_ENDPOINT_GENERATION: 'false',
+  SGLANG_JIT_DEEPGEMM_PRECOMPILE: 'false',
+};
 
 describeWithRay('cuipc probe --launcher ray (real Ray, a test cluster)', (python) => {
   let cluster: TestCluster;
@@ -99,6 +107,29 @@ describeWithRay('cuipc probe --launcher ray (real Ray, a test cluster)', (python
     expect(report.pinpoint?.provenance).toMatchObject({ classification: 'vmm', vmm: true, legacyIpcCapable: false });
     expect(report.pinpoint?.explanations[0].id).toBe('vmm-memory');
     expect(report.pinpoint?.explanations[0].summary).toMatch(/libcuipc_vmm_interposer\.so/);
+  });
+
+  it('the seed through Ray: a colocated SGLang rank\'s runtime_env (the memory saver\'s hook, SGLANG_MEMORY_SAVER_CUDA_GRAPH=1) fails at export with 1', async () => {
+    const report = await run({ ranks: 2, env: { LD_PRELOAD: tmsStandinPath(), SGLANG_MEMORY_SAVER_CUDA_GRAPH: '1', ...SEED_RUNTIME_ENV } });
+    expect(report.result).toBe('failed');
+    expect(report.exitCode).toBe(1);
+    expect(report.pinpoint).toMatchObject({ step: 'export', call: 'cudaIpcGetMemHandle', code: 1, name: 'cudaErrorInvalidValue' });
+    expect(report.pinpoint?.provenance).toMatchObject({ classification: 'vmm', legacyIpcCapable: false });
+    for (const rank of report.ranks) {
+      // Under Ray, the rank decided from the environment its actor gave it.
+      expect(rank.placement?.ray?.gpuIds).toHaveLength(1);
+      expect(rank.memorySaver).toMatchObject({ mode: 'auto', variable: '1', entered: true, hooks: [{ abi: 'torch_memory_saver', library: tmsStandinPath() }] });
+    }
+    expect(report.pinpoint?.explanations[0].summary).toMatch(/SGLANG_MEMORY_SAVER_CUDA_GRAPH=1/);
+    expect(report.warnings).toEqual([]);
+  });
+
+  it('the seed through Ray, standalone (the hook, no variable): passes, warning that the region was not exercised', async () => {
+    const report = await run({ ranks: 2, env: { LD_PRELOAD: tmsStandinPath(), ...SEED_RUNTIME_ENV } });
+    expect(report.result).toBe('passed');
+    expect(report.warnings).toHaveLength(1);
+    expect(report.warnings[0]).toMatchObject({ id: 'memory-saver.not-entered.torch_memory_saver', severity: 'high', ranks: [0, 1] });
+    expect(report.warnings[0].command).toMatch(/SGLANG_MEMORY_SAVER_CUDA_GRAPH=true/);
   });
 
   it.each([
