@@ -277,8 +277,10 @@ describe('cuipc probe --launcher ray: options refused before anything starts', (
     [{ ray: { numGpus: 2 } }, /num GPUs must be above 0 and at most 1/],
     [{ ray: { placementStrategy: 'RANDOM' as never } }, /placement strategy must be one of/],
     [{ coordinatorHost: 'a b' }, /coordinator host/],
-  ])('%j is refused before anything starts', async (options) => {
-    await expect(probe({ backend: 'sim', launcher: 'ray', ranks: 2, ...options })).rejects.toThrow(ProbeUsageError);
+  ])('%j is refused before anything starts', async (options, why) => {
+    const refused = probe({ backend: 'sim', launcher: 'ray', ranks: 2, ...options });
+    await expect(refused).rejects.toThrow(ProbeUsageError);
+    await expect(refused).rejects.toThrow(why);
   });
 
   it('the Ray options need --launcher ray', async () => {
