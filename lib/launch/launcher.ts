@@ -13,6 +13,12 @@ export interface RankProgram {
 
 export interface LaunchedRanks {
   ranks: RankProcess[];
+  /**
+   * Resolves when the launcher's own start-up is over: the ranks are starting, or it gave up and
+   * ended them (with spawnError). The coordinator's start-up timeout counts from then. Absent:
+   * at once. The launcher bounds its own start-up (Ray: connecting, placing, starting actors).
+   */
+  ready?: Promise<void>;
   /** Ends whatever is still running (ranks and the launcher's own processes), gently first. */
   stop(): Promise<void>;
   /** The same, synchronously and at once: for when the coordinator's own process exits. */

@@ -1,19 +1,26 @@
 // The Ray launcher: the coordinator starts the Python driver (python/cuipc_ray) with a spec
 // file, the driver places one actor per rank and each actor runs the rank program. The
 // coordinator sees ranks only through the rendezvous and the driver's JSON lines on stdout
-// ({"event": "rank-exit", ...} as each rank ends, {"event": "error", ...} when it cannot run).
+// ({"event": "ready"} once Ray placed every actor, {"event": "rank-exit", ...} as each rank ends,
+// {"event": "error", ...} when it cannot run). Ray's start-up (a local ray.init alone takes
+// seconds) has its own budget: the coordinator's start-up clock runs from `ready`.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ResolvedLaunch, ResolvedProbeOptions } from '../probe/options.js';
+import { ProbeUsageError, type ResolvedLaunch, type ResolvedProbeOptions } from '../probe/options.js';
 import type { RankPlacement } from '../report/types.js';
 import type { LaunchedRanks, RankLauncher, RankProgram } from './launcher.js';
-import { killGroups, killGroupsNow, spawnGroupLeader, type ProcessExit, type RankProcess } from './processes.js';
+import { spawnGroupLeader, type ProcessExit, type RankProcess } from './processes.js';
 
 export const NOSET_ENV = 'RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES';
 /** The driver cleans up actors, the placement group and a Ray it started: give it longer than a rank. */
 const DRIVER_GRACE_MS = 10_000;
+/** Ray's start-up budget (connect or start a local Ray, place the group, start the actors), apart from --timeout. */
+export const RAY_STARTUP_TIMEOUT_S = 120;
+export const STARTUP_TIMEOUT_ENV = 'CUIPC_RAY_STARTUP_TIMEOUT_S';
+/** How long past its own budget the driver gets to say why it could not start, before it is stopped. */
+const STARTUP_SLACK_MS = 15_000;
 
 /** The spec python/cuipc_ray reads (see its docstring). */
 export interface RayDriverSpec {
@@ -24,7 +31,25 @@ export interface RayDriverSpec {
   rank_argv: string[];
   rank_env: Record<string, string>;
   address: string | null;
-  placement_timeout_s: number;
+  startup_timeout_s: number;
+  /** --backend sim: the simulated devices a local Ray the driver starts declares as GPUs (null: a real backend). */
+  sim_devices: number | null;
+}
+
+/** Ray's start-up budget in seconds: CUIPC_RAY_STARTUP_TIMEOUT_S when it is a positive number, else the default. */
+export function rayStartupTimeoutS(env: Record<string, string | undefined> = process.env): number {
+  const raw = env[STARTUP_TIMEOUT_ENV];
+  if (raw === undefined || raw === '') return RAY_STARTUP_TIMEOUT_S;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${STARTUP_TIMEOUT_ENV} must be a positive number of seconds, not ${JSON.stringify(raw)}`);
+  return value;
+}
+
+/** The simulated devices a local Ray declares: CUIPC_SIM_DEVICES when set (as the ranks' simulated device reads it), else one per rank. */
+export function simDevicesForRay(ranks: number, env: Record<string, string | undefined> = process.env): number {
+  const raw = env.CUIPC_SIM_DEVICES;
+  const value = raw === undefined ? NaN : Number(raw);
+  return Number.isInteger(value) && value >= 1 && value <= 64 ? value : ranks;
 }
 
 /** The directory holding the cuipc_ray package; the same relative path works from lib/launch and dist/launch. */
@@ -43,7 +68,13 @@ export function rayDeviceOrdinal(placement: RankPlacement | null): number {
   return id !== undefined && /^\d+$/.test(id) ? Number(id) : 0;
 }
 
-export function rayDriverSpec(options: ResolvedProbeOptions, launch: Extract<ResolvedLaunch, { kind: 'ray' }>, program: RankProgram, coordinatorEnv: Record<string, string>): RayDriverSpec {
+export function rayDriverSpec(
+  options: ResolvedProbeOptions,
+  launch: Extract<ResolvedLaunch, { kind: 'ray' }>,
+  program: RankProgram,
+  coordinatorEnv: Record<string, string>,
+  startupTimeoutS: number = rayStartupTimeoutS(),
+): RayDriverSpec {
   return {
     ranks: options.ranks,
     num_gpus: launch.numGpus,
@@ -53,8 +84,8 @@ export function rayDriverSpec(options: ResolvedProbeOptions, launch: Extract<Res
     rank_argv: [program.program, ...program.args],
     rank_env: coordinatorEnv,
     address: launch.address,
-    // Half the startup timeout, so that the driver's own message comes before the coordinator gives up on the ranks.
-    placement_timeout_s: options.timeoutMs / 2000,
+    startup_timeout_s: startupTimeoutS,
+    sim_devices: options.backend === 'sim' ? simDevicesForRay(options.ranks) : null,
   };
 }
 
@@ -67,7 +98,7 @@ interface RankExitEvent {
   error?: string;
 }
 
-function parseEvent(line: string): RankExitEvent | { event: 'error'; message: string } | null {
+function parseEvent(line: string): RankExitEvent | { event: 'error'; message: string } | { event: 'ready' } | null {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -77,6 +108,7 @@ function parseEvent(line: string): RankExitEvent | { event: 'error'; message: st
   if (typeof value !== 'object' || value === null) return null;
   const event = value as Record<string, unknown>;
   if (event.event === 'error' && typeof event.message === 'string') return { event: 'error', message: event.message };
+  if (event.event === 'ready') return { event: 'ready' };
   if (event.event === 'rank-exit' && typeof event.rank === 'number') {
     return {
       event: 'rank-exit',
@@ -90,17 +122,33 @@ function parseEvent(line: string): RankExitEvent | { event: 'error'; message: st
   return null;
 }
 
+function signalProcess(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Gone already.
+  }
+}
+
 export function rayLauncher(options: ResolvedProbeOptions, program: RankProgram): RankLauncher {
   const launch = options.launch;
   if (launch.kind !== 'ray') throw new TypeError('rayLauncher needs launcher ray');
+  let startupTimeoutS: number;
+  try {
+    startupTimeoutS = rayStartupTimeoutS();
+  } catch (error) {
+    throw new ProbeUsageError((error as Error).message);
+  }
   return {
     kind: 'ray',
     deviceFor: (_rank: number, placement: RankPlacement | null) => rayDeviceOrdinal(placement),
     start(coordinatorEnv: Record<string, string>): LaunchedRanks {
       const scratch = mkdtempSync(join(tmpdir(), 'cuipc-ray-'));
       const specPath = join(scratch, 'spec.json');
-      // The spec holds the probe's token: readable by this user only, removed at stop.
-      writeFileSync(specPath, JSON.stringify(rayDriverSpec(options, launch, program, coordinatorEnv)), { mode: 0o600 });
+      const cleanUp = (): void => rmSync(scratch, { recursive: true, force: true });
+      // The spec holds the probe's token: readable by this user only; the driver removes it
+      // once read, and the folder goes when the driver ends or the probe stops, whichever is first.
+      writeFileSync(specPath, JSON.stringify(rayDriverSpec(options, launch, program, coordinatorEnv, startupTimeoutS)), { mode: 0o600 });
       const driverEnv: Record<string, string> = {};
       for (const [key, value] of Object.entries(process.env)) if (value !== undefined) driverEnv[key] = value;
       driverEnv.PYTHONPATH = [rayDriverPath(), driverEnv.PYTHONPATH].filter((p) => p).join(delimiter);
@@ -118,7 +166,8 @@ export function rayLauncher(options: ResolvedProbeOptions, program: RankProgram)
           exit: null,
           spawnError: null,
           exited: new Promise((resolve) => resolvers.push(resolve)),
-          stderrTail: () => reported[rank]?.tail ?? driver.stderrTail(),
+          // Only what the driver reported for this rank: the driver's own stderr is not the rank's.
+          stderrTail: () => reported[rank]?.tail ?? '',
         };
         ranks.push(virtual);
       }
@@ -128,6 +177,18 @@ export function rayLauncher(options: ResolvedProbeOptions, program: RankProgram)
         r.exit = exit;
         resolvers[rank](exit);
       };
+      let markReady: () => void = () => undefined;
+      const ready = new Promise<void>((resolve) => {
+        markReady = resolve;
+      });
+      // Should the driver neither start the ranks nor say why within its budget, it is stopped.
+      let startupExpired = false;
+      const startupGuard = setTimeout(() => {
+        startupExpired = true;
+        signalProcess(driver.pid ?? 0, 'SIGTERM');
+      }, startupTimeoutS * 1000 + STARTUP_SLACK_MS);
+      startupGuard.unref();
+      void ready.then(() => clearTimeout(startupGuard));
       let pending = '';
       driver.child.stdout?.setEncoding('utf8');
       driver.child.stdout?.on('data', (text: string) => {
@@ -137,6 +198,7 @@ export function rayLauncher(options: ResolvedProbeOptions, program: RankProgram)
           const event = parseEvent(pending.slice(0, nl));
           pending = pending.slice(nl + 1);
           if (event?.event === 'error') driverError = event.message;
+          else if (event?.event === 'ready') markReady();
           else if (event?.event === 'rank-exit') {
             reported[event.rank] = { tail: event.error ? `${event.stderr_tail}${event.error}\n` : event.stderr_tail };
             finish(event.rank, { code: event.code, signal: event.signal });
@@ -144,29 +206,44 @@ export function rayLauncher(options: ResolvedProbeOptions, program: RankProgram)
         }
       });
       void driver.exited.then((exit) => {
+        cleanUp();
         // Ranks the driver never reported end with it; say why when it could not run.
+        const lastWords = driver.stderrTail().trim().split('\n').slice(-1)[0]?.slice(0, 300);
         const how = driver.spawnError
           ? `could not be started: ${driver.spawnError.message}`
           : driverError !== null
             ? `stopped: ${driverError}`
-            : exit.signal
-              ? `was killed by ${exit.signal}`
-              : `exited with status ${exit.code}`;
+            : startupExpired
+              ? `did not start the ranks within Ray's start-up budget of ${startupTimeoutS} s (${STARTUP_TIMEOUT_ENV})`
+              : `${exit.signal ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`}${lastWords ? `; its last words: ${lastWords}` : ''}`;
         for (const r of ranks) {
           if (r.exit !== null) continue;
-          if (driverError !== null || driver.spawnError) r.spawnError = new Error(`the Ray driver (${launch.python} -m cuipc_ray) ${how}`);
+          r.spawnError = new Error(`the Ray driver (${launch.python} -m cuipc_ray) ${how}`);
           finish(r.rank, { code: null, signal: null });
         }
+        markReady();
       });
-      const cleanUp = (): void => rmSync(scratch, { recursive: true, force: true });
+      const exitHook = (): void => cleanUp();
+      process.on('exit', exitHook);
       return {
         ranks,
+        ready,
+        // The driver alone gets SIGTERM: it stops the ranks, removes the actors and the placement
+        // group and shuts down a Ray it started (whose processes share its group). Then the group, with SIGKILL.
         stop: async () => {
-          await killGroups([driver], DRIVER_GRACE_MS);
+          clearTimeout(startupGuard);
+          if (driver.pid !== null && driver.exit === null) {
+            signalProcess(driver.pid, 'SIGTERM');
+            await Promise.race([driver.exited, new Promise((r) => setTimeout(r, DRIVER_GRACE_MS).unref())]);
+          }
+          if (driver.pid !== null) signalProcess(-driver.pid, 'SIGKILL');
           cleanUp();
+          process.off('exit', exitHook);
         },
+        // When the coordinator's own process exits: the driver cleans up by itself on SIGTERM
+        // (it would on its parent's end too); a SIGKILL here would leave actors on a cluster behind.
         stopNow: () => {
-          killGroupsNow([driver]);
+          if (driver.pid !== null && driver.exit === null) signalProcess(driver.pid, 'SIGTERM');
           cleanUp();
         },
       };

@@ -327,7 +327,17 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
     }
   };
 
-  // ---- startup: every rank connects and says hello ----
+  // ---- startup: every rank connects and says hello, after the launcher's own start-up (Ray
+  // places actors first, on a budget of its own), or a signal, or every rank gone ----
+  if (launched.ready) {
+    let launcherReady = false;
+    void launched.ready.then(() => {
+      launcherReady = true;
+      wakeup.notify();
+    });
+    // Ray's start-up has its own budget (the driver gives up past it and exits, which settles this).
+    await waitFor(() => launcherReady || states.every(gone), Date.now() + 2 ** 30);
+  }
   const startupDeadline = Date.now() + options.timeoutMs;
   if (launchFailure !== null) abort = launchFailure;
   else await waitFor(() => states.every((s) => s.connection !== null) || states.some(gone), startupDeadline);

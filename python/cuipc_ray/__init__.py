@@ -7,29 +7,48 @@ num_gpus and runtime_env env_vars, and each actor runs the rank program as a sub
 its own environment (Ray's CUDA_VISIBLE_DEVICES included). What Ray gave each actor is passed
 to its rank in CUIPC_RAY_* variables, so it lands in the probe's report.
 
+Ray's start-up (connecting or starting a local Ray, placing the group, starting the actors)
+has its own budget, startup_timeout_s, apart from the probe's per-step timeout: on_ready is
+called when it is done, and the ranks' clock starts then. A group that cannot be placed is
+refused at once, naming what the cluster has.
+
 Python code that already holds a Ray session can call run_probe_ranks(spec) itself. Spec keys:
   ranks (int), num_gpus (0 < x <= 1), strategy (STRICT_PACK, PACK, SPREAD, STRICT_SPREAD),
   env_vars (runtime_env env_vars, dict), rank_argv (list of str: the rank program),
   rank_env (dict: the coordinator's variables for every rank), address (str or None),
-  placement_timeout_s (float).
+  startup_timeout_s (float), sim_devices (int or None: a local Ray this driver starts
+  declares that many simulated devices as GPUs, for cuipc's simulated backend).
 Only Ray itself is needed; nothing else outside the standard library.
 """
 import os
 import signal
 import subprocess
 import threading
+import time
 
 NOSET_ENV = "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES"
+SIM_DEVICES_ENV = "CUIPC_SIM_DEVICES"
 STRATEGIES = ("STRICT_PACK", "PACK", "SPREAD", "STRICT_SPREAD")
 STDERR_TAIL_BYTES = 4096
 # How long a rank gets between SIGTERM and SIGKILL when the driver is told to stop.
 KILL_GRACE_S = 1.0
+DEFAULT_STARTUP_TIMEOUT_S = 120.0
+# How often the driver's waits look at the stop event.
+POLL_S = 0.2
 
-__all__ = ["run_probe_ranks", "check_spec", "SpecError", "NOSET_ENV", "STRATEGIES"]
+__all__ = ["run_probe_ranks", "check_spec", "SpecError", "PlacementError", "Stopped", "NOSET_ENV", "STRATEGIES"]
 
 
 class SpecError(ValueError):
     """A spec that cannot be run."""
+
+
+class PlacementError(RuntimeError):
+    """Ray could not give the ranks what they ask for; the message names what the cluster has."""
+
+
+class Stopped(RuntimeError):
+    """The stop event was set before the ranks started."""
 
 
 def check_spec(spec):
@@ -55,9 +74,12 @@ def check_spec(spec):
     address = spec.get("address")
     if address is not None and not isinstance(address, str):
         raise SpecError("address must be a string or null")
-    timeout = spec.get("placement_timeout_s", 60)
+    timeout = spec.get("startup_timeout_s", DEFAULT_STARTUP_TIMEOUT_S)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise SpecError("placement_timeout_s must be a positive number")
+        raise SpecError("startup_timeout_s must be a positive number")
+    sim_devices = spec.get("sim_devices")
+    if sim_devices is not None and (isinstance(sim_devices, bool) or not isinstance(sim_devices, int) or not 1 <= sim_devices <= 64):
+        raise SpecError("sim_devices must be an integer from 1 to 64, or null")
     return {
         "ranks": ranks,
         "num_gpus": num_gpus,
@@ -66,7 +88,8 @@ def check_spec(spec):
         "env_vars": dict(spec.get("env_vars", {})),
         "rank_env": dict(spec.get("rank_env", {})),
         "address": address,
-        "placement_timeout_s": float(timeout),
+        "startup_timeout_s": float(timeout),
+        "sim_devices": sim_devices,
     }
 
 
@@ -82,6 +105,7 @@ def _make_rank_actor(ray):
     class RankActor:
         def __init__(self):
             self._process = None
+            self._stopped = False
             self._lock = threading.Lock()
 
         def placement(self):
@@ -106,6 +130,9 @@ def _make_rank_actor(ray):
             env["CUIPC_RAY_CUDA_VISIBLE_DEVICES"] = placement["cuda_visible_devices"] or ""
             env["CUIPC_RAY_NOSET"] = "1" if placement["noset"] else "0"
             with self._lock:
+                if self._stopped:
+                    return {"rank": rank, "pid": None, "code": None, "signal": None, "stderr_tail": "",
+                            "placement": placement, "error": "stopped before the rank started"}
                 # Its own session, so that terminate() takes the rank's children too.
                 self._process = subprocess.Popen(
                     argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -125,6 +152,7 @@ def _make_rank_actor(ray):
 
         def terminate(self):
             with self._lock:
+                self._stopped = True
                 process = self._process
             if process is None or process.poll() is not None:
                 return
@@ -142,63 +170,180 @@ def _make_rank_actor(ray):
     return RankActor
 
 
-def run_probe_ranks(spec, on_rank_exit=None, stop_event=None):
+def _resource_text(resources):
+    return "CPU %g, GPU %g" % (resources.get("CPU", 0), resources.get("GPU", 0))
+
+
+def cluster_summary(ray):
+    """What the cluster has, in words: "1 node: CPU 8, GPU 4 (available now: CPU 8, GPU 4)"."""
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    try:
+        available = ray.available_resources()
+    except Exception:  # only an addition to the message
+        available = None
+    text = "%d node%s: %s" % (len(nodes), "" if len(nodes) == 1 else "s", _resource_text(ray.cluster_resources()))
+    if len(nodes) > 1:
+        text += " (per node: %s)" % "; ".join(_resource_text(n.get("Resources", {})) for n in nodes)
+    if available is not None:
+        text += " (available now: %s)" % _resource_text(available)
+    return text
+
+
+def bundles_that_fit(nodes, strategy):
+    """How many {GPU: 1, CPU: 1} bundles the nodes' total resources can hold under a strategy."""
+    per_node = [int(min(n.get("GPU", 0), n.get("CPU", 0))) for n in nodes]
+    if not per_node:
+        return 0
+    if strategy == "STRICT_PACK":
+        return max(per_node)
+    if strategy == "STRICT_SPREAD":
+        return sum(1 for fit in per_node if fit >= 1)
+    return sum(per_node)
+
+
+def _check_placeable(ray, spec, started_local):
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if bundles_that_fit(nodes, spec["strategy"]) >= spec["ranks"]:
+        return
+    if spec["strategy"] == "STRICT_SPREAD":
+        hint = "STRICT_SPREAD needs %d nodes with a GPU and a CPU each; on one node use STRICT_PACK or PACK" % spec["ranks"]
+    else:
+        hint = "start Ray with enough of them (e.g. `ray start --head --num-gpus=%d --num-cpus=%d`) or probe fewer ranks" % (spec["ranks"], spec["ranks"])
+    if started_local:
+        where = "no Ray cluster was found (give its address, or set RAY_ADDRESS), and the local Ray this driver started"
+        if spec["sim_devices"] is not None:
+            where += " with %s=%d simulated devices as GPUs" % (SIM_DEVICES_ENV, spec["sim_devices"])
+    else:
+        where = "the Ray cluster"
+    raise PlacementError("%s has %s; %d bundles of {GPU: 1, CPU: 1} cannot be placed with %s: %s"
+                         % (where, cluster_summary(ray), spec["ranks"], spec["strategy"], hint))
+
+
+def _starts_local_ray(ray, address):
+    """Whether ray.init(address) would start a local Ray rather than connect to a cluster."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+        return canonicalize_bootstrap_address(address) is None
+    except Exception:  # a private API: fall back to Ray's documented rule, without the address file
+        return address in (None, "local") and not os.environ.get("RAY_ADDRESS")
+
+
+def _wait(ray, refs, deadline, stop_event, what):
+    """ray.get within the start-up deadline, looking at the stop event while waiting."""
+    pending = list(refs)
+    while True:
+        if stop_event is not None and stop_event.is_set():
+            raise Stopped("stopped while " + what)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        ready, _ = ray.wait(pending, num_returns=len(pending), timeout=min(POLL_S, left))
+        if len(ready) == len(pending):
+            return True
+
+
+def _init_ray(ray, spec, local):
+    if not local:
+        ray.init(address=spec["address"])
+        return
+    # A Ray the driver starts itself listens on loopback only, like everything cuipc starts.
+    options = {"_node_ip_address": "127.0.0.1", "include_dashboard": False}
+    if spec["sim_devices"] is not None:
+        # No cluster and the simulated backend: the local Ray declares the simulated devices as
+        # GPUs (and a CPU per rank at least), and its workers, so the ranks, see as many.
+        os.environ[SIM_DEVICES_ENV] = str(spec["sim_devices"])
+        options.update(num_gpus=spec["sim_devices"], num_cpus=max(os.cpu_count() or 1, spec["ranks"]))
+    ray.init(address=spec["address"], **options)
+
+
+def run_probe_ranks(spec, on_rank_exit=None, stop_event=None, on_ready=None, on_init=None):
     """Runs one rank per actor and returns the per-rank results, in rank order.
 
     Each result: rank, pid, code, signal, stderr_tail, placement (gpu_ids,
-    cuda_visible_devices, node_id, noset, actor_pid), and error when the actor failed.
-    on_rank_exit(result) is called as each rank ends. Setting stop_event stops the ranks
-    early. Ray is initialised here only when it is not already; then it is also shut down
-    here. Actors and the placement group are always removed.
+    cuda_visible_devices, node_id, noset, actor_pid), and error when the actor failed or the
+    rank was stopped before it started. on_rank_exit(result) is called as each rank ends,
+    stopped ones included. on_init() is called once Ray is initialised (Ray replaces the
+    SIGTERM handler in ray.init: install yours there), on_ready(info) once every actor runs.
+    Setting stop_event stops the ranks early. Raises PlacementError when the ranks cannot be
+    placed within startup_timeout_s, Stopped when stopped before they started. Ray is
+    initialised here only when it is not already; then it is also shut down here. Actors and
+    the placement group are always removed.
     """
     spec = check_spec(spec)
     import ray
     from ray.util import placement_group, remove_placement_group
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+    deadline = time.monotonic() + spec["startup_timeout_s"]
     started_ray = False
-    if not ray.is_initialized():
-        ray.init(address=spec["address"])
-        started_ray = True
     group = None
     actors = []
     results = [None] * spec["ranks"]
     try:
+        started_local = False
+        if not ray.is_initialized():
+            started_ray = True  # before init: a stop inside it must still shut down what it started
+            started_local = _starts_local_ray(ray, spec["address"])
+            _init_ray(ray, spec, started_local)
+        if on_init is not None:
+            on_init()
+        if stop_event is not None and stop_event.is_set():
+            raise Stopped("stopped while Ray started")
+        _check_placeable(ray, spec, started_local)
         group = placement_group([{"GPU": 1, "CPU": 1} for _ in range(spec["ranks"])], strategy=spec["strategy"])
-        try:
-            ray.get(group.ready(), timeout=spec["placement_timeout_s"])
-        except Exception as error:  # GetTimeoutError, or an infeasible group
-            raise RuntimeError(
-                "the placement group (%d bundles of {GPU: 1, CPU: 1}, %s) was not ready within %g s: %s"
-                % (spec["ranks"], spec["strategy"], spec["placement_timeout_s"], type(error).__name__)) from error
+        if not _wait(ray, [group.ready()], deadline, stop_event, "placing the group"):
+            raise PlacementError(
+                "the placement group (%d bundles of {GPU: 1, CPU: 1}, %s) was not ready within Ray's start-up budget of %g s; the cluster has %s"
+                % (spec["ranks"], spec["strategy"], spec["startup_timeout_s"], cluster_summary(ray)))
         actor_class = ray.remote(_make_rank_actor(ray))
         runtime_env = {"env_vars": spec["env_vars"]}
-        pending = {}
         for rank in range(spec["ranks"]):
-            actor = actor_class.options(
+            actors.append(actor_class.options(
                 num_gpus=spec["num_gpus"], num_cpus=1, max_concurrency=2, runtime_env=runtime_env,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(placement_group=group, placement_group_bundle_index=rank),
-            ).remote()
-            actors.append(actor)
+            ).remote())
+        placed = [actor.placement.remote() for actor in actors]
+        if not _wait(ray, placed, deadline, stop_event, "starting the actors"):
+            raise PlacementError("the %d actors did not start within Ray's start-up budget of %g s; the cluster has %s"
+                                 % (spec["ranks"], spec["startup_timeout_s"], cluster_summary(ray)))
+        try:
+            placements = ray.get(placed)
+        except Exception as error:  # an actor that could not start (runtime_env, worker crash)
+            raise PlacementError("an actor could not start: %s: %s" % (type(error).__name__, error)) from error
+        if on_ready is not None:
+            on_ready({"placements": placements, "cluster": cluster_summary(ray), "started_ray": started_ray})
+        pending = {}
+        for rank, actor in enumerate(actors):
             pending[actor.run_rank.remote(rank, spec["rank_argv"], spec["rank_env"])] = rank
-        while pending:
-            if stop_event is not None and stop_event.is_set():
-                break
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
+
+        def collect(ready):
             for ref in ready:
                 rank = pending.pop(ref)
                 try:
                     result = ray.get(ref)
-                except Exception as error:  # the actor died (RayActorError) or could not start
+                except Exception as error:  # the actor died (RayActorError)
                     result = {"rank": rank, "pid": None, "code": None, "signal": None, "stderr_tail": "",
                               "placement": None, "error": "%s: %s" % (type(error).__name__, error)}
                 results[rank] = result
                 if on_rank_exit is not None:
                     on_rank_exit(result)
+
+        while pending and not (stop_event is not None and stop_event.is_set()):
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
+            collect(ready)
         if pending:
-            # Stopped early: ask each actor to end its rank, then wait a little for the answers.
+            # Stopped early: each actor ends its rank (TERM, then KILL), and each rank's end is
+            # reported as it comes; a rank that does not answer in time is reported as stopped.
             stops = [actor.terminate.remote() for actor in actors]
             ray.wait(stops, num_returns=len(stops), timeout=3 * KILL_GRACE_S)
+            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=KILL_GRACE_S)
+            collect(ready)
+            for ref, rank in list(pending.items()):
+                pending.pop(ref)
+                results[rank] = {"rank": rank, "pid": None, "code": None, "signal": None, "stderr_tail": "",
+                                 "placement": placements[rank], "error": "stopped; its actor did not report the rank's end"}
+                if on_rank_exit is not None:
+                    on_rank_exit(results[rank])
         return results
     finally:
         for actor in actors:

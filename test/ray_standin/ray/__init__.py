@@ -1,10 +1,14 @@
-"""A stand-in for the few Ray calls cuipc's driver makes (python/cuipc_ray), for tests on
-machines without Ray. Never shipped. Standard library only.
+"""A stand-in for the few Ray calls cuipc's driver makes (python/cuipc_ray), for what real Ray
+cannot do on one test machine: several nodes. Never shipped. Standard library only.
+test/launch/ray-standin.test.ts says which cases use it; every other Ray test runs real Ray.
 
 It follows Ray's documented behaviour where the driver depends on it:
-- one node with RAY_STANDIN_NUM_GPUS GPUs (default 4); placement groups reserve bundles of
-  them, and one that cannot fit (or STRICT_SPREAD over more than one bundle on one node)
-  never becomes ready;
+- RAY_STANDIN_NODES lists the nodes' GPU counts ("2,2": two nodes of two GPUs; default "4");
+  each node has as many CPUs as GPUs, and GPU ids count from 0 on each node;
+- placement groups reserve whole GPUs per bundle on a node chosen by the strategy
+  (STRICT_PACK: one node; STRICT_SPREAD: a node per bundle; PACK/SPREAD: wherever they fit);
+  one that cannot fit never becomes ready;
+- ray.nodes(), cluster_resources() and available_resources() report those resources;
 - actors are separate processes; an actor's environment is the cluster's (the environment
   ray.init saw) plus the job's runtime_env env_vars plus the actor's own, later ones winning;
 - Ray sets CUDA_VISIBLE_DEVICES in each GPU actor to its assigned ids, unless
@@ -12,6 +16,9 @@ It follows Ray's documented behaviour where the driver depends on it:
 - ray.get_gpu_ids() in an actor lists its assigned ids whether or not it was set;
 - max_concurrency > 1 runs an actor's method calls on threads, so one can run while
   another blocks; ray.kill ends the actor process at once; ray.shutdown kills every actor.
+What it does not reproduce: the nodes are one machine (every rank sees the same simulated
+devices, so a probe across "nodes" is not a cross-node probe), no raylet, GCS, runtime_env
+agent, actor restarts, signal handlers or start-up times.
 """
 import multiprocessing
 import os
@@ -37,17 +44,26 @@ def init(address=None, runtime_env=None, **_ignored):
     global _cluster
     if _cluster is not None:
         raise RuntimeError("Maybe you called ray.init twice by accident?")
-    gpus = int(os.environ.get("RAY_STANDIN_NUM_GPUS", "4"))
     env = dict(os.environ)
     env.update((runtime_env or {}).get("env_vars", {}))
-    _cluster = {
-        "env": env,
-        "num_gpus": gpus,
-        "node_id": uuid.uuid4().hex + uuid.uuid4().hex[:24],
-        "actors": [],
-        "free": [1.0] * gpus,
-        "address": address,
-    }
+    nodes = []
+    for gpus in os.environ.get("RAY_STANDIN_NODES", "4").split(","):
+        nodes.append({"node_id": uuid.uuid4().hex + uuid.uuid4().hex[:24], "gpus": int(gpus), "free": [1.0] * int(gpus), "cpus_free": int(gpus)})
+    _cluster = {"env": env, "nodes": nodes, "actors": [], "address": address}
+
+
+def nodes():
+    return [{"NodeID": n["node_id"], "Alive": True, "Resources": {"CPU": float(n["gpus"]), "GPU": float(n["gpus"])}} for n in _need_cluster()["nodes"]]
+
+
+def cluster_resources():
+    all_nodes = _need_cluster()["nodes"]
+    return {"CPU": float(sum(n["gpus"] for n in all_nodes)), "GPU": float(sum(n["gpus"] for n in all_nodes))}
+
+
+def available_resources():
+    all_nodes = _need_cluster()["nodes"]
+    return {"CPU": float(sum(n["cpus_free"] for n in all_nodes)), "GPU": float(sum(sum(n["free"]) for n in all_nodes))}
 
 
 def shutdown():
@@ -220,7 +236,8 @@ class ActorClass:
         env.update((self._options.get("runtime_env") or {}).get("env_vars", {}))
         if num_gpus and env.get(NOSET_ENV, "") == "":
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in gpu_ids)
-        context = {"gpu_ids": gpu_ids, "node_id": cluster["node_id"]}
+        node_id = strategy.placement_group._node_of(strategy.placement_group_bundle_index) if strategy is not None else cluster["nodes"][0]["node_id"]
+        context = {"gpu_ids": gpu_ids, "node_id": node_id}
         ctx = multiprocessing.get_context("fork")
         parent_end, child_end = ctx.Pipe()
         process = ctx.Process(
@@ -262,7 +279,7 @@ class _RuntimeContext:
     def get_node_id(self):
         if _actor_context is not None:
             return _actor_context["node_id"]
-        return _need_cluster()["node_id"]
+        return _need_cluster()["nodes"][0]["node_id"]
 
 
 def get_runtime_context():
