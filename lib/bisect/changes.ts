@@ -191,19 +191,40 @@ export function changesBetween(good: EnvSnapshot, bad: EnvSnapshot, scope: Scope
   return { changes, heldFixed, base: { ...good.environment } };
 }
 
+// The entries of `list` that are also in `order`, put in `order`'s sequence, slot by slot.
+function reorderShared(list: readonly string[], order: readonly string[]): string[] {
+  const shared = order.filter((e) => list.includes(e));
+  let next = 0;
+  return list.map((e) => (order.includes(e) ? shared[next++] as string : e));
+}
+
+// Merges two lists whose shared entries are in the same order, keeping each list's order.
+function mergeOrdered(a: readonly string[], b: readonly string[]): string[] {
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (i < a.length && !b.includes(a[i] as string)) out.push(a[i++] as string);
+    else if (j < b.length && !a.includes(b[j] as string)) out.push(b[j++] as string);
+    else { out.push(a[i] as string); i++; j++; }
+  }
+  return out;
+}
+
 function applyLdPreload(env: Record<string, string>, applied: readonly Change[], badValue: string | null): void {
   const mine = applied.filter((c) => c.variable === 'LD_PRELOAD');
   if (mine.length === 0) return;
-  const removed = new Set(mine.filter((c) => c.change === 'removed').map((c) => c.good));
-  let entries = uniqueEntries(env['LD_PRELOAD'] ?? null).filter((e) => !removed.has(e));
-  // Added entries go where BAD has them relative to each other, after GOOD's own.
+  const goodEntries = uniqueEntries(env['LD_PRELOAD'] ?? null);
   const badEntries = uniqueEntries(badValue);
-  const added = mine.filter((c) => c.kind === 'preload-entry' && c.change === 'added').map((c) => c.bad as string);
-  entries.push(...badEntries.filter((e) => added.includes(e)));
-  if (mine.some((c) => c.kind === 'preload-order')) {
-    const rank = (e: string) => { const i = badEntries.indexOf(e); return i < 0 ? badEntries.length : i; };
-    entries = entries.map((e, i) => ({ e, i })).sort((x, y) => rank(x.e) - rank(y.e) || x.i - y.i).map(({ e }) => e);
-  }
+  const removed = new Set(mine.filter((c) => c.change === 'removed').map((c) => c.good));
+  const added = new Set(mine.filter((c) => c.kind === 'preload-entry' && c.change === 'added').map((c) => c.bad));
+  const kept = new Set([...goodEntries.filter((e) => !removed.has(e)), ...badEntries.filter((e) => added.has(e))]);
+  let fromGood = goodEntries.filter((e) => kept.has(e));
+  let fromBad = badEntries.filter((e) => kept.has(e));
+  // Entries both lists have follow BAD's order when that change is applied, GOOD's otherwise.
+  if (mine.some((c) => c.kind === 'preload-order')) fromGood = reorderShared(fromGood, fromBad);
+  else fromBad = reorderShared(fromBad, fromGood);
+  const entries = mergeOrdered(fromGood, fromBad);
   if (entries.length === 0) delete env['LD_PRELOAD'];
   else env['LD_PRELOAD'] = entries.join(':');
 }

@@ -4,6 +4,7 @@ import { CuipcLoadError } from '../binding/native.js';
 import { openCuda } from '../cuda/index.js';
 import type { DeviceIdentity } from '../env/capture.js';
 import { EXIT } from './common.js';
+import { registerBisectCommand } from './bisect.js';
 import { registerConformanceCommand } from './conformance.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerEnvCommand } from './env.js';
@@ -37,6 +38,7 @@ a rank died or hung).`,
   registerEnvCommand(program, { listDevices: visibleDevices });
   registerConformanceCommand(program);
   registerTraceCommand(program);
+  registerBisectCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

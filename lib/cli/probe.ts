@@ -23,7 +23,7 @@ import {
 import { readSnapshotFile } from './env.js';
 import { backendOption, EXIT } from './common.js';
 
-interface CommonFlags {
+export interface CommonFlags {
   ranks?: number;
   inputs?: number;
   bytes?: number;
@@ -76,7 +76,7 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-function addCommonOptions(command: Command): Command {
+export function addCommonOptions(command: Command): Command {
   return command
     .option('--ranks <n>', `rank processes, 1..${MAX_RANKS}`, integer)
     .option('--inputs <n>', `graph inputs per rank (default ${DEFAULTS.inputs})`, integer)
@@ -102,7 +102,7 @@ function addCommonOptions(command: Command): Command {
     .option('--python <program>', `ray: the Python that runs the driver and imports ray (default ${DEFAULTS.python})`);
 }
 
-function toOptions(flags: CommonFlags): Omit<ProbeOptions, 'alloc' | 'share'> {
+export function toOptions(flags: CommonFlags): Omit<ProbeOptions, 'alloc' | 'share'> {
   const env: Record<string, string> = flags.envFile ? readEnvFile(flags.envFile) : {};
   for (const assignment of flags.env) {
     const [key, value] = parseEnvAssignment(assignment);
