@@ -120,6 +120,19 @@ export interface PointerAttributes {
   retainAllocationHandle: AttributeAnswer<boolean>;
 }
 
+/** The allocator-hook ABIs whose region the probe can enter (native/memory/memory.cc kRegionHooks). */
+export type AllocatorHookAbi = 'torch_memory_saver' | 'cuipc-interposer';
+
+export interface AllocatorHook {
+  abi: AllocatorHookAbi;
+  /** The library that exports the hook (dladdr), or null when it cannot be told. */
+  library: string | null;
+  /** The entry point found: tms_set_interesting_region or cuipc_interposer_set_region. */
+  symbol: string;
+  /** Whether the calling thread is inside the region now. */
+  inside: boolean;
+}
+
 export type CaptureMode = 'global' | 'thread-local' | 'relaxed';
 export type CaptureStatus = 'none' | 'active' | 'invalidated';
 
@@ -169,11 +182,17 @@ export interface NativeBinding {
   copyToHost(src: Ptr, bytes: number): CudaResult<Buffer>;
   copyFromHost(dst: Ptr, data: Uint8Array): CudaStatus;
   /**
-   * Enters or leaves an LD_PRELOAD allocator interposer's region (cuipc_interposer_set_region),
-   * where cudaMalloc is served from cuMemCreate, as torch_memory_saver does inside its regions.
-   * `hooked` is false when no interposer exports the hook.
+   * The allocator hooks with a region that are loaded (found by their C ABI in the global
+   * scope, where LD_PRELOAD libraries are): torch_memory_saver's preload hook
+   * (tms_set_interesting_region, thread-local) and cuipc's own interposer
+   * (cuipc_interposer_set_region, process-wide). `inside` is the calling thread's state.
    */
-  allocatorRegion(enter: boolean): { hooked: boolean; provider: string | null };
+  allocatorHooks(): AllocatorHook[];
+  /**
+   * Enters (true) or leaves (false) the region of the loaded hook with that ABI, on the calling
+   * thread; returns whether it was inside before, or null when no loaded library has that ABI.
+   */
+  setAllocatorRegion(abi: AllocatorHookAbi, inside: boolean): boolean | null;
 
   // IPC
   /** Packed form behind ipcGetMemHandle: writes 64 bytes into out, returns the code. */

@@ -71,9 +71,21 @@ export function simulatedDevicePath(): string {
   return join(packageRoot, 'build', 'Release', 'libcuipc_sim.so');
 }
 
-/** The test and demo interposer (torch_memory_saver-style cudaMalloc from cuMemCreate). */
-export function vmmInterposerPath(): string {
-  const beside = join(dirname(addonPath()), 'libcuipc_vmm_interposer.so');
+function builtLibraryPath(file: string): string {
+  const beside = join(dirname(addonPath()), file);
   if (existsSync(beside)) return beside;
-  return join(packageRoot, 'build', 'Release', 'libcuipc_vmm_interposer.so');
+  return join(packageRoot, 'build', 'Release', file);
+}
+
+/** cuipc's demo interposer: cudaMalloc from cuMemCreate inside a process-wide region. */
+export function vmmInterposerPath(): string {
+  return builtLibraryPath('libcuipc_vmm_interposer.so');
+}
+
+/**
+ * A test stand-in with torch_memory_saver's preload-hook ABI (thread-local region,
+ * TMS_INIT_ENABLE), for machines where the real library cannot run; see native/interposer/tms_standin.cc.
+ */
+export function tmsStandinPath(): string {
+  return builtLibraryPath('libcuipc_tms_standin.so');
 }

@@ -12,11 +12,13 @@ import {
   DEVICE_VISIBILITIES,
   INPUT_ALLOCATORS,
   LAUNCHERS,
+  MEMORY_SAVER_MODES,
   PLACEMENT_STRATEGIES,
   SHARE_STRATEGIES,
   type DeviceVisibility,
   type InputAllocator,
   type LauncherKind,
+  type MemorySaverMode,
   type PlacementStrategy,
   type ShareStrategy,
 } from '../report/types.js';
@@ -28,6 +30,7 @@ export interface CommonFlags {
   inputs?: number;
   bytes?: number;
   captureMode?: CaptureMode;
+  memorySaverRegion?: MemorySaverMode;
   devices?: number[];
   backend?: Backend | 'auto';
   env: string[];
@@ -82,6 +85,7 @@ export function addCommonOptions(command: Command): Command {
     .option('--inputs <n>', `graph inputs per rank (default ${DEFAULTS.inputs})`, integer)
     .option('--bytes <n>', `bytes per input, a multiple of 4 (default ${DEFAULTS.bytes})`, integer)
     .addOption(new Option('--capture-mode <mode>', `stream capture mode (default ${DEFAULTS.captureMode})`).choices(CAPTURE_MODES))
+    .addOption(new Option('--memory-saver-region <mode>', "allocate graph inputs and capture inside the loaded allocator hooks' region (torch_memory_saver's preload hook, cuipc's interposer): auto = when the ranks' SGLANG_MEMORY_SAVER_CUDA_GRAPH is on, as SGLang decides (default auto)").choices(MEMORY_SAVER_MODES))
     .option('--devices <list>', 'device ordinal per rank, e.g. 0,0,1,1 (default: round-robin over visible devices)', deviceList)
     .addOption(backendOption())
     .option('--env <KEY=VALUE>', "a variable for the ranks' environment (repeatable)", collect, [])
@@ -113,6 +117,7 @@ export function toOptions(flags: CommonFlags): Omit<ProbeOptions, 'alloc' | 'sha
   if (flags.inputs !== undefined) options.inputs = flags.inputs;
   if (flags.bytes !== undefined) options.bytes = flags.bytes;
   if (flags.captureMode !== undefined) options.captureMode = flags.captureMode;
+  if (flags.memorySaverRegion !== undefined) options.memorySaverRegion = flags.memorySaverRegion;
   if (flags.devices !== undefined) options.devices = flags.devices;
   if (flags.backend !== undefined) options.backend = flags.backend;
   if (flags.timeout !== undefined) options.timeoutMs = flags.timeout;
@@ -168,7 +173,9 @@ What each step does (every rank, in lock step: all ranks finish a step before an
   register   the communicator's own cudaMalloc buffer: cudaIpcGetMemHandle, all-gather,
              cudaIpcOpenMemHandle(lazy peer access) of every peer's buffer
   capture    graph inputs allocated with --alloc, a stream capture (--capture-mode) records an
-             all-reduce kernel per input reading a table of peer pointers (filled later)
+             all-reduce kernel per input reading a table of peer pointers (filled later); as
+             SGLang does under SGLANG_MEMORY_SAVER_CUDA_GRAPH, inside the region of the loaded
+             allocator hook (torch_memory_saver's preload hook), see --memory-saver-region
   export     per input its allocation base (RANGE_START_ADDR) and offset, de-duplicated, then
              cudaIpcGetMemHandle on each base (--share ipc), an fd from
              cuMemExportToShareableHandle (--share vmm-export), or nothing new (--share copy:
@@ -207,6 +214,9 @@ Examples:
   cuipc probe --env-file actor.env --json out.json   in a Ray actor's environment, report as JSON
   cuipc probe --backend sim --ranks 8 --inputs 4     no GPU needed (SIMULATED)
   cuipc probe --launcher ray --ranks 4               ranks in Ray actors (also: ray job submit -- npx cuipc probe --launcher ray)
+  cuipc probe --env LD_PRELOAD=$TMS_HOOK --env SGLANG_MEMORY_SAVER_CUDA_GRAPH=true
+                                                     a colocated SGLang scheduler's environment ($TMS_HOOK:
+                                                     torch_memory_saver's preload library)
   cuipc probe --visibility per-rank                  one device per rank, as Ray gives them, without Ray
   cuipc probe --env-snapshot actor.json              ranks in an environment captured in a Ray actor
   cuipc probe --backend sim --env CUIPC_SIM_FAULT='cudaIpcOpenMemHandle@2#1=kill'`,

@@ -2,6 +2,7 @@
 // One declarative table of rules (RULES) and one small checker per rule kind (CHECKERS).
 // Every rule cites a measured cell of the truth table or a public source as its evidence.
 import { describeLdPreload, summarizePreloadEntry, type PreloadEntry } from './preload.js';
+import { MEMORY_SAVER_CUDA_GRAPH, readSglangBool } from './sglang.js';
 
 export type HazardSeverity = 'high' | 'medium' | 'info';
 
@@ -48,6 +49,11 @@ export const SEVERITY_ORDER: Readonly<Record<HazardSeverity, number>> = { high: 
 export function isTruthy(value: string | undefined): boolean {
   return value !== undefined && /^(1|true|yes|on)$/i.test(value.trim());
 }
+/** SGLang's own reading (EnvBool), which decides whether capture runs in the memory saver's region. */
+function sglangFlagOn(value: string | undefined): boolean {
+  const read = readSglangBool(value);
+  return read.set && read.on;
+}
 function isFalsy(value: string | undefined): boolean {
   return value !== undefined && /^(0|false|no|off)$/i.test(value.trim());
 }
@@ -68,7 +74,7 @@ function anyVmmSource(env: Env, ctx: EnvContext): string | null {
     const v = env[name];
     if (v !== undefined && /^true$/i.test(parseAllocConf(v).get('expandable_segments') ?? '')) return `${name}=${v}`;
   }
-  if (isTruthy(env['SGLANG_MEMORY_SAVER_CUDA_GRAPH'])) return 'SGLANG_MEMORY_SAVER_CUDA_GRAPH';
+  if (sglangFlagOn(env[MEMORY_SAVER_CUDA_GRAPH])) return MEMORY_SAVER_CUDA_GRAPH;
   const preload = preloadEntries(env, ctx).find((p) => preloadCase(p) === 'torch_memory_saver' || preloadCase(p) === 'cuipc-vmm-interposer');
   return preload ? `LD_PRELOAD ${preload.entry}` : null;
 }
@@ -277,7 +283,7 @@ export const RULES: readonly Rule[] = [
   },
   {
     kind: 'value', variable: 'SGLANG_MEMORY_SAVER_CUDA_GRAPH', cases: [{
-      id: 'sglang.memory-saver-cuda-graph', when: isTruthy, severity: 'high',
+      id: 'sglang.memory-saver-cuda-graph', when: sglangFlagOn, severity: 'high',
       effect: 'with --enable-memory-saver, SGLang captures CUDA graphs inside a torch_memory_saver region, so memory allocated during capture (graph inputs included) comes from cuMemCreate and is not legacy-IPC-capable; custom all-reduce v2\'s share_graph_inputs then gets 1 cudaErrorInvalidValue ("invalid argument") from cudaIpcGetMemHandle',
       evidence: `${VMM_NOT_EXPORTABLE}; SGLang cuda_graph_runner (TorchMemorySaverAdapter enabled by enable_memory_saver and SGLANG_MEMORY_SAVER_CUDA_GRAPH); SGLang custom_all_reduce.py reads the same flag (tms_cudagraph); slime and miles set it for colocated rollout engines`,
       remedy: 'use the custom all-reduce that copies graph inputs into its registered buffer (SGLANG_OPT_USE_CUSTOM_ALL_REDUCE_V2=0, what slime sets for colocated engines with more than one GPU), or unset this flag (graphs then stay resident when memory is released)',

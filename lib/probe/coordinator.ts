@@ -129,6 +129,7 @@ function rankConfig(options: ResolvedProbeOptions, rank: number, device: number)
     share: options.share,
     captureMode: options.captureMode,
     backend: options.backend,
+    memorySaverRegion: options.memorySaverRegion,
   };
 }
 
@@ -361,6 +362,7 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
     placement: state.placement,
     loader: state.init?.loader ?? null,
     hazards: state.init?.hazards ?? [],
+    memorySaver: state.init?.memorySaver ?? null,
     steps: state.steps,
     ...(state.verify ? { verify: state.verify } : {}),
     exit: state.process.exit,
@@ -380,6 +382,7 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
       timeoutMs: options.timeoutMs,
       rendezvous: options.rendezvous.kind,
       launch: launchSettings(options),
+      memorySaverRegion: options.memorySaverRegion,
     },
     startedAt,
     durationMs: Date.now() - started,

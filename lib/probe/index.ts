@@ -47,6 +47,7 @@ function abortedBeforeStart(resolved: ResolvedProbeOptions, devices: number[], a
       timeoutMs: resolved.timeoutMs,
       rendezvous: resolved.rendezvous.kind,
       launch: launchSettings(resolved),
+      memorySaverRegion: resolved.memorySaverRegion,
     },
     startedAt: new Date(),
     durationMs: 0,

@@ -86,6 +86,7 @@ export function buildMatrixReport(
       timeoutMs: options.timeoutMs,
       rendezvous: options.rendezvous.kind,
       launch: launchSettings(options),
+      memorySaverRegion: options.memorySaverRegion,
     },
     cells,
     remedies: remediesOf(cells),

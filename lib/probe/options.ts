@@ -11,11 +11,13 @@ import {
   DEVICE_VISIBILITIES,
   INPUT_ALLOCATORS,
   LAUNCHERS,
+  MEMORY_SAVER_MODES,
   PLACEMENT_STRATEGIES,
   SHARE_STRATEGIES,
   type DeviceVisibility,
   type InputAllocator,
   type LaunchSettings,
+  type MemorySaverMode,
   type PlacementStrategy,
   type ShareStrategy,
 } from '../report/types.js';
@@ -33,6 +35,7 @@ export const DEFAULTS = {
   python: 'python3',
   numGpus: 1,
   placementStrategy: 'STRICT_PACK' as PlacementStrategy,
+  memorySaverRegion: 'auto' as MemorySaverMode,
 } as const;
 const MAX_INPUTS = 4096;
 const MAX_BYTES_PER_INPUT = 64 * 1024 * 1024;
@@ -55,6 +58,12 @@ export interface ProbeOptions {
   alloc?: InputAllocator;
   share?: ShareStrategy;
   captureMode?: CaptureMode;
+  /**
+   * Whether each rank allocates graph inputs and captures inside the region of the allocator
+   * hooks loaded in it (torch_memory_saver's preload hook, cuipc's interposer). 'auto' (default):
+   * exactly when the rank's environment has SGLANG_MEMORY_SAVER_CUDA_GRAPH on, as SGLang decides.
+   */
+  memorySaverRegion?: MemorySaverMode;
   /** Device ordinal per rank; default round-robin over the visible devices. */
   devices?: number[];
   /** Default: CUIPC_BACKEND, else 'cuda'. */
@@ -106,6 +115,7 @@ export interface ResolvedProbeOptions {
   alloc: InputAllocator;
   share: ShareStrategy;
   captureMode: CaptureMode;
+  memorySaverRegion: MemorySaverMode;
   /** Filled from the device count when the caller gave none (see assignDevices). */
   devices: number[] | null;
   backend: Backend;
@@ -146,6 +156,7 @@ export function resolveProbeOptions(options: ProbeOptions, environment: Record<s
   const alloc = oneOf('alloc', options.alloc ?? DEFAULTS.alloc, INPUT_ALLOCATORS);
   const share = oneOf('share', options.share ?? DEFAULTS.share, SHARE_STRATEGIES);
   const captureMode = oneOf('capture mode', options.captureMode ?? DEFAULTS.captureMode, CAPTURE_MODES);
+  const memorySaverRegion = oneOf('memory-saver region', options.memorySaverRegion ?? DEFAULTS.memorySaverRegion, MEMORY_SAVER_MODES);
   const backendValue = options.backend ?? environment.CUIPC_BACKEND ?? 'cuda';
   const chosen = oneOf(options.backend ? 'backend' : 'backend (from CUIPC_BACKEND)', backendValue, ['cuda', 'sim', 'auto'] as const);
   // 'auto' is decided here, once, so every rank gets the same concrete backend.
@@ -187,7 +198,7 @@ export function resolveProbeOptions(options: ProbeOptions, environment: Record<s
     rendezvous = { kind: 'tcp', host, port: integerIn('port', options.port ?? 0, 0, 65535) };
   }
   const launch = resolveLaunch(options, devices !== null);
-  return { ranks, inputs, bytes, alloc, share, captureMode, devices, backend, env, timeoutMs, rendezvous, launch };
+  return { ranks, inputs, bytes, alloc, share, captureMode, memorySaverRegion, devices, backend, env, timeoutMs, rendezvous, launch };
 }
 
 function resolveLaunch(options: ProbeOptions, devicesGiven: boolean): ResolvedLaunch {

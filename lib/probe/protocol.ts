@@ -11,6 +11,8 @@ import {
   type DeviceIdentity,
   type FailureRecord,
   type InputAllocator,
+  type MemorySaverMode,
+  type MemorySaverRegion,
   type RankLoader,
   type RankPlacement,
   type ShareStrategy,
@@ -68,6 +70,7 @@ export interface RankConfig {
   share: ShareStrategy;
   captureMode: CaptureMode;
   backend: Backend;
+  memorySaverRegion: MemorySaverMode;
 }
 
 /** The communicator's registered buffer as one rank exported it. */
@@ -101,6 +104,8 @@ export interface InitData {
   device: DeviceIdentity | null;
   loader: RankLoader | null;
   hazards: Hazard[];
+  /** Null when the backend did not load. */
+  memorySaver: MemorySaverRegion | null;
 }
 
 export type RoundPhase = 'main' | 'export' | 'import' | 'fill' | 'launch' | 'close' | 'free';

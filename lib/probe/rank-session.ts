@@ -13,6 +13,7 @@ import type {
   CaptureSnapshot,
   ErrorCode,
   FailureRecord,
+  MemorySaverRegion,
   RankLoader,
   StepName,
   VerifySummary,
@@ -33,6 +34,7 @@ import {
   type RoundPhase,
   type SharedBase,
 } from './protocol.js';
+import { decideMemorySaverRegion, enterRegions } from './memory-saver.js';
 import { expectedSumBytes, fillBytes, firstMismatch, seedOf } from './values.js';
 
 /** Graph inputs share allocations, as a caching allocator's blocks do, so export de-duplicates bases. */
@@ -75,6 +77,7 @@ export class RankSession {
   private config: RankConfig | null = null;
   private kernels = false;
   private log: StepLog = new StepLog('init');
+  private memorySaver: MemorySaverRegion | null = null;
 
   private registered: Allocation | null = null;
   private registeredPeers: Ptr[] = [];
@@ -242,7 +245,7 @@ export class RankSession {
 
   private async init(config: RankConfig): Promise<RoundData> {
     this.config = config;
-    const init: InitData = { pid: process.pid, device: null, loader: null, hazards: this.hazards() };
+    const init: InitData = { pid: process.pid, device: null, loader: null, hazards: this.hazards(), memorySaver: null };
     try {
       this.cuda = openCuda({ backend: config.backend });
     } catch (error) {
@@ -268,6 +271,9 @@ export class RankSession {
       kernels,
     };
     init.loader = loader;
+    // Decided from the rank's own environment, as SGLang decides in its scheduler process.
+    this.memorySaver = decideMemorySaverRegion(config.memorySaverRegion, process.env, cuda.allocatorHooks());
+    init.memorySaver = this.memorySaver;
     if (!kernels.available) this.log.notes.push(`kernels unavailable (${kernels.reason}): replay fills with copies and verify reads peers' inputs with copies`);
     const device = config.device;
     if (!(await this.call('cudaSetDevice', 'setDevice', { device }, () => cuda.setDevice(device))).ok) return { kind: 'init', init };
@@ -344,28 +350,37 @@ export class RankSession {
   // ---- capture: allocate graph inputs, record the all-reduce into a graph ---------------
 
   private async capture(): Promise<void> {
-    const { inputs, bytes, ranks, alloc, captureMode } = this.cfg;
+    const { inputs, ranks, alloc } = this.cfg;
     const cuda = this.api;
     const kind: AllocationKind = alloc === 'cudaMalloc' ? 'device' : alloc;
-    // Servers that run under a memory saver allocate graph inputs inside its region (SGLang
-    // with SGLANG_MEMORY_SAVER_CUDA_GRAPH=1); with no interposer this does nothing.
-    const region = cuda.allocatorRegion(true);
-    if (region.hooked) this.log.notes.push(`graph inputs allocated inside the allocator region of ${region.provider ?? 'an LD_PRELOAD interposer'}`);
-    try {
-      for (let first = 0; first < inputs; first += INPUTS_PER_ALLOCATION) {
-        const count = Math.min(INPUTS_PER_ALLOCATION, inputs - first);
-        const segment = await this.malloc(kind, count * bytes, `graph inputs ${first}..${first + count - 1}`);
-        if (!segment) return;
-        this.segments.push(segment);
-        for (let j = 0; j < count; j += 1) this.inputs.push(segment.ptr + BigInt(j * bytes));
-      }
-    } finally {
-      if (region.hooked) cuda.allocatorRegion(false);
-    }
-    this.outputs = await this.malloc('device', inputs * bytes, 'all-reduce outputs');
-    if (!this.outputs) return;
+    // The communicator's pointer tables exist before capture, outside any region (as rank_data does).
     this.tables = await this.malloc('device', inputs * ranks * 8, 'peer pointer tables');
     if (!this.tables) return;
+    // SGLang under SGLANG_MEMORY_SAVER_CUDA_GRAPH allocates graph inputs and captures inside the
+    // memory saver's region (memory-saver.ts); the thread-local region is entered on this thread,
+    // the one that allocates, and left as it was found.
+    const region = this.memorySaver;
+    const leave = region ? enterRegions(cuda, region) : () => {};
+    if (region?.entered) this.log.notes.push(`graph inputs allocated and captured inside the region of ${region.hooks.map((h) => `${h.abi} (${h.library ?? 'unknown library'})`).join(' and ')}: ${region.reason}`);
+    try {
+      await this.allocateAndCapture(kind);
+    } finally {
+      leave();
+    }
+  }
+
+  private async allocateAndCapture(kind: AllocationKind): Promise<void> {
+    const { inputs, bytes, ranks, captureMode } = this.cfg;
+    const cuda = this.api;
+    for (let first = 0; first < inputs; first += INPUTS_PER_ALLOCATION) {
+      const count = Math.min(INPUTS_PER_ALLOCATION, inputs - first);
+      const segment = await this.malloc(kind, count * bytes, `graph inputs ${first}..${first + count - 1}`);
+      if (!segment) return;
+      this.segments.push(segment);
+      for (let j = 0; j < count; j += 1) this.inputs.push(segment.ptr + BigInt(j * bytes));
+    }
+    this.outputs = await this.malloc('device', inputs * bytes, 'all-reduce outputs');
+    if (!this.outputs || !this.tables) return;
 
     const stream = await this.call('cudaStreamCreateWithFlags', 'streamCreate', { nonBlocking: true }, () => cuda.streamCreate(true));
     if (!stream.ok || stream.value === undefined) return;

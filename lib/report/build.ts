@@ -2,6 +2,7 @@
 // its explanations. Pure: the same run always gives the same report.
 import { createRequire } from 'node:module';
 import { explainFailure } from './explain.js';
+import { unexercisedWarnings } from './warnings.js';
 import {
   REPORT_SCHEMA_VERSION,
   STEPS,
@@ -104,6 +105,7 @@ export function buildProbeReport(run: ProbeRun): ProbeReport {
     ranks: run.ranks,
     failures: run.failures,
     pinpoint: first ? buildPinpoint(run, first) : null,
+    warnings: unexercisedWarnings(run.ranks, run.options.alloc),
     abort: run.abort,
     rejected: run.rejected,
     rejectedDropped: run.rejectedDropped,

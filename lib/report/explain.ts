@@ -48,14 +48,30 @@ function hazardsOf(rank: RankReport | null): Hazard[] {
 /** What in the rank's launch made its memory VMM, each with its evidence, most specific first. */
 export function vmmSources(ctx: ExplainContext): Array<{ source: string; evidence: string; remedy: string }> {
   const sources: Array<{ source: string; evidence: string; remedy: string }> = [];
+  const region = ctx.rank?.memorySaver;
+  const hookNames: Record<string, string> = { torch_memory_saver: "torch_memory_saver's preload hook", 'cuipc-interposer': "cuipc's VMM interposer" };
+  if (region?.entered) {
+    for (const hook of region.hooks) {
+      sources.push({
+        source: `the graph inputs were allocated inside the region of ${hookNames[hook.abi]} (${hook.library ?? 'library unknown'}), whose cudaMalloc serves them from cuMemCreate + cuMemMap; the rank entered it as SGLang does (${region.reason})`,
+        evidence: `rank ${ctx.rank?.rank ?? '?'}: ${hook.symbol}(true) in ${hook.library ?? 'an LD_PRELOAD library'} around graph-input allocation and capture; ${region.reason}`,
+        remedy: region.mode === 'auto'
+          ? 'keep CUDA-graph capture out of the memory saver\'s region: unset SGLANG_MEMORY_SAVER_CUDA_GRAPH (graph memory is then not released with the memory saver)'
+          : 'compare with --memory-saver-region off',
+      });
+    }
+  }
   for (const origin of ctx.rank?.loader?.allocation ?? []) {
     if (!origin.interposed) continue;
     const file = origin.path.split('/').pop() ?? origin.path;
-    const which = /torch_memory_saver/i.test(file)
-      ? "torch_memory_saver's preload hook"
-      : /cuipc_vmm_interposer/i.test(file)
-        ? "cuipc's VMM test interposer (torch_memory_saver-style)"
-        : 'an allocator interposer';
+    const hook = region?.hooks.find((h) => h.library === origin.path);
+    const which = hook
+      ? hookNames[hook.abi]
+      : /torch_memory_saver/i.test(file)
+        ? "torch_memory_saver's preload hook"
+        : /cuipc_vmm_interposer/i.test(file)
+          ? "cuipc's VMM test interposer (torch_memory_saver-style)"
+          : 'an allocator interposer';
     sources.push({
       source: `${which}: ${origin.symbol} is provided by ${origin.path}, not by the CUDA runtime`,
       evidence: `loader: ${origin.symbol} resolves to ${origin.path} (interposed)`,

@@ -102,6 +102,10 @@ export function renderProbeReport(report: ProbeReport): string {
   } else {
     out.push(`FAILED (exit 1): ${report.failures.length} failing call(s).`);
   }
+  for (const w of report.warnings) {
+    out.push(`  NOT EXERCISED [${w.severity}] (rank${w.ranks.length > 1 ? 's' : ''} ${w.ranks.join(', ')}): ${w.message}`);
+    if (w.command) out.push(`    to exercise it: ${w.command}`);
+  }
 
   const p = report.pinpoint;
   if (p) {

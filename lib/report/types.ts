@@ -1,7 +1,7 @@
 // The probe's report: one JSON document (schema/report.schema.json) that a person reads
 // through render.ts and a program reads as is. Pointers and handles are hex strings here,
 // because JSON has neither BigInt nor bytes.
-import type { AllocationKind, Backend, CaptureMode, CaptureStatus, SymbolOrigin } from '../../binding.js';
+import type { AllocationKind, AllocatorHookAbi, Backend, CaptureMode, CaptureStatus, SymbolOrigin } from '../../binding.js';
 import type { Hazard } from '../env/hazards.js';
 
 export const REPORT_SCHEMA_VERSION = 1;
@@ -198,6 +198,8 @@ export interface RankReport {
   placement?: RankPlacement | null;
   loader: RankLoader | null;
   hazards: Hazard[];
+  /** The memory-saver region decision (absent in reports from before it). */
+  memorySaver?: MemorySaverRegion | null;
   steps: Record<StepName, RankStep>;
   verify?: VerifySummary;
   exit: { code: number | null; signal: string | null } | null;
@@ -231,6 +233,33 @@ export interface Pinpoint {
   peer?: FailureRecord['peer'];
   detail?: string;
   explanations: Explanation[];
+}
+
+/** --memory-saver-region: enter the allocator hooks' regions as SGLang would (auto), always, or never. */
+export type MemorySaverMode = 'auto' | 'on' | 'off';
+export const MEMORY_SAVER_MODES: readonly MemorySaverMode[] = ['auto', 'on', 'off'];
+
+/** What a rank decided about the memory saver's region, and which hooks it found loaded. */
+export interface MemorySaverRegion {
+  mode: MemorySaverMode;
+  /** SGLANG_MEMORY_SAVER_CUDA_GRAPH as the rank saw it; null when unset. */
+  variable: string | null;
+  /** Whether graph inputs were allocated and captured inside the hooks' regions. */
+  entered: boolean;
+  /** Why, in words: the mode and the variable. */
+  reason: string;
+  /** Allocator hooks with a region found loaded in the rank (by their C ABI). */
+  hooks: Array<{ abi: AllocatorHookAbi; library: string | null; symbol: string; insideBefore: boolean }>;
+}
+
+/** Something in the ranks' environment that the run did not exercise, so a pass does not cover it. */
+export interface ProbeWarning {
+  id: string;
+  severity: 'high' | 'medium';
+  ranks: number[];
+  message: string;
+  /** A command that would exercise it. */
+  command?: string;
 }
 
 export type AbortReason = 'no-driver' | 'crashed' | 'hung' | 'spawn-failed' | 'rendezvous-failed';
@@ -270,6 +299,8 @@ export interface ReportOptions {
   rendezvous: 'tcp' | 'unix';
   /** Absent in reports from before launchers (then: plain, all devices visible). */
   launch?: LaunchSettings;
+  /** Absent in reports from before it (then: the rank entered cuipc's interposer's region only). */
+  memorySaverRegion?: MemorySaverMode;
 }
 
 export interface ProbeReport {
@@ -287,6 +318,8 @@ export interface ProbeReport {
   ranks: RankReport[];
   failures: FailureRecord[];
   pinpoint: Pinpoint | null;
+  /** What the environment holds that this run did not exercise; shown right under the verdict. */
+  warnings: ProbeWarning[];
   abort: ProbeAbort | null;
   rejected: RejectedMessage[];
   /** Rejections past the first ones kept in `rejected`. */

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <mutex>
+#include <string>
 
 #include "loader/loader.h"
 
@@ -208,24 +209,73 @@ Napi::Value CopyFromHost(const Napi::CallbackInfo& info) {
   return MakeStatus(info.Env(), CUIPC_RT(cudaMemcpy, reinterpret_cast<void*>(dst), data.Data(), data.ByteLength(), cuabi::kMemcpyDefault));
 }
 
-// An allocator interposer's region (torch_memory_saver-style): servers allocate CUDA-graph
-// inputs inside it, so the probe does too. Found in the global scope, where an LD_PRELOAD
-// library is; absent, the call does nothing and says so.
-Napi::Value AllocatorRegion(const Napi::CallbackInfo& info) {
+// Allocator hooks with a region, found by their public C ABI in the global scope (where an
+// LD_PRELOAD library is). Servers allocate CUDA-graph inputs inside the region of the hook
+// that is loaded (SGLang under SGLANG_MEMORY_SAVER_CUDA_GRAPH enters torch_memory_saver's), so
+// the probe does too. One row per ABI; the TypeScript side names them by `abi`.
+struct RegionHook {
+  const char* abi;
+  const char* set;
+  const char* get;
+  bool boolAbi;  // torch_memory_saver: void(bool) / bool(); cuipc's interposer: void(int) / int()
+};
+const RegionHook kRegionHooks[] = {
+    {"torch_memory_saver", "tms_set_interesting_region", "tms_get_interesting_region", true},
+    {"cuipc-interposer", "cuipc_interposer_set_region", "cuipc_interposer_in_region", false},
+};
+
+struct FoundHook {
+  void* set = nullptr;
+  void* get = nullptr;
+};
+
+FoundHook Find(const RegionHook& hook) {
+  return FoundHook{dlsym(RTLD_DEFAULT, hook.set), dlsym(RTLD_DEFAULT, hook.get)};
+}
+
+// On the calling thread: torch_memory_saver's region is thread-local.
+bool Inside(const RegionHook& hook, const FoundHook& found) {
+  if (!found.get) return false;
+  if (hook.boolAbi) return reinterpret_cast<bool (*)()>(found.get)();
+  return reinterpret_cast<int (*)()>(found.get)() != 0;
+}
+
+Napi::Value AllocatorHooks(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  bool enter = ArgBool(info, 0, "enter");
-  using SetRegion = void (*)(int);
-  auto hook = reinterpret_cast<SetRegion>(dlsym(RTLD_DEFAULT, "cuipc_interposer_set_region"));
-  Napi::Object r = Napi::Object::New(env);
-  r.Set("hooked", hook != nullptr);
-  if (hook) {
-    hook(enter ? 1 : 0);
+  Napi::Array hooks = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (const RegionHook& hook : kRegionHooks) {
+    FoundHook found = Find(hook);
+    if (!found.set) continue;
+    Napi::Object h = Napi::Object::New(env);
+    h.Set("abi", hook.abi);
     Dl_info where;
-    r.Set("provider", dladdr(reinterpret_cast<void*>(hook), &where) && where.dli_fname ? Napi::Value(Napi::String::New(env, where.dli_fname)) : env.Null());
-  } else {
-    r.Set("provider", env.Null());
+    h.Set("library", dladdr(found.set, &where) && where.dli_fname ? Napi::Value(Napi::String::New(env, where.dli_fname)) : env.Null());
+    h.Set("inside", Inside(hook, found));
+    h.Set("symbol", hook.set);
+    hooks.Set(n++, h);
   }
-  return r;
+  return hooks;
+}
+
+// Sets the region of one hook on the calling thread; returns whether it was inside before,
+// or null when no loaded library has that ABI.
+Napi::Value SetAllocatorRegion(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ExpectArgs(info, 2, "setAllocatorRegion(abi, inside)");
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "abi must be a string: 'torch_memory_saver' or 'cuipc-interposer'");
+  const std::string abi = info[0].As<Napi::String>().Utf8Value();
+  bool inside = ArgBool(info, 1, "inside");
+  for (const RegionHook& hook : kRegionHooks) {
+    if (abi != hook.abi) continue;
+    FoundHook found = Find(hook);
+    if (!found.set) return env.Null();
+    bool before = Inside(hook, found);
+    if (hook.boolAbi) reinterpret_cast<void (*)(bool)>(found.set)(inside);
+    else reinterpret_cast<void (*)(int)>(found.set)(inside ? 1 : 0);
+    return Napi::Boolean::New(env, before);
+  }
+  throw Napi::TypeError::New(env, "abi must be 'torch_memory_saver' or 'cuipc-interposer', got '" + abi + "'");
 }
 
 }  // namespace
@@ -275,7 +325,8 @@ void RegisterMemory(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "memcpy", Memcpy);
   Export(env, exports, "copyToHost", CopyToHost);
   Export(env, exports, "copyFromHost", CopyFromHost);
-  Export(env, exports, "allocatorRegion", AllocatorRegion);
+  Export(env, exports, "allocatorHooks", AllocatorHooks);
+  Export(env, exports, "setAllocatorRegion", SetAllocatorRegion);
 }
 
 }  // namespace cuipc

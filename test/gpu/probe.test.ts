@@ -1,7 +1,9 @@
 // The probe's verdicts on a real GPU (npm run test:gpu): 4 ranks on device 0, every cell of
 // the issue's list, and the LD_PRELOAD interposer turning a passing probe into a failing one.
+// The seed runs against the real torch_memory_saver preload library when CUIPC_TEST_TMS_HOOK
+// names it (built from its public source on the GPU host), else against the ABI stand-in.
 import { describe, expect, it } from 'vitest';
-import { vmmInterposerPath } from '../../lib/binding/native.js';
+import { tmsStandinPath, vmmInterposerPath } from '../../lib/binding/native.js';
 import { probe, type ProbeOptions } from '../../lib/probe/index.js';
 
 async function run(options: ProbeOptions) {
@@ -35,10 +37,30 @@ describe('on the GPU', () => {
   });
 
   it('an LD_PRELOAD cudaMalloc-from-cuMemCreate interposer makes cudaMalloc + ipc fail, and is named', async () => {
-    const report = await run({ alloc: 'cudaMalloc', share: 'ipc', env: { LD_PRELOAD: vmmInterposerPath() } });
+    const report = await run({ alloc: 'cudaMalloc', share: 'ipc', env: { LD_PRELOAD: vmmInterposerPath(), SGLANG_MEMORY_SAVER_CUDA_GRAPH: '1' } });
     expect(report.result).toBe('failed');
     expect(report.pinpoint).toMatchObject({ step: 'export', call: 'cudaIpcGetMemHandle', code: 1 });
     expect(report.pinpoint?.provenance).toMatchObject({ vmm: true, legacyIpcCapable: false });
     expect(JSON.stringify(report.pinpoint?.explanations)).toContain('libcuipc_vmm_interposer.so');
+  });
+});
+
+describe('the seed on the GPU: a colocated SGLang rank under torch_memory_saver', () => {
+  const hook = process.env.CUIPC_TEST_TMS_HOOK || tmsStandinPath();
+
+  it(`with the hook (${process.env.CUIPC_TEST_TMS_HOOK ? 'the real torch_memory_saver' : 'the ABI stand-in'}) and SGLANG_MEMORY_SAVER_CUDA_GRAPH=true: FAIL at export, the hook named`, async () => {
+    const report = await run({ env: { LD_PRELOAD: hook, SGLANG_MEMORY_SAVER_CUDA_GRAPH: 'true', CUDA_DEVICE_MAX_CONNECTIONS: '1', NCCL_NVLS_ENABLE: '1' } });
+    expect(report.result).toBe('failed');
+    expect(report.pinpoint).toMatchObject({ step: 'export', call: 'cudaIpcGetMemHandle', code: 1, name: 'cudaErrorInvalidValue' });
+    expect(report.pinpoint?.provenance).toMatchObject({ vmm: true, legacyIpcCapable: false });
+    expect(report.ranks.every((r) => r.steps.register.outcome === 'passed')).toBe(true);
+    expect(report.ranks[0].memorySaver).toMatchObject({ entered: true, hooks: [{ abi: 'torch_memory_saver', library: expect.stringContaining('/') }] });
+    expect(report.pinpoint?.explanations[0].summary).toMatch(/torch_memory_saver's preload hook/);
+  });
+
+  it('with the hook and the variable unset: PASS, with the warning that its region was not exercised', async () => {
+    const report = await run({ env: { LD_PRELOAD: hook } });
+    expect(report.result, JSON.stringify(report.pinpoint)).toBe('passed');
+    expect(report.warnings.map((w) => w.id)).toEqual(['memory-saver.not-entered.torch_memory_saver']);
   });
 });

@@ -72,9 +72,9 @@ describe('cuipc probe --launcher ray (stand-in Ray)', () => {
   });
 
   it('runtime_env env_vars reach the ranks: an LD_PRELOAD interposer makes the export fail, and is named', async () => {
-    const report = await run({ ranks: 2, env: { LD_PRELOAD: vmmInterposerPath() } });
+    const report = await run({ ranks: 2, env: { LD_PRELOAD: vmmInterposerPath(), SGLANG_MEMORY_SAVER_CUDA_GRAPH: 'true' } });
     expect(report.result).toBe('failed');
-    expect(report.options.envKeys).toEqual(['LD_PRELOAD']);
+    expect(report.options.envKeys).toEqual(['LD_PRELOAD', 'SGLANG_MEMORY_SAVER_CUDA_GRAPH']);
     expect(report.pinpoint).toMatchObject({ step: 'export', call: 'cudaIpcGetMemHandle', code: 1, name: 'cudaErrorInvalidValue' });
     expect(report.pinpoint?.provenance).toMatchObject({ classification: 'vmm', vmm: true, legacyIpcCapable: false });
     expect(report.pinpoint?.explanations[0].id).toBe('vmm-memory');

@@ -68,7 +68,7 @@ describe('plain launcher, device visibility', () => {
 
 describe('plain launcher, ranks in a captured environment', () => {
   it('replays a snapshot carrying an LD_PRELOAD interposer: the export fails, the interposer is named', async () => {
-    const snapshot = captureEnvironment({ env: { ...process.env, LD_PRELOAD: vmmInterposerPath() }, label: 'ray actor', inspectFiles: false });
+    const snapshot = captureEnvironment({ env: { ...process.env, LD_PRELOAD: vmmInterposerPath(), SGLANG_MEMORY_SAVER_CUDA_GRAPH: 'true' }, label: 'ray actor', inspectFiles: false });
     const clean = await run({ ranks: 2 });
     expect(clean.result).toBe('passed');
     const report = await run({ ranks: 2, envSnapshot: snapshot });
@@ -98,7 +98,7 @@ describe('plain launcher, ranks in a captured environment', () => {
   it('the CLI takes --env-snapshot FILE, and refuses a file that is not a snapshot (exit 2)', () => {
     const bin = fileURLToPath(new URL('../../bin/cuipc.js', import.meta.url));
     const good = join(scratch, 'actor.json');
-    writeFileSync(good, JSON.stringify(captureEnvironment({ env: { ...process.env, LD_PRELOAD: vmmInterposerPath() }, inspectFiles: false })));
+    writeFileSync(good, JSON.stringify(captureEnvironment({ env: { ...process.env, LD_PRELOAD: vmmInterposerPath(), SGLANG_MEMORY_SAVER_CUDA_GRAPH: 'true' }, inspectFiles: false })));
     const bad = join(scratch, 'bad.json');
     writeFileSync(bad, '{"hello": 1}');
     const cuipc = (...args: string[]) => spawnSync(process.execPath, [bin, 'probe', '--backend', 'sim', '--ranks', '2', '--inputs', '2', ...args], { encoding: 'utf8', timeout: 60_000 });

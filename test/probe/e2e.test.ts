@@ -103,8 +103,9 @@ describe('allocators that legacy IPC cannot export', () => {
   it('an interposer turns a passing probe into one that fails at export, and is named', async () => {
     const { vmmInterposerPath } = await import('../../lib/binding/native.js');
     // The registered buffer is allocated outside the interposer's region and still exports;
-    // the graph inputs are allocated inside it, as a server under a memory saver does.
-    const report = await run({ ranks: 2, env: { LD_PRELOAD: vmmInterposerPath() } });
+    // the graph inputs are allocated inside it, as a server under a memory saver does
+    // (SGLANG_MEMORY_SAVER_CUDA_GRAPH on: test/probe/memory-saver.test.ts has the rest).
+    const report = await run({ ranks: 2, env: { LD_PRELOAD: vmmInterposerPath(), SGLANG_MEMORY_SAVER_CUDA_GRAPH: '1' } });
     expect(report.ranks[0].steps.register.outcome).toBe('passed');
     expect(report.pinpoint).toMatchObject({ step: 'export', call: 'cudaIpcGetMemHandle', code: 1 });
     expect(report.pinpoint?.provenance).toMatchObject({ vmm: true, legacyIpcCapable: false });
@@ -113,7 +114,9 @@ describe('allocators that legacy IPC cannot export', () => {
     expect(report.ranks[0].loader?.allocation.find((a) => a.symbol === 'cudaMalloc')?.interposed).toBe(true);
     const vmm = report.pinpoint?.explanations[0];
     expect(vmm?.id).toBe('vmm-memory');
-    expect(vmm?.summary).toMatch(/cuipc's VMM test interposer .*cudaMalloc is provided by .*libcuipc_vmm_interposer\.so/);
+    // The most specific source first: the region the rank entered, in the interposer's library.
+    expect(vmm?.summary).toMatch(/region of cuipc's VMM interposer \(.*libcuipc_vmm_interposer\.so\)/);
+    expect(vmm?.evidence).toContainEqual(expect.stringMatching(/loader: cudaMalloc resolves to .*libcuipc_vmm_interposer\.so \(interposed\)/));
     expect(report.ranks[0].hazards.some((h) => h.variable === 'LD_PRELOAD')).toBe(true);
   });
 });

@@ -1,0 +1,70 @@
+// A TEST stand-in with torch_memory_saver's preload-hook ABI, for machines where the real
+// library cannot run (it links libcuda and libcudart; there is no GPU or driver in CI). The
+// probe must find and enter a hook by this ABI, so the seed failure is tested on the simulated
+// device; on a GPU the real torch_memory_saver is the authority (see the project's notes).
+//
+// What it reproduces, from torch_memory_saver's csrc/entrypoint.cpp (preload mode):
+//  - cudaMalloc served from cuMemCreate + cuMemMap with no shareable handle type inside the
+//    region, the runtime's cudaMalloc outside it; cudaFree of its own memory unmaps it;
+//  - the region is THREAD-LOCAL: `tms_set_interesting_region(bool)` / `tms_get_interesting_region()`
+//    act on the calling thread only; `TMS_INIT_ENABLE` (read once per thread, "1"/"true")
+//    starts a thread inside it ("1", "true", "TRUE", "yes", "YES");
+//  - `tms_set_current_tag` / `tms_get_current_tag` (the tag is recorded, nothing else).
+// What it does NOT reproduce: pause/resume, CPU and disk backup, the memory margin, the
+// GPUDirect-RDMA allocation flag, per-tag bookkeeping, and the aborts the real library makes
+// on driver errors (this one returns the error code).
+#include <cstdlib>
+#include <initializer_list>
+#include <cstring>
+#include <string>
+
+#include "interposer/vmm_backing.h"
+
+#define CUIPC_EXPORT extern "C" __attribute__((visibility("default")))
+
+CUIPC_EXPORT cudaError_t cudaMalloc(void** ptr, size_t size);
+CUIPC_EXPORT cudaError_t cudaFree(void* ptr);
+CUIPC_EXPORT void tms_set_interesting_region(bool is_interesting_region);
+CUIPC_EXPORT bool tms_get_interesting_region(void);
+CUIPC_EXPORT void tms_set_current_tag(const char* tag);
+CUIPC_EXPORT const char* tms_get_current_tag(void);
+
+namespace {
+// torch_memory_saver's get_bool_env_var (csrc/utils.h): exactly these spellings are true.
+bool envFlag(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v) return false;
+  for (const char* yes : {"1", "true", "TRUE", "yes", "YES"}) {
+    if (std::strcmp(v, yes) == 0) return true;
+  }
+  return false;
+}
+
+struct ThreadRegion {
+  int state = -1;  // -1: not yet read from TMS_INIT_ENABLE on this thread
+  std::string tag = "default";
+  bool inside() {
+    if (state < 0) state = envFlag("TMS_INIT_ENABLE") ? 1 : 0;
+    return state > 0;
+  }
+};
+thread_local ThreadRegion t_region;
+
+void init() { cuipc_interposer::Init(reinterpret_cast<void*>(&cudaMalloc), reinterpret_cast<void*>(&cudaFree)); }
+}  // namespace
+
+CUIPC_EXPORT void tms_set_interesting_region(bool is_interesting_region) { t_region.state = is_interesting_region ? 1 : 0; }
+CUIPC_EXPORT bool tms_get_interesting_region(void) { return t_region.inside(); }
+CUIPC_EXPORT void tms_set_current_tag(const char* tag) { t_region.tag = tag ? tag : "default"; }
+CUIPC_EXPORT const char* tms_get_current_tag(void) { return t_region.tag.c_str(); }
+
+CUIPC_EXPORT cudaError_t cudaMalloc(void** ptr, size_t size) {
+  if (!ptr) return cuabi::kErrorInvalidValue;
+  init();
+  return t_region.inside() ? cuipc_interposer::ServeVmm(ptr, size) : cuipc_interposer::ForwardMalloc(ptr, size);
+}
+
+CUIPC_EXPORT cudaError_t cudaFree(void* ptr) {
+  init();
+  return cuipc_interposer::Free(ptr);
+}
