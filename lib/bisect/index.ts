@@ -110,7 +110,8 @@ function trialFor(env: Record<string, string>, good: EnvSnapshot, label: string,
 }
 
 function sideOf(s: EnvSnapshot, report: ProbeReport): BisectSide {
-  return { label: s.label, hostname: s.hostname, pid: s.pid, capturedAt: s.capturedAt, result: report.result, failure: signatureOf(report), abort: abortOf(report) };
+  const warnings = (report.warnings ?? []).map((w) => ({ id: w.id, message: w.message, ...(w.command !== undefined ? { command: w.command } : {}) }));
+  return { label: s.label, hostname: s.hostname, pid: s.pid, capturedAt: s.capturedAt, result: report.result, failure: signatureOf(report), abort: abortOf(report), warnings };
 }
 
 function otherDifferencesOf(good: EnvSnapshot, bad: EnvSnapshot): OtherDifference[] {

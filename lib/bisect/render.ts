@@ -44,6 +44,7 @@ export function explainNone(r: Omit<BisectNone, 'answer'>): string {
       }
       const badRay = r.changes.some((c) => RAY_MARKERS.test(c.variable)) || r.heldFixed.some((h) => RAY_MARKERS.test(h.variable) && h.bad !== null && h.good === null);
       if (badRay && r.settings.launcher === 'plain') hints.push('BAD was captured inside a Ray actor (it has RAY_* variables GOOD lacks): the launch differs too; run with --launcher ray');
+      for (const w of r.bad.warnings) hints.push(`BAD's probe warns: ${w.message}${w.command ? ` Try ${w.command}` : ''}`);
       if (elsewhere) hints.push(`what else differs: ${elsewhere}`);
       return `BAD passes with the ${r.settings.launcher} launcher: the environment differences do not make this probe fail${hints.length ? `; ${hints.join('; ')}` : ''}`;
     }
@@ -60,7 +61,7 @@ function sideLine(name: string, s: BisectSide): string {
   const what = s.result === 'passed' ? 'passed'
     : s.result === 'failed' ? `FAILED at ${s.failure ? failureText(s.failure) : '?'}`
       : `could not run (${s.abort?.reason ?? '?'}: ${s.abort?.message ?? ''})`;
-  return `${name} ${who}: ${what}`;
+  return [`${name} ${who}: ${what}`, ...s.warnings.map((w) => `  warning: ${w.message}`)].join('\n');
 }
 
 function changeLines(c: Change, index: number): string[] {

@@ -3,7 +3,7 @@
 // or the probes could not run (exit 3).
 import type { EnvSnapshot } from '../env/capture.js';
 import type { ProbeOptions } from '../probe/options.js';
-import type { LauncherKind, Pinpoint, ProbeAbort, StepName } from '../report/types.js';
+import type { LauncherKind, Pinpoint, ProbeAbort, ProbeWarning, StepName } from '../report/types.js';
 import type { Change, HeldFixed } from './changes.js';
 
 export type { Change, ChangeKind, HeldFixed } from './changes.js';
@@ -44,6 +44,8 @@ export interface BisectSide {
   result: 'passed' | 'failed' | 'aborted';
   failure: FailureSignature | null;
   abort: Pick<ProbeAbort, 'reason' | 'message'> | null;
+  /** What the probe's environment holds that the run did not exercise (a pass must not hide it). */
+  warnings: Array<Pick<ProbeWarning, 'id' | 'message'> & { command?: string }>;
 }
 
 /** A difference that is not a variable: the probe cannot apply it (PID namespace, devices, /dev/shm, ...). */
