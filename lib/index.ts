@@ -1,5 +1,5 @@
 // The library API: `probe` and `matrix` for test harnesses, `cuda` for the typed low-level
-// calls, `doctor` and `env` for the environment.
+// calls, `doctor` and `env` for the environment, `bisect` for which environment difference breaks a probe.
 export { openCuda, resolveBackend, IPC_MEM_LAZY_ENABLE_PEER_ACCESS, IPC_HANDLE_BYTES } from './cuda/index.js';
 export type { Cuda } from './cuda/index.js';
 export type * from '../binding.js';
@@ -15,3 +15,5 @@ export {
   MAX_RANKS,
 } from './probe/index.js';
 export type * from './probe/index.js';
+export { bisect, renderBisect, HELD_FIXED_BY_DEFAULT } from './bisect/index.js';
+export type * from './bisect/index.js';

@@ -7,6 +7,7 @@ import { openCuda } from '../cuda/index.js';
 import type { DeviceIdentity } from '../env/capture.js';
 import { EXIT } from './common.js';
 import { FileUsageError, FileWriteError } from './files.js';
+import { registerBisectCommand } from './bisect.js';
 import { registerConformanceCommand } from './conformance.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerEnvCommand } from './env.js';
@@ -49,6 +50,7 @@ a rank died or hung).`,
   registerConformanceCommand(program);
   registerTraceCommand(program);
   registerPathsCommand(program);
+  registerBisectCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

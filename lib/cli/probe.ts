@@ -28,7 +28,7 @@ import {
 import { readSnapshotFile } from './env.js';
 import { backendOption, EXIT } from './common.js';
 
-interface CommonFlags {
+export interface CommonFlags {
   ranks?: number;
   inputs?: number;
   bytes?: number;
@@ -84,7 +84,7 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-function addCommonOptions(command: Command): Command {
+export function addCommonOptions(command: Command): Command {
   return command
     .option('--ranks <n>', `rank processes, 1..${MAX_RANKS}`, integer)
     .option('--inputs <n>', `graph inputs per rank (default ${DEFAULTS.inputs})`, integer)
@@ -116,7 +116,7 @@ function addCommonOptions(command: Command): Command {
 export const ENV_FILE_RENAMED =
   '--env-file is now --env-from: Node.js 20 takes --env-file for itself (it loads the file into cuipc\'s own environment, or exits 9 when the file is missing). Use --env-from FILE.';
 
-function toOptions(flags: CommonFlags): Omit<ProbeOptions, 'alloc' | 'share'> {
+export function toOptions(flags: CommonFlags): Omit<ProbeOptions, 'alloc' | 'share'> {
   if (flags.envFile !== undefined) throw new ProbeUsageError(ENV_FILE_RENAMED);
   if (typeof flags.json === 'string') checkWritable(flags.json, '--json');
   const env: Record<string, string> = flags.envFrom ? parseEnvFile(readCappedText(flags.envFrom, READ_CAPS.envFile, '--env-from'), flags.envFrom) : {};

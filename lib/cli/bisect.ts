@@ -1,0 +1,111 @@
+// `cuipc bisect GOOD BAD`: the smallest set of environment changes that turns GOOD's passing
+// probe into BAD's failing one. Takes the probe's options (shared with `cuipc probe`), prints
+// progress on a terminal, the result as text or JSON, and exits 0 found / 1 none / 2 / 3.
+import { writeFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { bisect, renderBisect, type BisectProgress, type BisectSnapshotInput } from '../bisect/index.js';
+import { SnapshotFormatError } from '../env/capture.js';
+import { DEFAULTS, ProbeUsageError } from '../probe/options.js';
+import { INPUT_ALLOCATORS, SHARE_STRATEGIES, type InputAllocator, type ShareStrategy } from '../report/types.js';
+import { EXIT } from './common.js';
+import { readSnapshotFile } from './env.js';
+import { addCommonOptions, toOptions, type CommonFlags } from './probe.js';
+
+interface BisectFlags extends CommonFlags {
+  alloc?: InputAllocator;
+  share?: ShareStrategy;
+  include: string[];
+  exclude: string[];
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function snapshotArgument(which: 'GOOD' | 'BAD', path: string): BisectSnapshotInput {
+  if (path === '-') return '-';
+  try {
+    return readSnapshotFile(path);
+  } catch (error) {
+    if (error instanceof SnapshotFormatError) throw new ProbeUsageError(`${which}: ${error.message}`);
+    throw error;
+  }
+}
+
+function shortSet(ids: readonly string[]): string {
+  return ids.length <= 3 ? ids.join(', ') || '(none)' : `${ids.length} changes`;
+}
+
+/** One line per probe: "probe 5 of at most 41: GOOD + 3 change(s); set so far: 12 changes". */
+export function progressLine(p: BisectProgress): string {
+  const what = p.role === 'good' ? 'GOOD' : p.role === 'bad' ? 'BAD' : `GOOD + ${p.applied.length} change(s)${p.role === 'suspects' ? ' (the hazard table\'s suspects)' : ''}`;
+  return `probe ${p.probe} of at most ${p.atMost}: ${what}; set so far: ${shortSet(p.setSoFar)}\n`;
+}
+
+const HELP = `
+GOOD and BAD are environment snapshots (\`cuipc env capture --json > FILE\`, say in a shell and
+inside a Ray actor), or - for this process's environment. The probe runs under GOOD and under
+BAD first; if GOOD fails or BAD passes it says what each found and stops. Otherwise it searches
+the differences with delta debugging (ddmin) for a smallest set that, applied to GOOD, makes the
+probe fail the same way as BAD (same step, call and error code): a set from which no single
+change can be dropped.
+
+Each variable is a change; each LD_PRELOAD entry and each PYTORCH_CUDA_ALLOC_CONF /
+PYTORCH_ALLOC_CONF option is a change of its own. Variables that name paths or ids of one
+machine or run (PWD, HOME, HOSTNAME, SHLVL, RAY_*_ID, ...) are held at GOOD's value unless
+--include names them; --exclude holds more. Every probe is a separate run of new processes;
+an environment already probed in this bisect is not probed again.
+
+With --launcher ray the searched variables reach the actors as runtime_env env_vars (an
+unset one is given empty: Ray cannot unset a variable).
+
+Examples:
+  cuipc bisect shell.json actor.json --ranks 2
+  cuipc bisect shell.json actor.json --launcher ray --json bisect.json
+  cuipc bisect - actor.json --backend sim --exclude 'NCCL_*'
+
+Exit status: 0 a minimal set was found; 1 none: GOOD fails, BAD passes, or the failure is not
+caused by the searched variables (what else differs is named); 2 bad usage; 3 a probe could
+not run under GOOD or BAD.`;
+
+export function registerBisectCommand(program: Command): void {
+  const command = addCommonOptions(
+    program
+      .command('bisect')
+      .description('find the smallest environment difference that turns a passing probe into a failing one')
+      .argument('<GOOD>', 'snapshot where the probe passes (a file, or - for this environment)')
+      .argument('<BAD>', 'snapshot where it fails (a file, or -)')
+      .addOption(new Option('--alloc <allocator>', `how graph inputs are allocated (default ${DEFAULTS.alloc})`).choices(INPUT_ALLOCATORS))
+      .addOption(new Option('--share <strategy>', `how graph inputs are shared (default ${DEFAULTS.share})`).choices(SHARE_STRATEGIES))
+      .option('--include <glob>', 'also search variables held fixed by default, e.g. RAY_* (repeatable)', collect, [])
+      .option('--exclude <glob>', "hold these variables at GOOD's value, e.g. 'NCCL_*' (repeatable)", collect, []),
+  );
+  command.addHelpText('after', HELP);
+  command.action(async (goodPath: string, badPath: string, flags: BisectFlags) => {
+    try {
+      if (flags.envSnapshot !== undefined) throw new ProbeUsageError('--env-snapshot: bisect builds every probe\'s environment from GOOD and BAD');
+      const good = snapshotArgument('GOOD', goodPath);
+      const bad = snapshotArgument('BAD', badPath);
+      const showProgress = process.stderr.isTTY === true && !flags.quiet;
+      const result = await bisect({
+        ...toOptions(flags),
+        ...(flags.alloc ? { alloc: flags.alloc } : {}),
+        ...(flags.share ? { share: flags.share } : {}),
+        good, bad, include: flags.include, exclude: flags.exclude,
+        ...(showProgress ? { onProgress: (p: BisectProgress) => process.stderr.write(progressLine(p)) } : {}),
+      });
+      const json = `${JSON.stringify(result, null, 2)}\n`;
+      if (typeof flags.json === 'string') writeFileSync(flags.json, json);
+      else if (flags.json === true) process.stdout.write(json);
+      if (!flags.quiet && flags.json !== true) process.stdout.write(renderBisect(result));
+      process.exitCode = result.exitCode;
+    } catch (error) {
+      if (error instanceof ProbeUsageError) {
+        process.stderr.write(`cuipc: ${error.message}\n`);
+        process.exitCode = EXIT.usage;
+        return;
+      }
+      throw error;
+    }
+  });
+}

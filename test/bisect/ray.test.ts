@@ -1,0 +1,61 @@
+// bisect with --launcher ray: the searched variables reach the actors as runtime_env env_vars.
+// Against the stand-in Ray (test/ray_standin: Ray's documented env_vars and CUDA_VISIBLE_DEVICES
+// behaviour, not Ray itself), and against real Ray when CUIPC_TEST_RAY_PYTHON names a Python
+// that imports ray (CUIPC_TEST_RAY_ADDRESS: a cluster with at least 2 GPUs, logical ones will
+// do on the simulated device; without it ray.init starts a local one).
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { tmsStandinPath } from '../../lib/binding/native.js';
+import { bisect, type BisectResult } from '../../lib/bisect/index.js';
+import { captureEnvironment, type EnvSnapshot } from '../../lib/env/capture.js';
+import type { RayLaunchOptions } from '../../lib/probe/options.js';
+
+const { LD_PRELOAD: _p, SGLANG_MEMORY_SAVER_CUDA_GRAPH: _s, ...cleanEnv } = process.env;
+const shell = (extra: Record<string, string>, label: string): EnvSnapshot => captureEnvironment({ env: { ...cleanEnv, ...extra }, label });
+const SEED = { LD_PRELOAD: tmsStandinPath(), SGLANG_MEMORY_SAVER_CUDA_GRAPH: '1', CUDA_DEVICE_MAX_CONNECTIONS: '1', NCCL_NVLS_ENABLE: '1', MASTER_ADDR: '10.0.0.7', PYTHONPATH_EXTRA: '/opt/app' };
+
+function expectSeed(result: BisectResult): void {
+  expect(result.settings.launcher).toBe('ray');
+  expect(result.outcome).toBe('found');
+  if (result.outcome !== 'found') return;
+  expect(result.minimal.map((c) => c.id)).toEqual([`LD_PRELOAD+${tmsStandinPath()}`, 'SGLANG_MEMORY_SAVER_CUDA_GRAPH']);
+  expect(result.pinpoint).toMatchObject({ step: 'export', call: 'cudaIpcGetMemHandle', code: 1 });
+}
+
+describe('bisect --launcher ray (stand-in Ray)', () => {
+  it('finds the seed\'s two changes with the variables given as runtime_env env_vars', async () => {
+    const standin = fileURLToPath(new URL('../ray_standin', import.meta.url));
+    const saved = { PYTHONPATH: process.env.PYTHONPATH, CUIPC_SIM_DEVICES: process.env.CUIPC_SIM_DEVICES, RAY_STANDIN_NUM_GPUS: process.env.RAY_STANDIN_NUM_GPUS };
+    // The stand-in's cluster environment is the driver's, which is this process's.
+    Object.assign(process.env, { PYTHONPATH: standin, CUIPC_SIM_DEVICES: '2', RAY_STANDIN_NUM_GPUS: '2' });
+    try {
+      const result = await bisect({ good: shell({}, 'shell'), bad: shell(SEED, 'actor'), launcher: 'ray', backend: 'sim', ranks: 2, inputs: 2, bytes: 1024, timeoutMs: 20_000 });
+      expectSeed(result);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    }
+  }, 180_000);
+
+  it('refuses plain-only options with ray, before any probe', async () => {
+    const good = shell({}, 'shell');
+    await expect(bisect({ good, bad: good, launcher: 'ray', visibility: 'per-rank', backend: 'sim' })).rejects.toThrow(/visibility applies to the plain launcher/);
+  });
+});
+
+const realPython = process.env.CUIPC_TEST_RAY_PYTHON;
+if (!realPython) console.log('bisect with real Ray skipped: set CUIPC_TEST_RAY_PYTHON to a Python that imports ray (and CUIPC_TEST_RAY_ADDRESS to a cluster with 2 GPUs)');
+describe.skipIf(!realPython)('bisect --launcher ray (real Ray)', () => {
+  it('finds the seed\'s two changes', async () => {
+    const ray: RayLaunchOptions = { python: realPython as string };
+    if (process.env.CUIPC_TEST_RAY_ADDRESS) ray.address = process.env.CUIPC_TEST_RAY_ADDRESS;
+    // A local cluster's actors inherit this environment: two simulated devices, one per Ray GPU id.
+    const saved = process.env.CUIPC_SIM_DEVICES;
+    process.env.CUIPC_SIM_DEVICES = '2';
+    try {
+      const result = await bisect({ good: shell({}, 'shell'), bad: shell(SEED, 'actor'), launcher: 'ray', ray, backend: 'sim', ranks: 2, inputs: 2, bytes: 1024, timeoutMs: 60_000 });
+      expectSeed(result);
+    } finally {
+      if (saved === undefined) delete process.env.CUIPC_SIM_DEVICES; else process.env.CUIPC_SIM_DEVICES = saved;
+    }
+  }, 600_000);
+});
