@@ -18,7 +18,7 @@ const { nativeHash, readStamp, writeStamp } = require('./native-hash.cjs');
 
 const root = path.join(__dirname, '..');
 /** What must lie beside the addon for every backend to work (the trace library is optional). */
-const BESIDE = ['libcuipc_sim.so', 'libcuipc_vmm_interposer.so'];
+const BESIDE = ['libcuipc_sim.so', 'libcuipc_vmm_interposer.so', 'libcuipc_tms_standin.so'];
 const CMAKE_JS = 'cmake-js@^8';
 
 function say(line) {

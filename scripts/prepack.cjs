@@ -29,7 +29,7 @@ if (result.status !== 0) {
 }
 
 const files = existsSync(target) ? readdirSync(target) : [];
-const required = ['libcuipc_sim.so', 'libcuipc_vmm_interposer.so'];
+const required = ['libcuipc_sim.so', 'libcuipc_vmm_interposer.so', 'libcuipc_tms_standin.so'];
 const missing = required.filter((name) => !files.includes(name));
 if (!files.some((name) => name.endsWith('.node'))) missing.unshift('the addon (*.node)');
 if (missing.length > 0) {

@@ -85,7 +85,8 @@ interface RankState {
   init: InitData | null;
   steps: Record<StepName, RankStep>;
   results: Map<number, RankStepResult>;
-  inFlight: { step: StepName; call: string; method: string; args: Record<string, string | number | boolean | null> } | null;
+  /** The call a rank announced and has not answered yet, and since when (ms, this clock). */
+  inFlight: { step: StepName; call: string; method: string; args: Record<string, string | number | boolean | null>; since: number } | null;
   verify: RankReport['verify'];
   closed: boolean;
 }
@@ -176,7 +177,7 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
       state.pid = message.pid;
       state.placement = message.placement ?? null;
     } else if (message.type === 'calling') {
-      state.inFlight = { step: message.step, call: message.call, method: message.method, args: message.args };
+      state.inFlight = { step: message.step, call: message.call, method: message.method, args: message.args, since: Date.now() };
     } else {
       if (message.round !== currentRound) return `a result for round ${message.round} while round ${currentRound} runs`;
       if (state.results.has(message.round)) return `a second result for round ${message.round}`;
@@ -307,7 +308,10 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
   const interruptAt = (step: StepName, round: number | null): void => {
     const signal = interruptedBy() ?? 'SIGINT';
     const running = states.filter((s) => round === null || !s.results.has(round));
-    const inCall = running.find((s) => s.inFlight && s.inFlight.step === step);
+    // The rank in the oldest unanswered call: the one stuck, not one that was mid-way through a quick one.
+    const inCall = running
+      .filter((s) => s.inFlight && s.inFlight.step === step)
+      .sort((a, b) => (a.inFlight?.since ?? 0) - (b.inFlight?.since ?? 0))[0];
     const flight = inCall?.inFlight ?? null;
     abort = {
       reason: 'interrupted',

@@ -38,9 +38,7 @@ describe('cuipc bisect', () => {
     expect(block).toBeDefined();
     const expected = /^# (Answer: .*)$/m.exec(block as string)?.[1];
     expect(expected).toBeDefined();
-    const script = (block as string)
-      .replace(/^TMS=\S+/m, `TMS='${tmsStandinPath()}'`)
-      .replaceAll('npx cuipc', `'${process.execPath}' '${bin}'`);
+    const script = (block as string).replaceAll('npx cuipc', `'${process.execPath}' '${bin}'`);
     const r = spawnSync('bash', ['-e', '-c', script], { encoding: 'utf8', cwd: scratch, env: cleanEnv, timeout: 120_000 });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
