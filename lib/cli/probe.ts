@@ -6,10 +6,11 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Backend, CaptureMode } from '../../binding.js';
 import { runMatrix, runProbe, type MatrixOptions } from '../probe/index.js';
 import { SnapshotFormatError } from '../env/capture.js';
-import { DEFAULTS, MAX_RANKS, parseDeviceList, parseEnvAssignment, parseEnvFile, ProbeUsageError, type ProbeOptions, type RayLaunchOptions } from '../probe/options.js';
+import { DEFAULTS, MAX_RANKS, parseDeviceList, parseEnvAssignment, parseEnvFile, ProbeUsageError, type ProbeOptions, type ProbeProgress, type RayLaunchOptions } from '../probe/options.js';
 import { checkWritable, FileUsageError, FileWriteError, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
 import { renderMatrixReport, renderProbeReport } from '../report/render.js';
 import { terminalWidth } from '../report/text.js';
+import { describeProgress, ProgressLine } from './progress.js';
 import {
   CAPTURE_MODES,
   DEVICE_VISIBILITIES,
@@ -271,8 +272,14 @@ Examples:
   );
   probeCommand.action(async (flags: ProbeFlags) => {
     await runReporting(async () => {
-      const options = { ...toOptions(flags), ...(flags.alloc ? { alloc: flags.alloc } : {}), ...(flags.share ? { share: flags.share } : {}) };
-      const { value: report } = await interruptible((interrupt) => runProbe(options, { interrupt }));
+      const line = new ProgressLine(process.stderr, process.stderr.isTTY === true && !flags.quiet);
+      const options = {
+        ...toOptions(flags),
+        ...(flags.alloc ? { alloc: flags.alloc } : {}),
+        ...(flags.share ? { share: flags.share } : {}),
+        ...(line.enabled ? { onProgress: (p: ProbeProgress) => line.update(`cuipc probe: ${describeProgress(p)}`) } : {}),
+      };
+      const { value: report } = await interruptible((interrupt) => runProbe(options, { interrupt })).finally(() => line.clear());
       emit(flags, report, renderProbeReport(report, { width: terminalWidth(process.stdout) }));
       return report.exitCode;
     });
@@ -299,15 +306,20 @@ could not run (no driver, a rank died or hung).`,
   );
   matrixCommand.action(async (flags: CommonFlags) => {
     await runReporting(async () => {
+      const line = new ProgressLine(process.stderr, process.stderr.isTTY === true && !flags.quiet);
+      let cellsDone = 0;
       const options: MatrixOptions = {
         ...toOptions(flags),
-        onCell: (cell) => {
+        onCell: (cell, done, total) => {
+          cellsDone = done;
           if (!flags.quiet && flags.json !== true) {
-            process.stderr.write(`  ${cell.alloc} + ${cell.share}: ${cell.status}${cell.reason && cell.status !== 'skipped' ? ` (${cell.reason})` : ''}\n`);
+            line.clear();
+            process.stderr.write(`  [${done}/${total}] ${cell.alloc} + ${cell.share}: ${cell.status}${cell.reason && cell.status !== 'skipped' ? ` (${cell.reason})` : ''}\n`);
           }
         },
+        ...(line.enabled ? { onProgress: (p: ProbeProgress) => line.update(`cuipc matrix: cell ${cellsDone + 1}: ${describeProgress(p)}`) } : {}),
       };
-      const { value: report, signal } = await interruptible((interrupt) => runMatrix(options, { interrupt }));
+      const { value: report, signal } = await interruptible((interrupt) => runMatrix(options, { interrupt })).finally(() => line.clear());
       const text = renderMatrixReport(report, { width: terminalWidth(process.stdout) });
       emit(flags, report, signal ? `${text}INTERRUPTED by ${signal}: the cells above ran; no further cell was started.\n` : text);
       return signal ? signalExit(signal) : report.exitCode;

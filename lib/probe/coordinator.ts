@@ -19,7 +19,7 @@ import {
   type StepName,
   type StepOutcome,
 } from '../report/types.js';
-import { launchSettings, type ResolvedProbeOptions } from './options.js';
+import { launchSettings, type ProbeProgress, type ResolvedProbeOptions } from './options.js';
 import {
   ADDRESS_ENV,
   LOAD_CALL,
@@ -71,6 +71,8 @@ export interface CoordinatorPlan {
    * far comes back with abort reason 'interrupted'. Internal: the CLI's signal handler.
    */
   interrupt?: AbortSignal;
+  /** Called as ranks connect, start calls and finish rounds (for a live progress line). */
+  onProgress?: (progress: ProbeProgress) => void;
 }
 
 /** How long, after the first rank of a round died, the others get to show that they died too. */
@@ -144,6 +146,7 @@ function rankConfig(options: ResolvedProbeOptions, rank: number, device: number)
 }
 
 export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
+  const onProgress = plan.onProgress;
   const { options, launcher } = plan;
   const startedAt = new Date();
   const started = Date.now();
@@ -189,7 +192,27 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
       state.inFlight = null;
     }
     wakeup.notify();
+    reportProgress();
     return null;
+  };
+
+  // Progress: where each rank is, as a snapshot; nothing is computed when nobody listens.
+  let progressStep: StepName | null = null;
+  const reportProgress = (): void => {
+    if (!onProgress) return;
+    const stepIndex = progressStep === null ? -1 : STEPS.indexOf(progressStep);
+    onProgress({
+      step: progressStep,
+      stepNumber: stepIndex + 1,
+      steps: STEPS.length,
+      connected: states.filter((s) => s.connection !== null).length,
+      ranks: states.map((s) => ({
+        rank: s.rank,
+        done: currentRound >= 0 && s.results.has(currentRound),
+        call: s.inFlight && s.inFlight.step === progressStep ? s.inFlight.call : null,
+      })),
+      elapsedMs: Date.now() - started,
+    });
   };
 
   const interrupt = plan.interrupt;
@@ -395,6 +418,8 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
     }
     if (round === 0 || ROUNDS[round - 1].step !== step) stepDeadline = Date.now() + options.timeoutMs;
     currentRound = round;
+    progressStep = step;
+    reportProgress();
     for (const state of states) {
       let input: RoundInput = { kind: 'none' };
       if (step === 'init') input = { kind: 'init', config: rankConfig(options, state.rank, devices[state.rank]) };

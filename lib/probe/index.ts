@@ -21,10 +21,10 @@ import type { RankLauncher, RankProgram } from '../launch/launcher.js';
 import { plainLauncher } from '../launch/plain.js';
 import { rayLauncher } from '../launch/ray.js';
 import { coordinate } from './coordinator.js';
-import { assignDevices, launchSettings, ProbeUsageError, resolveProbeOptions, type ProbeOptions, type ResolvedProbeOptions } from './options.js';
+import { assignDevices, launchSettings, ProbeUsageError, resolveProbeOptions, type ProbeOptions, type ProbeRunControls, type ResolvedProbeOptions } from './options.js';
 
 export type * from '../report/types.js';
-export { ProbeUsageError, DEFAULTS as PROBE_DEFAULTS, MAX_RANKS, parseEnvFile, type ProbeOptions, type RayLaunchOptions } from './options.js';
+export { ProbeUsageError, DEFAULTS as PROBE_DEFAULTS, MAX_RANKS, parseEnvFile, type ProbeOptions, type ProbeProgress, type ProbeRunControls, type RayLaunchOptions } from './options.js';
 export { renderProbeReport, renderMatrixReport } from '../report/render.js';
 
 /** The rank program; the same relative path works from lib/probe (tests) and dist/probe. */
@@ -67,13 +67,41 @@ export interface InternalRunOptions {
   interrupt?: AbortSignal;
 }
 
-export async function probe(options: ProbeOptions = {}): Promise<ProbeReport> {
+/**
+ * Replays a tensor-parallel server's CUDA-graph input sharing (share_graph_inputs) in
+ * `options.ranks` rank processes and resolves to the report: `result` 'passed', 'failed' (with
+ * the pinpoint: rank, step, call, pointer provenance and the ranked explanations) or 'aborted'
+ * (the probe could not run: no driver, a rank died or hung, or `signal` was aborted). A CUDA
+ * failure is a result, never a rejection; a bad option rejects with ProbeUsageError. Nothing is
+ * left behind: rank processes, sockets and shared memory are gone when it resolves.
+ *
+ * @example
+ * const report = await probe({ ranks: 4, backend: 'sim', onProgress: (p) => console.log(p.step) });
+ * if (report.result === 'failed') console.log(report.pinpoint.call, report.pinpoint.explanations[0].title);
+ */
+export async function probe(options: ProbeOptions & ProbeRunControls = {}): Promise<ProbeReport> {
   return runProbe(options);
 }
 
+/** The user's AbortSignal and the CLI's signal handler as one: the reason is the signal's name, or 'abort'. */
+function combinedInterrupt(user: AbortSignal | undefined, cli: AbortSignal | undefined): AbortSignal | undefined {
+  if (user !== undefined && !(user instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+  if (!user) return cli;
+  const merged = new AbortController();
+  const forward = (from: AbortSignal, reason: () => string): void => {
+    if (from.aborted) merged.abort(reason());
+    else from.addEventListener('abort', () => merged.abort(reason()), { once: true });
+  };
+  forward(user, () => 'abort');
+  if (cli) forward(cli, () => String(cli.reason ?? 'SIGINT'));
+  return merged.signal;
+}
+
 /** probe() with the CLI's interrupt; see InternalRunOptions. */
-export async function runProbe(options: ProbeOptions, internal: InternalRunOptions = {}): Promise<ProbeReport> {
+export async function runProbe(options: ProbeOptions & ProbeRunControls, internal: InternalRunOptions = {}): Promise<ProbeReport> {
   const resolved = resolveProbeOptions(options);
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new TypeError('onProgress must be a function');
+  const interrupt = combinedInterrupt(options.signal, internal.interrupt);
   let cuda: Cuda;
   try {
     cuda = openCuda({ backend: resolved.backend });
@@ -100,29 +128,42 @@ export async function runProbe(options: ProbeOptions, internal: InternalRunOptio
   }
   const rankProgram: RankProgram = { program: process.execPath, args: [program] };
   const launcher: RankLauncher = resolved.launch.kind === 'ray' ? rayLauncher(resolved, rankProgram) : plainLauncher(resolved, devices, rankProgram);
-  if (internal.interrupt?.aborted) {
-    const signal = String(internal.interrupt.reason ?? 'SIGINT');
+  if (interrupt?.aborted) {
+    const signal = String(interrupt.reason ?? 'SIGINT');
     return abortedBeforeStart(resolved, devices, { reason: 'interrupted', message: `interrupted by ${signal} before any rank started`, signal, exitCode: null }, simulated);
   }
-  return coordinate({ options: resolved, launcher, coordinatorSimulated: simulated, ...(internal.interrupt ? { interrupt: internal.interrupt } : {}) });
+  return coordinate({
+    options: resolved,
+    launcher,
+    coordinatorSimulated: simulated,
+    ...(interrupt ? { interrupt } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
 }
 
-export interface MatrixOptions extends Omit<ProbeOptions, 'alloc' | 'share'> {
+export interface MatrixOptions extends Omit<ProbeOptions, 'alloc' | 'share'>, ProbeRunControls {
   /** Default: every allocator. */
   allocs?: InputAllocator[];
   /** Default: every share strategy. */
   shares?: ShareStrategy[];
-  /** Called as each cell finishes (for progress output). */
-  onCell?: (cell: MatrixCell) => void;
+  /** Called as each cell finishes, with its number and the number of cells (for progress output). */
+  onCell?: (cell: MatrixCell, done: number, total: number) => void;
 }
 
+/**
+ * The probe over allocators x share strategies (one probe per meaningful cell): which cells pass
+ * here, and per allocator the remedy that works. `signal` stops the running cell and starts no
+ * further one; `onProgress` reports within each cell, `onCell` as each cell ends.
+ */
 export async function matrix(options: MatrixOptions = {}): Promise<MatrixReport> {
   return runMatrix(options);
 }
 
 /** matrix() with the CLI's interrupt: the cell that runs is interrupted and no further cell starts. */
 export async function runMatrix(options: MatrixOptions, internal: InternalRunOptions = {}): Promise<MatrixReport> {
-  const { allocs = [...INPUT_ALLOCATORS], shares = [...SHARE_STRATEGIES], onCell, ...probeOptions } = options;
+  const { allocs = [...INPUT_ALLOCATORS], shares = [...SHARE_STRATEGIES], onCell, signal, ...probeOptions } = options;
+  const interrupt = combinedInterrupt(signal, internal.interrupt);
+  const total = allocs.length * shares.length;
   // Check once, before any cell starts.
   const resolved = resolveProbeOptions(probeOptions);
   for (const alloc of allocs) resolveProbeOptions({ ...probeOptions, alloc });
@@ -132,11 +173,11 @@ export async function runMatrix(options: MatrixOptions, internal: InternalRunOpt
   const runs: Array<{ alloc: InputAllocator; share: ShareStrategy; report: ProbeReport | null; skipped?: string }> = [];
   for (const alloc of allocs) {
     for (const share of shares) {
-      if (internal.interrupt?.aborted) break;
+      if (interrupt?.aborted) break;
       const skipped = skipReason(alloc, share);
-      const report = skipped ? null : await runProbe({ ...probeOptions, alloc, share }, internal);
+      const report = skipped ? null : await runProbe({ ...probeOptions, alloc, share }, interrupt ? { interrupt } : {});
       runs.push({ alloc, share, report, ...(skipped ? { skipped } : {}) });
-      onCell?.(cellOf(alloc, share, report, skipped ?? undefined));
+      onCell?.(cellOf(alloc, share, report, skipped ?? undefined), runs.length, total);
     }
   }
   return buildMatrixReport(runs, resolved, startedAt, Date.now() - started);

@@ -20,6 +20,7 @@ import {
   type MemorySaverMode,
   type PlacementStrategy,
   type ShareStrategy,
+  type StepName,
 } from '../report/types.js';
 
 export const MAX_RANKS = 64;
@@ -89,6 +90,31 @@ export interface ProbeOptions {
    * instead of this process's; `env` still applies on top.
    */
   envSnapshot?: EnvSnapshot;
+}
+
+/** Where a running probe is: passed to `onProgress` as ranks connect, call and finish steps. */
+export interface ProbeProgress {
+  /** The step the ranks are running; null while they start and connect. */
+  step: StepName | null;
+  /** 1..steps for a step, 0 while starting. */
+  stepNumber: number;
+  steps: number;
+  /** Ranks connected to the rendezvous so far. */
+  connected: number;
+  /** Per rank: whether it finished the current round, and the CUDA call it is in, if any. */
+  ranks: Array<{ rank: number; done: boolean; call: string | null }>;
+  elapsedMs: number;
+}
+
+/** How a probe run can be watched and stopped; not part of the probe's configuration. */
+export interface ProbeRunControls {
+  /**
+   * Aborting it stops the probe as a signal does: every rank is stopped, files and sockets are
+   * removed, and the report so far comes back with abort reason 'interrupted' (exit code 3).
+   */
+  signal?: AbortSignal;
+  /** Called as ranks connect, enter CUDA calls and finish steps. */
+  onProgress?: (progress: ProbeProgress) => void;
 }
 
 export interface RayLaunchOptions {
