@@ -2,7 +2,7 @@
 // or in one replayed from a snapshot, with every device visible or one per rank.
 import { environmentForReplay } from '../env/replay.js';
 import type { ResolvedProbeOptions } from '../probe/options.js';
-import { RANK_ENV, RAY_ENV } from '../probe/protocol.js';
+import { PARENT_PID_ENV, RANK_ENV, RAY_ENV } from '../probe/protocol.js';
 import type { RankPlacement } from '../report/types.js';
 import type { LaunchedRanks, RankLauncher, RankProgram } from './launcher.js';
 import { killGroups, killGroupsNow, spawnGroupLeader, type GroupProcess, type RankProcess } from './processes.js';
@@ -47,7 +47,7 @@ export function plainLauncher(options: ResolvedProbeOptions, devices: number[], 
       const ranks: Array<RankProcess & GroupProcess> = [];
       try {
         for (let rank = 0; rank < options.ranks; rank += 1) {
-          const env = { ...base, ...(perRank ? { CUDA_VISIBLE_DEVICES: visibleDeviceEntry(devices[rank], ownList) } : {}), ...coordinatorEnv, [RANK_ENV]: String(rank) };
+          const env = { ...base, ...(perRank ? { CUDA_VISIBLE_DEVICES: visibleDeviceEntry(devices[rank], ownList) } : {}), ...coordinatorEnv, [RANK_ENV]: String(rank), [PARENT_PID_ENV]: String(process.pid) };
           ranks.push(Object.assign(spawnGroupLeader(program.program, program.args, env), { rank }));
         }
       } catch (error) {

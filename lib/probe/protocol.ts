@@ -25,6 +25,11 @@ export const TOKEN_ENV = 'CUIPC_PROBE_TOKEN';
 export const ADDRESS_ENV = 'CUIPC_PROBE_ADDRESS';
 export const RANK_ENV = 'CUIPC_RANK';
 export const RANKS_ENV = 'CUIPC_RANKS';
+/**
+ * The pid the rank's parent must have (the plain launcher's coordinator): a rank that starts
+ * after its coordinator died has been reparented already, so its own getppid() cannot tell.
+ */
+export const PARENT_PID_ENV = 'CUIPC_PARENT_PID';
 /** Set by python/cuipc_ray for a rank it runs in a Ray actor: what Ray gave that actor. */
 export const RAY_ENV = {
   gpuIds: 'CUIPC_RAY_GPU_IDS',

@@ -17,6 +17,7 @@ import {
   ADDRESS_ENV,
   encodeMessage,
   LineSplitter,
+  PARENT_PID_ENV,
   placementFromEnvironment,
   RANK_ENV,
   TOKEN_ENV,
@@ -26,7 +27,7 @@ import {
 import { RankSession } from './rank-session.js';
 
 /** How long a rank may take to leave once it must: from a lost coordinator to SIGKILL. */
-export const LEAVE_GRACE_MS = 800;
+export const LEAVE_GRACE_MS = 400;
 
 let lifeline: Pick<NativeBinding, 'lifeline' | 'lifelineDeadline'> | null = null;
 
@@ -34,7 +35,8 @@ let lifeline: Pick<NativeBinding, 'lifeline' | 'lifelineDeadline'> | null = null
 function startLifeline(): boolean {
   try {
     lifeline = loadAddon().binding;
-    return lifeline.lifeline(process.ppid, LEAVE_GRACE_MS);
+    const expected = Number(process.env[PARENT_PID_ENV]);
+    return lifeline.lifeline(Number.isInteger(expected) && expected > 1 ? expected : process.ppid, LEAVE_GRACE_MS);
   } catch {
     // Without the addon the rank cannot run anyway; init reports why.
     lifeline = null;

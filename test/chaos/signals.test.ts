@@ -4,9 +4,11 @@
 // stop every rank, remove its files and print the report so far marked INTERRUPTED with exit
 // 130, 143 or 129. A SIGKILLed coordinator cannot clean up: its ranks must end themselves
 // within a second (the addon's lifeline thread), also from inside the hung call.
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { rankProgramPath } from '../../lib/probe/index.js';
 import { assertValidReport } from '../probe/helpers.js';
 import { descendantsOf, expectNothingLeft, faultAt, freshDir, isAlive, isHung, startCuipc, STEP_FAULTS, waitUntil, type Run } from './helpers.js';
 
@@ -101,9 +103,22 @@ describe('a coordinator that is SIGKILLed', () => {
     process.kill(run.pid, 'SIGKILL');
     const killed = Date.now();
     await waitUntil(() => !ranks.some(isAlive), 3000, 'the orphaned ranks to end');
-    // 1 s: the lifeline's grace (800 ms) and its 50 ms poll, with room for a loaded machine.
+    // 1 s: the lifeline's grace (400 ms) and its 50 ms poll, with room for a loaded machine.
     expect(Date.now() - killed).toBeLessThan(1500);
     await expectNothingLeft(run, 0);
+  });
+});
+
+describe('a rank whose coordinator died before it could watch it', () => {
+  // Reparented before it armed its lifeline, a rank must not adopt its new parent as the one to
+  // watch: the plain launcher names the coordinator (CUIPC_PARENT_PID) and the rank checks it.
+  it('leaves at once, saying why, when its parent is not the coordinator it was started by', () => {
+    const rank = spawnSync(process.execPath, [rankProgramPath()], {
+      encoding: 'utf8', timeout: 10_000,
+      env: { ...process.env, CUIPC_PARENT_PID: '999999999', CUIPC_PROBE_TOKEN: 'x', CUIPC_PROBE_ADDRESS: 'tcp:127.0.0.1:9', CUIPC_RANK: '0' },
+    });
+    expect(rank.status).toBe(1);
+    expect(rank.stderr).toMatch(/the coordinator that started this rank is gone/);
   });
 });
 
