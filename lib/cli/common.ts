@@ -28,3 +28,20 @@ export function toJson(value: unknown): string {
 export function writeJson(value: unknown): void {
   process.stdout.write(toJson(value) + '\n');
 }
+
+/**
+ * The one meaning of `--json` in every command: alone, the JSON document goes to stdout
+ * instead of the text report; with FILE, the text report goes to stdout and the JSON to FILE
+ * (checked writable before anything runs).
+ */
+export function jsonOption(what: string): Option {
+  return new Option('--json [file]', `${what} as JSON: alone, on stdout instead of the text; with FILE, written to FILE and the text still printed`);
+}
+
+export type JsonFlag = boolean | string | undefined;
+
+/** Where the text and the JSON go for a `--json` flag (see jsonOption). */
+export function outputPlan(flag: JsonFlag): { text: boolean; stdoutJson: boolean; file: string | null } {
+  if (typeof flag === 'string') return { text: true, stdoutJson: false, file: flag };
+  return { text: flag !== true, stdoutJson: flag === true, file: null };
+}

@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import { doctorExitCode, renderDoctor, runDoctor } from '../doctor/index.js';
-import { backendOption, writeJson } from './common.js';
+import { backendOption, EXIT, jsonOption, outputPlan, toJson, type JsonFlag } from './common.js';
+import { checkWritable, FileUsageError, FileWriteError, writeOutputFile } from './files.js';
 
 export function registerDoctorCommand(program: Command): void {
   program
     .command('doctor')
     .description('What cuipc loaded, the devices and their physical identity, peer access, and whether legacy IPC export works')
     .addOption(backendOption())
-    .option('--json', 'print the report as JSON')
+    .addOption(jsonOption('the report'))
     .addHelpText(
       'after',
       `
@@ -21,14 +22,32 @@ or no device (nothing could be checked).
 
 Examples:
   cuipc doctor
-  cuipc doctor --json > doctor.json
+  cuipc doctor --json doctor.json
   CUDA_VISIBLE_DEVICES=1 cuipc doctor
   cuipc doctor --backend sim        # the simulated device, no GPU needed`,
     )
-    .action(async (opts: { backend?: 'cuda' | 'sim' | 'auto'; json?: boolean }) => {
+    .action(async (opts: { backend?: 'cuda' | 'sim' | 'auto'; json?: JsonFlag }) => {
+      const plan = outputPlan(opts.json);
+      try {
+        if (plan.file) checkWritable(plan.file, '--json');
+      } catch (error) {
+        if (!(error instanceof FileUsageError)) throw error;
+        process.stderr.write(`cuipc doctor: ${error.message}\n`);
+        process.exitCode = EXIT.usage;
+        return;
+      }
       const report = await runDoctor({ backend: opts.backend });
-      if (opts.json) writeJson(report);
-      else process.stdout.write(renderDoctor(report) + '\n');
+      if (plan.text) process.stdout.write(renderDoctor(report) + '\n');
+      if (plan.stdoutJson) process.stdout.write(toJson(report) + '\n');
       process.exitCode = doctorExitCode(report);
+      if (plan.file) {
+        try {
+          writeOutputFile(plan.file, toJson(report) + '\n', '--json');
+        } catch (error) {
+          if (!(error instanceof FileWriteError)) throw error;
+          process.stderr.write(`cuipc doctor: ${error.message}\n`);
+          process.exitCode = EXIT.couldNotRun;
+        }
+      }
     });
 }

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { captureEnvironment, parseSnapshot, SnapshotFormatError, type DeviceIdentity, type EnvSnapshot } from '../env/capture.js';
 import { diffEnvironments, renderEnvDiff, renderSnapshot } from '../env/diff.js';
-import { EXIT } from './common.js';
+import { EXIT, jsonOption, outputPlan } from './common.js';
 import { checkWritable, FileUsageError, FileWriteError, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
 
 const EXIT_OK = EXIT.ok;
@@ -24,7 +24,9 @@ const processIo: EnvCommandIo = {
 };
 
 export interface CaptureCommandOptions {
-  json?: boolean;
+  /** --json alone: the snapshot on stdout instead of the report; --json FILE: written to FILE. */
+  json?: boolean | string;
+  /** The older spelling of --json FILE (kept: scripts use it); with --json alone, both happen. */
   out?: string;
   label?: string;
   onlyCudaValues?: boolean;
@@ -32,9 +34,12 @@ export interface CaptureCommandOptions {
 
 /** Runs `env capture`; returns the exit status. */
 export async function runEnvCapture(opts: CaptureCommandOptions, io: EnvCommandIo = processIo, options: EnvCommandOptions = {}): Promise<number> {
-  if (opts.out !== undefined) {
+  const plan = outputPlan(opts.json);
+  const file = plan.file ?? opts.out;
+  const flag = plan.file !== null ? '--json' : '--out';
+  if (file !== undefined) {
     try {
-      checkWritable(opts.out, '--out');
+      checkWritable(file, flag);
     } catch (err) {
       io.stderr(`cuipc env capture: ${(err as Error).message}\n`);
       return EXIT_USAGE;
@@ -52,17 +57,17 @@ export async function runEnvCapture(opts: CaptureCommandOptions, io: EnvCommandI
     values: opts.onlyCudaValues ? 'relevant' : 'all',
   });
   const json = `${JSON.stringify(snapshot, null, 2)}\n`;
-  if (opts.out !== undefined) {
+  if (file !== undefined) {
     try {
-      writeOutputFile(opts.out, json, '--out');
+      writeOutputFile(file, json, flag);
     } catch (err) {
       if (!(err instanceof FileWriteError)) throw err;
       io.stderr(`cuipc env capture: ${err.message}\n`);
       return EXIT.couldNotRun;
     }
   }
-  io.stdout(opts.json ? json : renderSnapshot(snapshot));
-  if (opts.out !== undefined) io.stderr(`cuipc env capture: snapshot written to ${opts.out}\n`);
+  io.stdout(plan.stdoutJson ? json : renderSnapshot(snapshot));
+  if (file !== undefined) io.stderr(`cuipc env capture: snapshot written to ${file}\n`);
   return EXIT_OK;
 }
 
@@ -88,7 +93,16 @@ export function readSnapshotFile(path: string): EnvSnapshot {
 }
 
 /** Runs `env diff A B`; returns the exit status. */
-export function runEnvDiff(fileA: string, fileB: string, opts: { json?: boolean }, io: EnvCommandIo = processIo): number {
+export function runEnvDiff(fileA: string, fileB: string, opts: { json?: boolean | string }, io: EnvCommandIo = processIo): number {
+  const plan = outputPlan(opts.json);
+  if (plan.file !== null) {
+    try {
+      checkWritable(plan.file, '--json');
+    } catch (err) {
+      io.stderr(`cuipc env diff: ${(err as Error).message}\n`);
+      return EXIT_USAGE;
+    }
+  }
   let a: EnvSnapshot;
   let b: EnvSnapshot;
   try {
@@ -102,9 +116,17 @@ export function runEnvDiff(fileA: string, fileB: string, opts: { json?: boolean 
     throw err;
   }
   const diff = diffEnvironments(a, b);
-  io.stdout(opts.json
-    ? `${JSON.stringify(diff, null, 2)}\n`
-    : renderEnvDiff(diff, { a: a.label ?? fileA, b: b.label ?? fileB }));
+  const json = `${JSON.stringify(diff, null, 2)}\n`;
+  io.stdout(plan.stdoutJson ? json : renderEnvDiff(diff, { a: a.label ?? fileA, b: b.label ?? fileB }));
+  if (plan.file !== null) {
+    try {
+      writeOutputFile(plan.file, json, '--json');
+    } catch (err) {
+      if (!(err instanceof FileWriteError)) throw err;
+      io.stderr(`cuipc env diff: ${err.message}\n`);
+      return EXIT.couldNotRun;
+    }
+  }
   return EXIT_OK;
 }
 
@@ -157,8 +179,8 @@ ${CAPTURE_HELP.split('\n').filter((l) => /^\s+(#|npx)/.test(l)).join('\n')}
   env
     .command('capture')
     .description('snapshot this process\'s environment and report its CUDA IPC hazards')
-    .option('--json', 'print the snapshot as JSON (schema cuipc.env-snapshot, version 1) instead of a report')
-    .option('--out <file>', 'also write the JSON snapshot to FILE (for `cuipc env diff`)')
+    .addOption(jsonOption('the snapshot (schema cuipc.env-snapshot, version 1; what `cuipc env diff` reads)'))
+    .option('--out <file>', 'the same as --json FILE (the older spelling)')
     .option('--label <name>', 'a name for this capture, shown in diffs (e.g. actor, shell)')
     .option('--only-cuda-values', 'store values only for CUDA-relevant variables; other variables keep their names only')
     .addHelpText('after', CAPTURE_HELP)
@@ -171,9 +193,9 @@ ${CAPTURE_HELP.split('\n').filter((l) => /^\s+(#|npx)/.test(l)).join('\n')}
     .description('compare two snapshots: CUDA-relevant differences first, with what each does to IPC')
     .argument('<a>', 'snapshot file A (e.g. the shell capture)')
     .argument('<b>', 'snapshot file B (e.g. the Ray actor capture)')
-    .option('--json', 'print the diff as JSON (schema cuipc.env-diff, version 1)')
+    .addOption(jsonOption('the diff (schema cuipc.env-diff, version 1)'))
     .addHelpText('after', DIFF_HELP)
-    .action((a: string, b: string, opts: { json?: boolean }) => {
+    .action((a: string, b: string, opts: { json?: boolean | string }) => {
       process.exitCode = runEnvDiff(a, b, opts);
     });
 }

@@ -6,7 +6,8 @@ import { TraceFormatError } from '../trace/format.js';
 import { renderTraceSummary } from '../trace/render.js';
 import { runTraced, TraceUnavailableError, type TraceRunOptions } from '../trace/run.js';
 import { summarizeTracePath, type TraceSummary } from '../trace/summary.js';
-import { EXIT } from './common.js';
+import { EXIT, jsonOption, outputPlan } from './common.js';
+import { checkWritable, FileWriteError, writeOutputFile } from './files.js';
 
 export interface TraceCommandIo {
   stdout: (text: string) => void;
@@ -21,12 +22,27 @@ const processIo: TraceCommandIo = {
 export interface TraceCommandOptions {
   out?: string;
   run?: string;
-  json?: boolean;
+  /** --json alone: the summary on stdout instead of the text; --json FILE: written to FILE. */
+  json?: boolean | string;
   verbose?: boolean;
 }
 
 function summaryJson(summary: TraceSummary, extra: Record<string, unknown> = {}): string {
   return `${JSON.stringify({ kind: 'trace', ...extra, ...summary }, null, 2)}\n`;
+}
+
+/** Writes the summary as --json asks (see jsonOption); false when FILE could not be written. */
+function writeSummary(plan: ReturnType<typeof outputPlan>, json: string, io: TraceCommandIo): boolean {
+  if (plan.stdoutJson) io.stdout(json);
+  if (plan.file === null) return true;
+  try {
+    writeOutputFile(plan.file, json, '--json');
+    return true;
+  } catch (error) {
+    if (!(error instanceof FileWriteError)) throw error;
+    io.stderr(`cuipc trace: ${error.message}\n`);
+    return false;
+  }
 }
 
 /** Every process that used CUDA could not be traced (no CUPTI, subscriber taken). */
@@ -44,6 +60,15 @@ export async function runTraceCommand(command: string[], opts: TraceCommandOptio
     io.stderr('cuipc trace: --run selects a run for `cuipc trace report DIR`; a new run gets a new id\n');
     return EXIT.usage;
   }
+  const plan = outputPlan(opts.json);
+  if (plan.file !== null) {
+    try {
+      checkWritable(plan.file, '--json');
+    } catch (error) {
+      io.stderr(`cuipc trace: ${(error as Error).message}\n`);
+      return EXIT.usage;
+    }
+  }
   let result;
   try {
     result = await runTraced(command, { ...runOptions, ...(opts.out !== undefined ? { outDir: opts.out } : {}) });
@@ -59,8 +84,8 @@ export async function runTraceCommand(command: string[], opts: TraceCommandOptio
     throw error;
   }
   const { summary, exit } = result;
-  if (opts.json) io.stdout(summaryJson(summary, { command, exit, status: result.status, library: result.library }));
-  else io.stderr(renderTraceSummary(summary, { verbose: opts.verbose === true, commandStatus: exit }));
+  if (plan.text) io.stderr(renderTraceSummary(summary, { verbose: opts.verbose === true, commandStatus: exit }));
+  if (!writeSummary(plan, summaryJson(summary, { command, exit, status: result.status, library: result.library }), io)) return EXIT.couldNotRun;
   if (nothingTraced(summary)) {
     io.stderr(`cuipc trace: no process could be traced (see above); the command's own exit status was ${result.status}\n`);
     return EXIT.couldNotRun;
@@ -73,6 +98,15 @@ export async function runTraceCommand(command: string[], opts: TraceCommandOptio
  * 0 nothing failed, 1 a traced call failed, 2 no such file or folder, 3 nothing traced.
  */
 export function runTraceReport(path: string, opts: TraceCommandOptions, io: TraceCommandIo = processIo): number {
+  const plan = outputPlan(opts.json);
+  if (plan.file !== null) {
+    try {
+      checkWritable(plan.file, '--json');
+    } catch (error) {
+      io.stderr(`cuipc trace report: ${(error as Error).message}\n`);
+      return EXIT.usage;
+    }
+  }
   let summary: TraceSummary;
   try {
     summary = summarizeTracePath(path, opts.run !== undefined ? { run: opts.run } : {});
@@ -83,11 +117,8 @@ export function runTraceReport(path: string, opts: TraceCommandOptions, io: Trac
     }
     throw error;
   }
-  if (opts.json) io.stdout(summaryJson(summary));
-  else {
-    const text = renderTraceSummary(summary, { verbose: true });
-    io.stdout(text);
-  }
+  if (plan.text) io.stdout(renderTraceSummary(summary, { verbose: true }));
+  if (!writeSummary(plan, summaryJson(summary), io)) return EXIT.couldNotRun;
   if (summary.processes.length === 0 || nothingTraced(summary)) return EXIT.couldNotRun;
   return summary.failing > 0 ? EXIT.failureFound : EXIT.ok;
 }
@@ -109,7 +140,7 @@ export function registerTraceCommand(program: Command): void {
     .argument('[command...]', 'the command to run, after --')
     .option('--out <dir>', 'folder for the per-process traces (default: $CUIPC_TRACE_DIR, else a new temporary folder)')
     .option('--run <id>', 'with `report`: which run in the folder (default: the latest)')
-    .option('--json', 'print the summary as JSON (on stdout)')
+    .addOption(jsonOption('the summary'))
     .option('--verbose', 'print every process, and informational hazards, also when nothing failed')
     .addHelpText(
       'after',
