@@ -2,6 +2,7 @@
 // side's time goes, and the memory floors a rank is held against.
 import { rawStepMedian, type FloorResult, type FloorSize } from './floor.js';
 import type { ProbeRun } from './probe-runs.js';
+import { timelineTable } from './timeline.js';
 import { formatKiB, formatMs, formatRatio, median } from './stats.js';
 
 function maxOf(values: number[]): number | null {
@@ -82,7 +83,14 @@ export function floorTables(floor: FloorResult, simulated: boolean, tag: string)
       : `| a bare C++ process after CUDA load and context creation (\`--context-only\`) | load ${formatMs(ctx.loadMs)}, context ${formatMs(ctx.contextMs)} | ${formatKiB(ctx.rssKiB)} |`,
     `| the two together: what a rank is held to | - | ${formatKiB(both)} |`,
     `| a cuipc rank, 4 x 72 (largest over the runs) | - | ${formatKiB(cuipcRank)}${both !== null && cuipcRank !== null ? ` (${cuipcRank <= both ? 'within' : `${formatKiB(cuipcRank - both)} over`} the floors' sum)` : ''} |`,
+  );
+  const check = floor.backendCheck;
+  lines.push(
+    'error' in check
+      ? `| the coordinator's backend check (openCuda + cudaGetDeviceCount in Node) | not measured: ${check.error} | |`
+      : `| the coordinator's backend check in a fresh Node: import lib/cuda, openCuda (addon, dlopen, cuInit), cudaGetDeviceCount | ${formatMs(check.importMs)} + ${formatMs(check.openMs)} + ${formatMs(check.countMs)} | ${formatKiB(check.rssBeforeKiB)} before, ${formatKiB(check.rssAfterKiB)} after |`,
     '',
   );
+  if (floor.timeline) lines.push(...timelineTable(floor.timeline, tag));
   return lines;
 }

@@ -5,10 +5,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Backend } from '../../binding.js';
 import { addonPath, packageRoot, simulatedDevicePath } from '../binding/native.js';
 import type { Cuda } from '../cuda/index.js';
 import { runProbe, type ProbeRun } from './probe-runs.js';
+import { measureTimeline, type Timeline } from './timeline.js';
 import { median, nowNs } from './stats.js';
 
 /** The sizes the issue sets targets for, with the H200 target for cuipc / raw. */
@@ -57,7 +59,32 @@ export interface FloorResult {
   runsPerSize: number;
   node: { wallMs: number; rssKiB: number | null };
   context: { loadMs: number; contextMs: number; rssKiB: number } | { error: string };
+  /** What loading the backend and counting devices costs a Node process (the coordinator's check). */
+  backendCheck: BackendCheck | { error: string };
+  timeline: Timeline | null;
   program: string;
+}
+
+export interface BackendCheck {
+  importMs: number;
+  openMs: number;
+  countMs: number;
+  rssBeforeKiB: number;
+  rssAfterKiB: number;
+}
+
+/** In a fresh Node: import lib/cuda, openCuda, cudaGetDeviceCount, each timed, RSS before and after. */
+export function measureBackendCheck(backend: Backend): BackendCheck | { error: string } {
+  const module = pathToFileURL(join(packageRoot, 'dist', 'cuda', 'index.js')).href;
+  const script = `const t0 = performance.now(); const rss0 = process.resourceUsage().maxRSS;
+const m = await import(${JSON.stringify(module)}); const t1 = performance.now();
+const cuda = m.openCuda({ backend: ${JSON.stringify(backend)} }); const t2 = performance.now();
+const count = cuda.getDeviceCount(); const t3 = performance.now();
+process.stdout.write(JSON.stringify({ ok: count.ok, importMs: t1 - t0, openMs: t2 - t1, countMs: t3 - t2, rssBeforeKiB: rss0, rssAfterKiB: process.resourceUsage().maxRSS }));`;
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, NODE_OPTIONS: '' } });
+  const parsed = lastJson(result.stdout ?? '');
+  if (!parsed || parsed.ok !== true) return { error: `exit ${result.status ?? result.signal}: ${(result.stderr ?? '').trim().split('\n').slice(-1)[0] ?? ''}` };
+  return parsed as unknown as BackendCheck;
 }
 
 export function rawProbeProgramPath(): string {
@@ -175,7 +202,10 @@ export async function measureFloor(
     }
     sizes.push(entry);
   }
-  return { sizes, runsPerSize: runs, node, context, program: rawProbeProgramPath() };
+  progress('floor: the coordinator\'s backend check, and one 4 x 72 probe with its timeline');
+  const backendCheck = measureBackendCheck(backend);
+  const timeline = await measureTimeline(4, 72, backend);
+  return { sizes, runsPerSize: runs, node, context, backendCheck, timeline, program: rawProbeProgramPath() };
 }
 
 /** The slowest rank's duration of a raw step, per run, then the median over runs. */
