@@ -21,6 +21,7 @@ import type { RankLauncher, RankProgram } from '../launch/launcher.js';
 import { plainLauncher } from '../launch/plain.js';
 import { rayLauncher } from '../launch/ray.js';
 import { coordinate } from './coordinator.js';
+import { devicesHint } from './early-init.js';
 import { assignDevices, launchSettings, ProbeUsageError, resolveProbeOptions, type ProbeOptions, type ResolvedProbeOptions } from './options.js';
 
 export type * from '../report/types.js';
@@ -61,6 +62,12 @@ function abortedBeforeStart(resolved: ResolvedProbeOptions, devices: number[], a
   });
 }
 
+/** Each rank learns at spawn the device its init round will name (early-init.ts); known up front only for plain ranks. */
+function withDeviceHint(launcher: RankLauncher, ranks: number): RankLauncher {
+  const devices = Array.from({ length: ranks }, (_, rank) => launcher.deviceFor(rank, null));
+  return { ...launcher, start: (coordinatorEnv) => launcher.start({ ...coordinatorEnv, ...devicesHint(devices) }) };
+}
+
 export async function probe(options: ProbeOptions = {}): Promise<ProbeReport> {
   const resolved = resolveProbeOptions(options);
   let cuda: Cuda;
@@ -88,7 +95,7 @@ export async function probe(options: ProbeOptions = {}): Promise<ProbeReport> {
     );
   }
   const rankProgram: RankProgram = { program: process.execPath, args: [program] };
-  const launcher: RankLauncher = resolved.launch.kind === 'ray' ? rayLauncher(resolved, rankProgram) : plainLauncher(resolved, devices, rankProgram);
+  const launcher: RankLauncher = resolved.launch.kind === 'ray' ? rayLauncher(resolved, rankProgram) : withDeviceHint(plainLauncher(resolved, devices, rankProgram), resolved.ranks);
   return coordinate({ options: resolved, launcher, coordinatorSimulated: simulated });
 }
 
