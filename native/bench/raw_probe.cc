@@ -567,7 +567,9 @@ int main(int argc, char** argv) {
         }
         _exit(1);
       }
-      _exit(0);
+      // exit(), not _exit(): the runtime's and driver's exit-time teardown is part of a rank's
+      // cost, as it is for the probe's ranks (stdout was flushed before the fork).
+      std::exit(0);
     }
     close(sv[1]);
     fds[r] = sv[0];
