@@ -21,6 +21,7 @@ import type { RankLauncher, RankProgram } from '../launch/launcher.js';
 import { plainLauncher } from '../launch/plain.js';
 import { rayLauncher } from '../launch/ray.js';
 import { coordinate } from './coordinator.js';
+import { countDevicesWithoutCuda } from './device-count.js';
 import { devicesHint } from './early-init.js';
 import { assignDevices, launchSettings, ProbeUsageError, resolveProbeOptions, type ProbeOptions, type ResolvedProbeOptions } from './options.js';
 
@@ -70,21 +71,29 @@ function withDeviceHint(launcher: RankLauncher, ranks: number): RankLauncher {
 
 export async function probe(options: ProbeOptions = {}): Promise<ProbeReport> {
   const resolved = resolveProbeOptions(options);
-  let cuda: Cuda;
-  try {
-    cuda = openCuda({ backend: resolved.backend });
-  } catch (error) {
-    if (error instanceof RangeError) throw new ProbeUsageError(error.message);
-    return abortedBeforeStart(resolved, resolved.devices ?? [], { reason: 'no-driver', message: (error as Error).message }, null);
-  }
-  const simulated = cuda.report.simulated;
-  const count = cuda.getDeviceCount();
-  if (!count.ok || count.value === undefined || count.value < 1) {
-    const why = count.ok ? 'no CUDA device is visible' : `cudaGetDeviceCount returned ${count.code} ${count.name} ("${count.message}")`;
-    return abortedBeforeStart(resolved, resolved.devices ?? [], { reason: 'no-driver', message: why }, simulated);
+  // Plain ranks on a GPU: the count from the kernel driver's listing where that is exact
+  // (device-count.ts), so that this process need not load CUDA; else CUDA's own answer.
+  const listed = resolved.backend === 'cuda' && resolved.launch.kind === 'plain' ? countDevicesWithoutCuda(process.env) : null;
+  let simulated: boolean | null = null;
+  let deviceCount = listed ?? 0;
+  if (listed === null) {
+    let cuda: Cuda;
+    try {
+      cuda = openCuda({ backend: resolved.backend });
+    } catch (error) {
+      if (error instanceof RangeError) throw new ProbeUsageError(error.message);
+      return abortedBeforeStart(resolved, resolved.devices ?? [], { reason: 'no-driver', message: (error as Error).message }, null);
+    }
+    simulated = cuda.report.simulated;
+    const count = cuda.getDeviceCount();
+    if (!count.ok || count.value === undefined || count.value < 1) {
+      const why = count.ok ? 'no CUDA device is visible' : `cudaGetDeviceCount returned ${count.code} ${count.name} ("${count.message}")`;
+      return abortedBeforeStart(resolved, resolved.devices ?? [], { reason: 'no-driver', message: why }, simulated);
+    }
+    deviceCount = count.value;
   }
   // Under Ray, actors get their GPUs from Ray; the coordinator's own view does not decide them.
-  const devices = resolved.launch.kind === 'ray' ? Array.from({ length: resolved.ranks }, () => 0) : assignDevices(resolved, count.value);
+  const devices = resolved.launch.kind === 'ray' ? Array.from({ length: resolved.ranks }, () => 0) : assignDevices(resolved, deviceCount);
   const program = rankProgramPath();
   if (!existsSync(program)) {
     return abortedBeforeStart(
