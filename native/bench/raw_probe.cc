@@ -45,10 +45,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/raw_frames.h"
 #include "cuipc_kernels_fatbin.h"
 #include "loader/cuda_table.h"
 
 namespace {
+
+using namespace rawprobe;
 
 constexpr int kInputsPerAllocation = 8;  // lib/probe/rank-session.ts INPUTS_PER_ALLOCATION
 constexpr uint32_t kFillMultiplier = 2654435761u;
@@ -84,54 +87,6 @@ std::string Escape(const std::string& s) {
     out += (c == '\n' ? ' ' : c);
   }
   return out;
-}
-
-// A failure anywhere: the message travels to the parent (a rank) or is printed (the parent).
-struct Failure {
-  std::string what;
-};
-#define CHECK(call, what)                                                                     \
-  do {                                                                                        \
-    int rc_ = (call);                                                                         \
-    if (rc_ != 0) throw Failure{std::string(what) + " returned " + std::to_string(rc_)};      \
-  } while (0)
-
-// ---- framing over a socketpair: [type u32][length u32][bytes] ----------------------------
-
-enum Frame : uint32_t { kData = 0, kError = 1, kResult = 2 };
-
-void WriteAll(int fd, const void* p, size_t n) {
-  const char* c = static_cast<const char*>(p);
-  while (n > 0) {
-    ssize_t w = write(fd, c, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) throw Failure{"socketpair write failed"};
-    c += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-bool ReadAll(int fd, void* p, size_t n) {
-  char* c = static_cast<char*>(p);
-  while (n > 0) {
-    ssize_t r = read(fd, c, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    c += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
-void Send(int fd, uint32_t type, const std::string& body) {
-  uint32_t head[2] = {type, static_cast<uint32_t>(body.size())};
-  WriteAll(fd, head, sizeof head);
-  WriteAll(fd, body.data(), body.size());
-}
-bool Receive(int fd, uint32_t* type, std::string* body) {
-  uint32_t head[2];
-  if (!ReadAll(fd, head, sizeof head)) return false;
-  *type = head[0];
-  body->resize(head[1]);
-  return ReadAll(fd, &(*body)[0], head[1]);
 }
 
 // A rank's side of an all-gather: its blob out, every rank's blob back (a barrier when empty).
