@@ -30,14 +30,16 @@ export interface ProbeRun {
   exportedHandles: number | null;
   /** Why a figure is missing, or what went wrong. */
   note: string | null;
+  /** Wall-clock time of the spawn (performance.timeOrigin + now), for timelines. */
+  spawnedAtMs: number;
 }
 
 function cliPath(): string {
   return join(packageRoot, 'bin', 'cuipc.js');
 }
 
-function preloadUrl(): string {
-  return pathToFileURL(fileURLToPath(new URL('./rss-preload.js', import.meta.url))).href;
+function preloadUrl(file = 'rss-preload.js'): string {
+  return pathToFileURL(fileURLToPath(new URL(`./${file}`, import.meta.url))).href;
 }
 
 interface RssRecord {
@@ -74,15 +76,23 @@ export function probeCommand(ranks: number, inputs: number, backend: Backend): s
   return `cuipc probe --ranks ${ranks} --inputs ${inputs} --backend ${backend}`;
 }
 
-export async function runProbe(ranks: number, inputs: number, backend: Backend): Promise<ProbeRun> {
+/** `timelineDir`: also load timeline-preload.js, which writes each process's timeline there. */
+export async function runProbe(ranks: number, inputs: number, backend: Backend, options: { timelineDir?: string } = {}): Promise<ProbeRun> {
   const scratch = mkdtempSync(join(tmpdir(), 'cuipc-bench-'));
   const reportPath = join(scratch, 'report.json');
   const rssDir = join(scratch, 'rss');
   mkdirSync(rssDir);
   const inherited = process.env.NODE_OPTIONS ? `${process.env.NODE_OPTIONS} ` : '';
-  const env = { ...process.env, NODE_OPTIONS: `${inherited}--import=${preloadUrl()}`, CUIPC_BENCH_RSS_DIR: rssDir };
+  const timeline = options.timelineDir ? ` --import=${preloadUrl('timeline-preload.js')}` : '';
+  const env = {
+    ...process.env,
+    NODE_OPTIONS: `${inherited}--import=${preloadUrl()}${timeline}`,
+    CUIPC_BENCH_RSS_DIR: rssDir,
+    ...(options.timelineDir ? { CUIPC_BENCH_TIMELINE_DIR: options.timelineDir } : {}),
+  };
   const args = [cliPath(), 'probe', '--ranks', String(ranks), '--inputs', String(inputs), '--backend', backend, '--json', reportPath, '--quiet'];
   try {
+    const spawnedAtMs = performance.timeOrigin + performance.now();
     const t0 = nowNs();
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     const exit = await exitOf(child);
@@ -100,6 +110,7 @@ export async function runProbe(ranks: number, inputs: number, backend: Backend):
       coordinatorPeakRssKiB: null,
       exportedHandles: null,
       note: null,
+      spawnedAtMs,
     };
     if (existsSync(reportPath)) {
       const report = JSON.parse(readFileSync(reportPath, 'utf8')) as ProbeReport;

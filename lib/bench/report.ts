@@ -6,6 +6,8 @@ import { STEPS } from '../report/types.js';
 import { CALL_KINDS, CALL_LABELS, type CallOverheadResult } from './calls.js';
 import { machineLine, type MachineDescription } from './machine.js';
 import type { TraceOverheadResult } from './trace-overhead.js';
+import type { FloorResult } from './floor.js';
+import { floorTables } from './floor-report.js';
 import type { ProbeRun, TorchRun } from './probe-runs.js';
 import { formatKiB, formatMs, formatNs, formatRatio, median } from './stats.js';
 
@@ -25,10 +27,12 @@ export interface BenchResults {
   command: string;
   backend: 'cuda' | 'sim';
   machine: MachineDescription;
-  calls: CallOverheadResult | { error: string };
-  endToEnd: EndToEndResult;
-  scale: ProbeRun[];
-  traceOverhead: TraceOverheadResult;
+  /** Each part is absent when `--only` left it out. */
+  calls?: CallOverheadResult | { error: string };
+  endToEnd?: EndToEndResult;
+  floor?: FloorResult;
+  scale?: ProbeRun[];
+  traceOverhead?: TraceOverheadResult;
   notes: string[];
 }
 
@@ -186,10 +190,11 @@ export function renderSection(results: BenchResults): string {
   lines.push(`- Date: ${results.date}`, `- Machine: ${machineLine(results.machine)}`, `- Command: \`${results.command}\``);
   for (const note of results.notes) lines.push(`- Note: ${note}`);
   lines.push('');
-  lines.push(...callsTable(results.calls, simulated, tag));
-  lines.push(...endToEndTable(results.endToEnd, simulated, tag));
-  lines.push(...scaleTable(results.scale, tag));
-  lines.push(...traceOverheadTable(results.traceOverhead));
+  if (results.calls) lines.push(...callsTable(results.calls, simulated, tag));
+  if (results.endToEnd) lines.push(...endToEndTable(results.endToEnd, simulated, tag));
+  if (results.floor) lines.push(...floorTables(results.floor, simulated, tag));
+  if (results.scale) lines.push(...scaleTable(results.scale, tag));
+  if (results.traceOverhead) lines.push(...traceOverheadTable(results.traceOverhead));
   return lines.join('\n');
 }
 
@@ -219,6 +224,11 @@ How it measures:
   getrusage(RUSAGE_SELF). The two programs share what a server shares, but not byte for byte:
   PyTorch's caching allocator packs the graph inputs into one segment, so it exports fewer
   handles (the tables say how many).
+- Against the raw floor: \`cuipc_bench_raw_probe\` (native/bench/raw_probe.cc) does the probe's
+  nine steps with its sizes and checks in forked C++ ranks (the same loader table, the same
+  kernels, all-gathers and barriers through the parent over socketpairs), alternately with
+  \`cuipc probe\` at 1 x 72, 4 x 72 and 8 x 4096; ratios cuipc / raw. The floors: an empty
+  \`node -e 0\` and a bare C++ process that loaded CUDA and created a context.
 - Scale: the report's per-step durations (the slowest rank per step); what is left of the wall
   time is process start, module loading, the rendezvous and the coordinator.
 - Trace overhead: the PyTorch program alone and under \`cuipc trace\`, alternately.

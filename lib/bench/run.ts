@@ -2,7 +2,7 @@
 // the machine they ran on, and kept per machine kind in docs/benchmarks.md.
 //
 //   npm run bench [-- --backend cuda|sim|auto] [--quick] [--out docs/benchmarks.md | --out -]
-//                 [--python python3]
+//                 [--python python3] [--only calls,e2e,floor,scale,trace]
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -11,6 +11,8 @@ import { driverLibraryPresent, openCuda, type Cuda } from '../cuda/index.js';
 import { BenchSetupError, measureCallOverhead } from './calls.js';
 import { describeMachine } from './machine.js';
 import { measureTraceOverhead } from './trace-overhead.js';
+import { measureFloor } from './floor.js';
+import { assignDevices, resolveProbeOptions } from '../probe/options.js';
 import { probeCommand, runProbe, runTorch, torchProgramPath, torchSkipReason, type ProbeRun, type TorchRun } from './probe-runs.js';
 import { renderSection, writeSection, type BenchResults } from './report.js';
 
@@ -19,7 +21,12 @@ const USAGE = `usage: npm run bench [-- --backend cuda|sim|auto] [--quick] [--ou
              cuda when a driver is found, else sim
   --quick    fewer sizes and repetitions
   --out      the Markdown document to update (default docs/benchmarks.md); '-' writes nothing
-  --python   the interpreter for the PyTorch comparison (default python3)`;
+  --python   the interpreter for the PyTorch comparison (default python3)
+  --only     some parts only, comma-separated: calls, e2e, floor, scale, trace (default all); the
+             document is then written only where --out names it`;
+
+const PARTS = ['calls', 'e2e', 'floor', 'scale', 'trace'] as const;
+type Part = (typeof PARTS)[number];
 
 /** Set by a parent bench that fell back to sim, so the child records why. */
 const FALLBACK_ENV = 'CUIPC_BENCH_FELL_BACK';
@@ -69,7 +76,7 @@ function rerunOnSimulatedDevice(argv: string[], why: string): never {
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  let values: { backend?: string; quick?: boolean; out?: string; python?: string; help?: boolean };
+  let values: { backend?: string; quick?: boolean; out?: string; python?: string; only?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -78,6 +85,7 @@ async function main(): Promise<number> {
         quick: { type: 'boolean' },
         out: { type: 'string' },
         python: { type: 'string' },
+        only: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -89,7 +97,16 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  const parts = new Set<Part>();
+  for (const part of (values.only ?? PARTS.join(',')).split(',').map((p) => p.trim())) {
+    if (!(PARTS as readonly string[]).includes(part)) {
+      process.stderr.write(`--only takes ${PARTS.join(', ')}, got '${part}'\n${USAGE}\n`);
+      return 2;
+    }
+    parts.add(part as Part);
+  }
   const notes: string[] = [];
+  if (parts.size < PARTS.length) notes.push(`--only ${[...parts].join(',')}: the other parts were not run`);
   if (process.env[FALLBACK_ENV]) notes.push(`fell back to the SIMULATED device: ${process.env[FALLBACK_ENV]}`);
   const requested = values.backend ?? process.env.CUIPC_BACKEND ?? 'auto';
   if (!['cuda', 'sim', 'auto'].includes(requested)) {
@@ -123,36 +140,45 @@ async function main(): Promise<number> {
   // 1. Call overhead, raw C++ then the addon.
   progress(`call overhead${label}: ${BUFFERS} buffers x ${plan.callRepetitions} repetitions, raw C++ then the addon`);
   let calls: BenchResults['calls'];
-  try {
-    calls = await measureCallOverhead(cuda, { count: BUFFERS, bytes: BUFFER_BYTES, repetitions: plan.callRepetitions, device: 0 });
-  } catch (error) {
-    if (!(error instanceof BenchSetupError)) throw error;
-    calls = { error: error.message };
-    progress(`call overhead not measured: ${error.message}`);
+  if (parts.has('calls')) {
+    try {
+      calls = await measureCallOverhead(cuda, { count: BUFFERS, bytes: BUFFER_BYTES, repetitions: plan.callRepetitions, device: 0 });
+    } catch (error) {
+      if (!(error instanceof BenchSetupError)) throw error;
+      calls = { error: error.message };
+      progress(`call overhead not measured: ${error.message}`);
+    }
   }
 
   // 2. The probe end to end against the PyTorch program.
   const python = values.python ?? 'python3';
   const cuipcRuns: ProbeRun[] = [];
-  for (let i = 0; i < plan.endToEndRuns; i++) {
+  for (let i = 0; parts.has('e2e') && i < plan.endToEndRuns; i++) {
     progress(`${probeCommand(E2E.ranks, E2E.inputs, backend)}${label}, run ${i + 1}/${plan.endToEndRuns}`);
     cuipcRuns.push(await runProbe(E2E.ranks, E2E.inputs, backend));
   }
-  const torchSkipped = torchSkipReason(python, backend);
+  const torchSkipped = parts.has('e2e') || parts.has('trace') ? torchSkipReason(python, backend) : 'not run (--only)';
   const torchRuns: TorchRun[] = [];
   if (torchSkipped) {
     progress(`PyTorch comparison ${torchSkipped}`);
   } else {
-    for (let i = 0; i < plan.endToEndRuns; i++) {
+    for (let i = 0; parts.has('e2e') && i < plan.endToEndRuns; i++) {
       progress(`PyTorch program, ${E2E.ranks} ranks x ${E2E.inputs} inputs, run ${i + 1}/${plan.endToEndRuns}`);
       torchRuns.push(await runTorch(python, E2E.ranks, E2E.inputs));
     }
   }
 
-  // 3. Scale.
+  // 3. Against the raw C++ floor, alternately, at the sizes with targets.
+  let floor: BenchResults['floor'];
+  if (parts.has('floor')) {
+    const devices = (ranks: number): number[] => assignDevices(resolveProbeOptions({ ranks, backend }), count.value ?? 1);
+    floor = await measureFloor(cuda, backend, plan.endToEndRuns, devices, progress);
+  }
+
+  // 4. Scale.
   const scale: ProbeRun[] = [];
   const scaleStarted = Date.now();
-  for (const ranks of plan.scaleRanks) {
+  for (const ranks of parts.has('scale') ? plan.scaleRanks : []) {
     for (const inputs of plan.scaleInputs) {
       progress(`scale${label}: ${ranks} ranks x ${inputs} inputs`);
       scale.push(await runProbe(ranks, inputs, backend));
@@ -160,9 +186,12 @@ async function main(): Promise<number> {
   }
   progress(`scale took ${((Date.now() - scaleStarted) / 1000).toFixed(1)} s`);
 
-  // 4. What `cuipc trace` costs a real program.
-  progress('trace overhead: the PyTorch program without and with cuipc trace');
-  const traceOverhead = await measureTraceOverhead(python, torchSkipped, values.quick ? 1 : 3);
+  // 5. What `cuipc trace` costs a real program.
+  let traceOverhead: BenchResults['traceOverhead'];
+  if (parts.has('trace')) {
+    progress('trace overhead: the PyTorch program without and with cuipc trace');
+    traceOverhead = await measureTraceOverhead(python, torchSkipped, values.quick ? 1 : 3);
+  }
   if (values.quick) notes.push('--quick: fewer sizes and repetitions');
   if (simulated) {
     notes.push('SIMULATED peak RSS includes the simulated device memory (host shared memory, the inputs and the opened peer mappings); on a GPU that memory is not resident in the process');
@@ -175,7 +204,8 @@ async function main(): Promise<number> {
     backend,
     machine,
     calls,
-    endToEnd: {
+    floor,
+    endToEnd: !parts.has('e2e') ? undefined : {
       ...E2E,
       command: probeCommand(E2E.ranks, E2E.inputs, backend),
       cuipc: cuipcRuns,
@@ -183,14 +213,14 @@ async function main(): Promise<number> {
       torchSkipped,
       torchCommand: `python3 bench/${torchProgramPath().split('/').pop() ?? ''} --ranks ${E2E.ranks} --inputs ${E2E.inputs}`,
     },
-    scale,
+    scale: parts.has('scale') ? scale : undefined,
     traceOverhead,
     notes,
   };
   const section = renderSection(results);
   process.stdout.write(`\n${section}\n`);
   const out = values.out ?? 'docs/benchmarks.md';
-  if (out !== '-') {
+  if (out !== '-' && (values.out !== undefined || parts.size === PARTS.length)) {
     writeSection(out, machine.sectionKey, section);
     progress(`wrote the '${machine.sectionKey}' section of ${out}`);
   }

@@ -21,6 +21,8 @@ import type { RankLauncher, RankProgram } from '../launch/launcher.js';
 import { plainLauncher } from '../launch/plain.js';
 import { rayLauncher } from '../launch/ray.js';
 import { coordinate } from './coordinator.js';
+import { countDevicesWithoutCuda } from './device-count.js';
+import { devicesHint } from './early-init.js';
 import { assignDevices, launchSettings, ProbeUsageError, resolveProbeOptions, type ProbeOptions, type ProbeRunControls, type ResolvedProbeOptions } from './options.js';
 
 export type * from '../report/types.js';
@@ -59,6 +61,12 @@ function abortedBeforeStart(resolved: ResolvedProbeOptions, devices: number[], a
     rejectedDropped: 0,
     cleanedUp: [],
   });
+}
+
+/** Each rank learns at spawn the device its init round will name (early-init.ts); known up front only for plain ranks. */
+function withDeviceHint(launcher: RankLauncher, ranks: number): RankLauncher {
+  const devices = Array.from({ length: ranks }, (_, rank) => launcher.deviceFor(rank, null));
+  return { ...launcher, start: (coordinatorEnv) => launcher.start({ ...coordinatorEnv, ...devicesHint(devices) }) };
 }
 
 /** What the CLI passes that the library API does not (yet) expose. */
@@ -102,21 +110,29 @@ export async function runProbe(options: ProbeOptions & ProbeRunControls, interna
   const resolved = resolveProbeOptions(options);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new TypeError('onProgress must be a function');
   const interrupt = combinedInterrupt(options.signal, internal.interrupt);
-  let cuda: Cuda;
-  try {
-    cuda = openCuda({ backend: resolved.backend });
-  } catch (error) {
-    if (error instanceof RangeError) throw new ProbeUsageError(error.message);
-    return abortedBeforeStart(resolved, resolved.devices ?? [], { reason: 'no-driver', message: (error as Error).message }, null);
-  }
-  const simulated = cuda.report.simulated;
-  const count = cuda.getDeviceCount();
-  if (!count.ok || count.value === undefined || count.value < 1) {
-    const why = count.ok ? 'no CUDA device is visible' : `cudaGetDeviceCount returned ${count.code} ${count.name} ("${count.message}")`;
-    return abortedBeforeStart(resolved, resolved.devices ?? [], { reason: 'no-driver', message: why }, simulated);
+  // Plain ranks on a GPU: the count from the kernel driver's listing where that is exact
+  // (device-count.ts), so that this process need not load CUDA; else CUDA's own answer.
+  const listed = resolved.backend === 'cuda' && resolved.launch.kind === 'plain' ? countDevicesWithoutCuda(process.env) : null;
+  let simulated: boolean | null = null;
+  let deviceCount = listed ?? 0;
+  if (listed === null) {
+    let cuda: Cuda;
+    try {
+      cuda = openCuda({ backend: resolved.backend });
+    } catch (error) {
+      if (error instanceof RangeError) throw new ProbeUsageError(error.message);
+      return abortedBeforeStart(resolved, resolved.devices ?? [], { reason: 'no-driver', message: (error as Error).message }, null);
+    }
+    simulated = cuda.report.simulated;
+    const count = cuda.getDeviceCount();
+    if (!count.ok || count.value === undefined || count.value < 1) {
+      const why = count.ok ? 'no CUDA device is visible' : `cudaGetDeviceCount returned ${count.code} ${count.name} ("${count.message}")`;
+      return abortedBeforeStart(resolved, resolved.devices ?? [], { reason: 'no-driver', message: why }, simulated);
+    }
+    deviceCount = count.value;
   }
   // Under Ray, actors get their GPUs from Ray; the coordinator's own view does not decide them.
-  const devices = resolved.launch.kind === 'ray' ? Array.from({ length: resolved.ranks }, () => 0) : assignDevices(resolved, count.value);
+  const devices = resolved.launch.kind === 'ray' ? Array.from({ length: resolved.ranks }, () => 0) : assignDevices(resolved, deviceCount);
   const program = rankProgramPath();
   if (!existsSync(program)) {
     return abortedBeforeStart(
@@ -127,7 +143,7 @@ export async function runProbe(options: ProbeOptions & ProbeRunControls, interna
     );
   }
   const rankProgram: RankProgram = { program: process.execPath, args: [program] };
-  const launcher: RankLauncher = resolved.launch.kind === 'ray' ? rayLauncher(resolved, rankProgram) : plainLauncher(resolved, devices, rankProgram);
+  const launcher: RankLauncher = resolved.launch.kind === 'ray' ? rayLauncher(resolved, rankProgram) : withDeviceHint(plainLauncher(resolved, devices, rankProgram), resolved.ranks);
   if (interrupt?.aborted) {
     const signal = String(interrupt.reason ?? 'SIGINT');
     return abortedBeforeStart(resolved, devices, { reason: 'interrupted', message: `interrupted by ${signal} before any rank started`, signal, exitCode: null }, simulated);

@@ -167,7 +167,7 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Variables the probe sets for each rank itself; a user value would break the rendezvous. */
-export const RESERVED_ENV = ['CUIPC_RANK', 'CUIPC_RANKS', 'CUIPC_PROBE_TOKEN', 'CUIPC_PROBE_ADDRESS', 'CUIPC_RAY_GPU_IDS', 'CUIPC_RAY_NODE_ID', 'CUIPC_RAY_CUDA_VISIBLE_DEVICES', 'CUIPC_RAY_NOSET', 'CUIPC_PARENT_PID'];
+export const RESERVED_ENV = ['CUIPC_RANK', 'CUIPC_RANKS', 'CUIPC_PROBE_TOKEN', 'CUIPC_PROBE_ADDRESS', 'CUIPC_RAY_GPU_IDS', 'CUIPC_RAY_NODE_ID', 'CUIPC_RAY_CUDA_VISIBLE_DEVICES', 'CUIPC_RAY_NOSET', 'CUIPC_PARENT_PID', 'CUIPC_PROBE_DEVICES'];
 
 function checkEnvKey(key: string, where: string): void {
   if (!ENV_KEY.test(key)) throw new ProbeUsageError(`${where}: '${key}' is not a valid environment variable name`);

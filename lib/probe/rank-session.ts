@@ -34,6 +34,7 @@ import {
   type RoundPhase,
   type SharedBase,
 } from './protocol.js';
+import { startEarly, type EarlyInit } from './early-init.js';
 import { decideMemorySaverRegion, enterRegions } from './memory-saver.js';
 import { expectedSumBytes, fillBytes, firstMismatch, seedOf } from './values.js';
 
@@ -78,6 +79,7 @@ export class RankSession {
   private kernels = false;
   private log: StepLog = new StepLog('init');
   private memorySaver: MemorySaverRegion | null = null;
+  private early: EarlyInit | null = null;
 
   private registered: Allocation | null = null;
   private registeredPeers: Ptr[] = [];
@@ -168,11 +170,11 @@ export class RankSession {
     return this.config;
   }
 
-  /** Makes one call: announce it, note the last error before, record the result. */
-  private async call<T extends CudaStatus>(entry: string, method: string, args: CallArguments, fn: () => T | Promise<T>, failure: Failure = {}): Promise<T> {
+  /** Makes one call: announce it, note the last error before, record the result. `made`: a call prestart() already made, with the last error it saw before. */
+  private async call<T extends CudaStatus>(entry: string, method: string, args: CallArguments, fn: () => T | Promise<T>, failure: Failure = {}, made?: { before?: CudaStatus }): Promise<T> {
     this.announce(this.log.step, entry, method, args);
     // An ...Async call runs on a worker thread, whose last-error slot this thread cannot read.
-    const before = this.cuda && !method.endsWith('Async') ? this.cuda.peekAtLastError() : undefined;
+    const before = made ? made.before : this.cuda && !method.endsWith('Async') ? this.cuda.peekAtLastError() : undefined;
     const result = await fn();
     if (result.ok) this.succeeded(result.call || entry, method, args);
     else this.fail(method, args, result, failure, before);
@@ -243,11 +245,20 @@ export class RankSession {
 
   // ---- init ---------------------------------------------------------------------------
 
+  /** Before the init round: load the backend, start the context (early-init.ts); init() records the calls. */
+  prestart(backend: string | undefined, device: number | undefined): void {
+    if (!this.early && !this.config) this.early = startEarly(backend, device, this.announce);
+  }
+
   private async init(config: RankConfig): Promise<RoundData> {
     this.config = config;
     const init: InitData = { pid: process.pid, device: null, loader: null, hazards: this.hazards(), memorySaver: null };
+    // What prestart() began counts only when it is what this round asks for.
+    const early = this.early && this.early.backend === config.backend ? this.early : null;
+    const made = early && early.device === config.device ? early : null;
     try {
-      this.cuda = openCuda({ backend: config.backend });
+      if (early?.loadError) throw early.loadError;
+      this.cuda = early?.cuda ?? openCuda({ backend: config.backend });
     } catch (error) {
       this.fail('openCuda', { backend: config.backend }, pseudoStatus(LOAD_CALL, (error as Error).name, (error as Error).message), {
         detail: (error as Error).message,
@@ -276,8 +287,10 @@ export class RankSession {
     init.memorySaver = this.memorySaver;
     if (!kernels.available) this.log.notes.push(`kernels unavailable (${kernels.reason}): replay fills with copies and verify reads peers' inputs with copies`);
     const device = config.device;
-    if (!(await this.call('cudaSetDevice', 'setDevice', { device }, () => cuda.setDevice(device))).ok) return { kind: 'init', init };
-    if (!(await this.call('cudaFree', 'initDeviceAsync', { device }, () => cuda.initDeviceAsync(device))).ok) return { kind: 'init', init };
+    const set = made?.set;
+    if (!(await this.call('cudaSetDevice', 'setDevice', { device }, () => set ?? cuda.setDevice(device), {}, set ? made : undefined)).ok) return { kind: 'init', init };
+    const context = made?.context;
+    if (!(await this.call('cudaFree', 'initDeviceAsync', { device }, () => context ?? cuda.initDeviceAsync(device))).ok) return { kind: 'init', init };
     const info = await this.call('cudaGetDeviceProperties', 'getDeviceInfo', { device }, () => cuda.getDeviceInfo(device));
     if (info.ok && info.value) {
       init.device = { ordinal: info.value.ordinal, uuid: info.value.uuid, pciBusId: info.value.pciBusId, name: info.value.name };

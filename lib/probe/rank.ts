@@ -24,6 +24,7 @@ import {
   type CoordinatorMessage,
   type RankMessage,
 } from './protocol.js';
+import { deviceHint } from './early-init.js';
 import { RankSession } from './rank-session.js';
 
 /** How long a rank may take to leave once it must: from a lost coordinator to SIGKILL. */
@@ -88,7 +89,11 @@ function main(): void {
   // Rounds run one at a time, in arrival order.
   let queue: Promise<void> = Promise.resolve();
 
-  socket.on('connect', () => send({ type: 'hello', token, rank, pid: process.pid, placement: placementFromEnvironment(process.env) }));
+  socket.on('connect', () => {
+    send({ type: 'hello', token, rank, pid: process.pid, placement: placementFromEnvironment(process.env) });
+    // While the other ranks start: load the backend, start the context (early-init.ts).
+    session.prestart(process.env.CUIPC_BACKEND, deviceHint(process.env, rank));
+  });
   socket.on('error', (error) => {
     if (!leaving) process.stderr.write(`cuipc rank ${rank}: ${error.message}\n`);
   });

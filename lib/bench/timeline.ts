@@ -1,0 +1,80 @@
+// One `cuipc probe` run with timeline-preload.js: what each process recorded, turned into the
+// moments that say where the time between spawn and exit goes (the coordinator's start-up, the
+// ranks' start-up, the rendezvous, the rounds, the exits), in ms since the bench spawned it.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Backend } from '../../binding.js';
+import { runProbe, type ProbeRun } from './probe-runs.js';
+import { formatMs } from './stats.js';
+
+export interface TimelineEvent {
+  who: string;
+  event: string;
+  /** ms since the bench spawned `cuipc probe`. */
+  atMs: number;
+}
+
+export interface Timeline {
+  ranks: number;
+  inputs: number;
+  run: ProbeRun;
+  events: TimelineEvent[];
+}
+
+export async function measureTimeline(ranks: number, inputs: number, backend: Backend): Promise<Timeline> {
+  const directory = mkdtempSync(join(tmpdir(), 'cuipc-timeline-'));
+  try {
+    const run = await runProbe(ranks, inputs, backend, { timelineDir: directory });
+    const events: TimelineEvent[] = [];
+    for (const name of readdirSync(directory)) {
+      for (const line of readFileSync(join(directory, name), 'utf8').split('\n')) {
+        const [who, event, at] = line.split('\t');
+        if (who && event && at) events.push({ who, event, atMs: Number(at) - run.spawnedAtMs });
+      }
+    }
+    events.sort((a, b) => a.atMs - b.atMs);
+    return { ranks, inputs, run, events };
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+function span(events: TimelineEvent[], event: string): string {
+  const at = events.filter((e) => e.who !== 'coordinator' && e.event === event).map((e) => e.atMs);
+  if (!at.length) return 'n/a';
+  const first = Math.min(...at);
+  const last = Math.max(...at);
+  return at.length === 1 ? formatMs(first) : `${formatMs(first)} .. ${formatMs(last)}`;
+}
+
+function coordinator(events: TimelineEvent[], event: string): string {
+  const found = events.find((e) => e.who === 'coordinator' && e.event === event);
+  return found ? formatMs(found.atMs) : 'n/a';
+}
+
+export function timelineTable(t: Timeline, tag: string): string[] {
+  const e = t.events;
+  const lines = [
+    `### Timeline of one \`cuipc probe\`${tag}: ${t.ranks} ranks x ${t.inputs} inputs`,
+    '',
+    'Milliseconds since the bench spawned `cuipc probe` (wall clock, from each process: timeline-preload.js records when the process began, when Node reached the preload, the first spawn, and each protocol line written). Ranks: first .. last.',
+    '',
+    '| moment | coordinator | ranks |',
+    '|---|---|---|',
+    `| process began | ${coordinator(e, 'process start')} | ${span(e, 'process start')} |`,
+    `| Node started (preload reached) | ${coordinator(e, 'node ready (preload)')} | ${span(e, 'node ready (preload)')} |`,
+    `| first rank spawned (CLI modules, backend check, rendezvous open) | ${coordinator(e, 'first spawn')} | |`,
+    `| hello written (modules loaded, connected) | | ${span(e, 'wrote hello')} |`,
+  ];
+  const rounds = [...new Set(e.filter((x) => x.who === 'coordinator' && x.event.startsWith('wrote run ')).map((x) => x.event.slice('wrote run '.length)))];
+  for (const round of rounds) {
+    lines.push(`| round ${round}: sent / results written | ${coordinator(e, `wrote run ${round}`)} | ${span(e, `wrote result ${round}`)} |`);
+  }
+  lines.push(
+    `| exit sent / ranks exited | ${coordinator(e, 'wrote exit')} | ${span(e, 'exit')} |`,
+    `| coordinator exited / bench saw the exit | ${coordinator(e, 'exit')} | ${formatMs(t.run.wallMs)} |`,
+    '',
+  );
+  return lines;
+}

@@ -1,0 +1,77 @@
+// The raw C++ floor (native/bench/raw_probe.cc) on the simulated device: it does the probe's
+// work and checks (one handle per 8 inputs, every peer base opened, every output verified),
+// and it fails, with the call named, when a CUDA call fails; the table computes cuipc / raw.
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { rawLibraryArgs, rawProbeProgramPath, runRawProbe, type FloorResult, type RawProbeRun } from '../../lib/bench/floor.js';
+import { floorTables } from '../../lib/bench/floor-report.js';
+import type { ProbeRun } from '../../lib/bench/probe-runs.js';
+
+const program = rawProbeProgramPath();
+const sim = rawLibraryArgs(null, 'sim');
+
+describe.skipIf(!existsSync(program))('cuipc_bench_raw_probe on the simulated device', () => {
+  it('3 ranks x 20 inputs: 3 bases each, every peer base and registered buffer opened, every output checked', async () => {
+    const run = await runRawProbe(sim, 3, 20, [0, 0, 0]);
+    expect(run.note).toBeNull();
+    expect(run.passed).toBe(true);
+    expect(run.perRank.map((r) => r.handles)).toEqual([3, 3, 3]);
+    // 2 peers' registered buffers + 2 peers x 3 bases
+    expect(run.perRank.map((r) => r.opened)).toEqual([8, 8, 8]);
+    expect(run.perRank.every((r) => r.bytesChecked === 20 * 4096 && r.mismatches === 0)).toBe(true);
+    expect(run.wallMs).toBeGreaterThan(0);
+  });
+
+  it('a failing cudaIpcGetMemHandle stops it with the call named', async () => {
+    const before = process.env.CUIPC_SIM_FAULT;
+    process.env.CUIPC_SIM_FAULT = 'cudaIpcGetMemHandle#2=1';
+    try {
+      const run = await runRawProbe(sim, 2, 16, [0, 0]);
+      expect(run.passed).toBe(false);
+      expect(run.note).toMatch(/cudaIpcGetMemHandle\(graph input base\) returned 1/);
+    } finally {
+      if (before === undefined) delete process.env.CUIPC_SIM_FAULT;
+      else process.env.CUIPC_SIM_FAULT = before;
+    }
+  });
+});
+
+describe('floorTables', () => {
+  const raw = (wallMs: number): RawProbeRun => ({ wallMs, passed: true, verify: 'kernel', perRank: [], parentPeakRssKiB: null, note: null });
+  const cuipc = (wallMs: number): ProbeRun => ({
+    ranks: 4,
+    inputs: 72,
+    wallMs,
+    exitCode: 0,
+    result: 'passed',
+    simulated: false,
+    probeMs: wallMs - 100,
+    stepMs: { init: 400 },
+    rankPeakRssKiB: [150 * 1024],
+    coordinatorPeakRssKiB: null,
+    exportedHandles: 9,
+    note: null,
+    spawnedAtMs: 0,
+  });
+  const floor = (simulated: boolean): string =>
+    floorTables(
+      {
+        sizes: [{ ranks: 4, inputs: 72, target: 1.15, raw: [raw(800), raw(700), raw(900)], cuipc: [cuipc(1000), cuipc(880), cuipc(900)] }],
+        runsPerSize: 3,
+        node: { wallMs: 80, rssKiB: 40 * 1024 },
+        context: { loadMs: 30, contextMs: 100, rssKiB: 100 * 1024 },
+        backendCheck: { error: 'not run' },
+        timeline: null,
+        program,
+      } satisfies FloorResult,
+      simulated,
+      simulated ? ' (SIMULATED)' : '',
+    ).join('\n');
+
+  it('reports the ratio of the medians and judges it only on a GPU', () => {
+    expect(floor(false)).toMatch(/\| 4 x 72 \| 800 ms \| 900 ms \| 1\.13x \| <= 1\.15x \| met \|/);
+    expect(floor(true)).toMatch(/\| 1\.13x \| <= 1\.15x \| n\/a \(SIMULATED\) \|/);
+    expect(floor(false)).toMatch(/the two together: what a rank is held to \| - \| 140\.0 MB/);
+    expect(floor(false)).toMatch(/150\.0 MB \(10\.0 MB over the floors' sum\)/);
+  });
+});
