@@ -372,8 +372,10 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
     // the launcher threw: nothing started
   } else if (interruptedBy() !== null) {
     interruptAt('init', null);
-  } else if (states.some((s) => s.connection === null)) {
-    const dead = states.filter((s) => s.connection === null && gone(s));
+  } else if (states.some((s) => s.connection === null || gone(s))) {
+    // A rank may die after its hello, in the context creation it starts while the others
+    // connect (early-init.ts): that is a crash in init too, not the others' failure to connect.
+    const dead = states.filter(gone);
     if (dead.length > 0) {
       await abortWith(dead[0].process.spawnError ? 'spawn-failed' : 'crashed', dead, 'init');
     } else {

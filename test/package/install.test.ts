@@ -27,7 +27,7 @@ function fakePackage(): string {
   writeFileSync(join(root, 'native', 'addon.cc'), '// v1\n');
   writeFileSync(join(root, 'native', 'bench', 'raw_calls.cc'), '// bench v1\n');
   mkdirSync(join(root, 'build', 'Release'), { recursive: true });
-  for (const f of ['cuipc.node', 'libcuipc_sim.so', 'libcuipc_vmm_interposer.so']) writeFileSync(join(root, 'build', 'Release', f), '');
+  for (const f of ['cuipc.node', 'libcuipc_sim.so', 'libcuipc_vmm_interposer.so', 'libcuipc_tms_standin.so']) writeFileSync(join(root, 'build', 'Release', f), '');
   mkdirSync(join(root, 'node_modules'));
   symlinkSync(join(ROOT, 'node_modules', 'node-gyp-build'), join(root, 'node_modules', 'node-gyp-build'));
   return root;
