@@ -2,8 +2,32 @@
 // the variables every rank needs to reach it, gets one RankProcess per rank back, and stops
 // them through the launcher. Implementations: plain.ts (the coordinator's own children) and
 // ray.ts (Ray actors, through the Python driver in python/cuipc_ray).
-import type { LauncherKind, RankPlacement } from '../report/types.js';
+import type { Backend } from '../../binding.js';
+import type { EnvSnapshot } from '../env/capture.js';
+import type { DeviceVisibility, LauncherKind, PlacementStrategy, RankPlacement } from '../report/types.js';
 import type { RankProcess } from './processes.js';
+
+/** How the ranks are started, checked: the plain launcher's visibility and snapshot, or Ray's placement. */
+export type ResolvedLaunch =
+  | { kind: 'plain'; visibility: DeviceVisibility; envSnapshot: EnvSnapshot | null }
+  | { kind: 'ray'; numGpus: number; placementStrategy: PlacementStrategy; nosetVisibleDevices: boolean; address: string | null; python: string };
+
+/** What a launcher needs to know of the run above it (a probe's resolved options are one). */
+export interface LaunchSpec {
+  ranks: number;
+  /** Variables for every rank, on top of the base environment. */
+  env: Readonly<Record<string, string>>;
+  backend: Backend;
+  launch: ResolvedLaunch;
+}
+
+/** A launch that cannot be made as asked (a bad setting): the caller turns it into its own usage error. */
+export class LaunchUsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LaunchUsageError';
+  }
+}
 
 /** The program each rank runs (node and dist/probe/rank.js for the real probe). */
 export interface RankProgram {

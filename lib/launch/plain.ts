@@ -1,10 +1,9 @@
 // The plain launcher: the coordinator spawns each rank itself, in this process's environment
 // or in one replayed from a snapshot, with every device visible or one per rank.
 import { environmentForReplay } from '../env/replay.js';
-import type { ResolvedProbeOptions } from '../probe/options.js';
-import { PARENT_PID_ENV, RANK_ENV, RAY_ENV } from '../probe/protocol.js';
+import { PARENT_PID_ENV, RANK_ENV, RAY_ENV } from './rank-env.js';
 import type { RankPlacement } from '../report/types.js';
-import type { LaunchedRanks, RankLauncher, RankProgram } from './launcher.js';
+import type { LaunchedRanks, LaunchSpec, RankLauncher, RankProgram } from './launcher.js';
 import { killGroups, killGroupsNow, spawnGroupLeader, type GroupProcess, type RankProcess } from './processes.js';
 
 /**
@@ -20,7 +19,7 @@ export function visibleDeviceEntry(ordinal: number, ownList: string | undefined)
 }
 
 /** The environment every rank starts from, before the per-rank and the coordinator's variables. */
-export function plainBaseEnvironment(options: ResolvedProbeOptions, current: Record<string, string | undefined> = process.env): Record<string, string> {
+export function plainBaseEnvironment(options: LaunchSpec, current: Record<string, string | undefined> = process.env): Record<string, string> {
   const base: Record<string, string> = {};
   if (options.launch.kind === 'plain' && options.launch.envSnapshot) {
     Object.assign(base, environmentForReplay(options.launch.envSnapshot, current));
@@ -36,7 +35,7 @@ export function plainBaseEnvironment(options: ResolvedProbeOptions, current: Rec
  * `devices`: per rank, the ordinal in this process's view. With visibility 'per-rank' each rank
  * sees only its device (CUDA_VISIBLE_DEVICES) and uses ordinal 0, as under Ray.
  */
-export function plainLauncher(options: ResolvedProbeOptions, devices: number[], program: RankProgram): RankLauncher {
+export function plainLauncher(options: LaunchSpec, devices: number[], program: RankProgram): RankLauncher {
   const perRank = options.launch.kind === 'plain' && options.launch.visibility === 'per-rank';
   const ownList = process.env.CUDA_VISIBLE_DEVICES;
   return {

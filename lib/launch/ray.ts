@@ -8,9 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ProbeUsageError, type ResolvedLaunch, type ResolvedProbeOptions } from '../probe/options.js';
 import type { RankPlacement } from '../report/types.js';
-import type { LaunchedRanks, RankLauncher, RankProgram } from './launcher.js';
+import { LaunchUsageError, type LaunchedRanks, type LaunchSpec, type RankLauncher, type RankProgram, type ResolvedLaunch } from './launcher.js';
 import { spawnGroupLeader, type ProcessExit, type RankProcess } from './processes.js';
 
 export const NOSET_ENV = 'RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES';
@@ -69,7 +68,7 @@ export function rayDeviceOrdinal(placement: RankPlacement | null): number {
 }
 
 export function rayDriverSpec(
-  options: ResolvedProbeOptions,
+  options: LaunchSpec,
   launch: Extract<ResolvedLaunch, { kind: 'ray' }>,
   program: RankProgram,
   coordinatorEnv: Record<string, string>,
@@ -130,14 +129,14 @@ function signalProcess(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-export function rayLauncher(options: ResolvedProbeOptions, program: RankProgram): RankLauncher {
+export function rayLauncher(options: LaunchSpec, program: RankProgram): RankLauncher {
   const launch = options.launch;
   if (launch.kind !== 'ray') throw new TypeError('rayLauncher needs launcher ray');
   let startupTimeoutS: number;
   try {
     startupTimeoutS = rayStartupTimeoutS();
   } catch (error) {
-    throw new ProbeUsageError((error as Error).message);
+    throw new LaunchUsageError((error as Error).message);
   }
   return {
     kind: 'ray',

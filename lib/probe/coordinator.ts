@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { LaunchedRanks, RankLauncher } from '../launch/launcher.js';
 import type { RankProcess } from '../launch/processes.js';
-import { defaultLimits, openRendezvous, type RankConnection, type Rendezvous } from '../launch/rendezvous.js';
+import { defaultLimits, openRendezvous, type RankConnection, type Rendezvous } from './rendezvous.js';
 import { sharedMemorySnapshot, removeSharedMemoryLeftovers } from '../launch/shm.js';
 import { buildProbeReport, type ProbeRun } from '../report/build.js';
 import {

@@ -17,7 +17,7 @@ import {
   type ProbeReport,
   type ShareStrategy,
 } from '../report/types.js';
-import type { RankLauncher, RankProgram } from '../launch/launcher.js';
+import { LaunchUsageError, type RankLauncher, type RankProgram } from '../launch/launcher.js';
 import { plainLauncher } from '../launch/plain.js';
 import { rayLauncher } from '../launch/ray.js';
 import { coordinate } from './coordinator.js';
@@ -143,7 +143,14 @@ export async function runProbe(options: ProbeOptions & ProbeRunControls, interna
     );
   }
   const rankProgram: RankProgram = { program: process.execPath, args: [program] };
-  const launcher: RankLauncher = resolved.launch.kind === 'ray' ? rayLauncher(resolved, rankProgram) : withDeviceHint(plainLauncher(resolved, devices, rankProgram), resolved.ranks);
+  let launcher: RankLauncher;
+  try {
+    launcher = resolved.launch.kind === 'ray' ? rayLauncher(resolved, rankProgram) : withDeviceHint(plainLauncher(resolved, devices, rankProgram), resolved.ranks);
+  } catch (error) {
+    // The launch layer below names its own usage errors; here they are the probe's.
+    if (error instanceof LaunchUsageError) throw new ProbeUsageError(error.message);
+    throw error;
+  }
   if (interrupt?.aborted) {
     const signal = String(interrupt.reason ?? 'SIGINT');
     return abortedBeforeStart(resolved, devices, { reason: 'interrupted', message: `interrupted by ${signal} before any rank started`, signal, exitCode: null }, simulated);

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Backend, CaptureMode } from '../../binding.js';
 import { resolveBackend } from '../cuda/index.js';
+import type { ResolvedLaunch } from '../launch/launcher.js';
 import { parseSnapshot, SnapshotFormatError, type EnvSnapshot } from '../env/capture.js';
 import {
   CAPTURE_MODES,
@@ -130,9 +131,7 @@ export interface RayLaunchOptions {
   python?: string;
 }
 
-export type ResolvedLaunch =
-  | { kind: 'plain'; visibility: DeviceVisibility; envSnapshot: EnvSnapshot | null }
-  | { kind: 'ray'; numGpus: number; placementStrategy: PlacementStrategy; nosetVisibleDevices: boolean; address: string | null; python: string };
+export type { ResolvedLaunch } from '../launch/launcher.js';
 
 export interface ResolvedProbeOptions {
   ranks: number;

@@ -20,23 +20,12 @@ import {
   type VerifySummary,
 } from '../report/types.js';
 import type { Backend, CaptureMode } from '../../binding.js';
+import { RAY_ENV } from '../launch/rank-env.js';
 
 export const TOKEN_ENV = 'CUIPC_PROBE_TOKEN';
 export const ADDRESS_ENV = 'CUIPC_PROBE_ADDRESS';
-export const RANK_ENV = 'CUIPC_RANK';
 export const RANKS_ENV = 'CUIPC_RANKS';
-/**
- * The pid the rank's parent must have (the plain launcher's coordinator): a rank that starts
- * after its coordinator died has been reparented already, so its own getppid() cannot tell.
- */
-export const PARENT_PID_ENV = 'CUIPC_PARENT_PID';
-/** Set by python/cuipc_ray for a rank it runs in a Ray actor: what Ray gave that actor. */
-export const RAY_ENV = {
-  gpuIds: 'CUIPC_RAY_GPU_IDS',
-  nodeId: 'CUIPC_RAY_NODE_ID',
-  cudaVisibleDevices: 'CUIPC_RAY_CUDA_VISIBLE_DEVICES',
-  noset: 'CUIPC_RAY_NOSET',
-} as const;
+export { PARENT_PID_ENV, RANK_ENV, RAY_ENV } from '../launch/rank-env.js';
 /** The pseudo-call a rank records when the backend could not be loaded at all. */
 export const LOAD_CALL = 'cuipc.load';
 /** A rank's line may carry an all-gathered exchange; anything longer is not ours. */

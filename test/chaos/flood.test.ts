@@ -2,7 +2,7 @@
 // asked for: 100 connections each sending 31 MB without a newline (before the limits this took
 // the coordinator from 55 MB to 3.25 GB). The bound stated here: the rendezvous process's peak
 // RSS grows by less than 48 MiB, because at most ranks + 16 connections without a hello are
-// open at once, each holding at most a 64 KiB line (see lib/launch/rendezvous.ts). Loopback
+// open at once, each holding at most a 64 KiB line (see lib/probe/rendezvous.ts). Loopback
 // only, and bounded in count and time.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openRendezvous } from '../../lib/launch/rendezvous.js';
+import { openRendezvous } from '../../lib/probe/rendezvous.js';
 import {
   assignDevices,
   parseDeviceList,

@@ -11,7 +11,7 @@
 // rank may spend minutes in one CUDA call, and the coordinator's per-step timeout bounds it.
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { ProbeUsageError } from '../probe/options.js';
+import { ProbeUsageError } from './options.js';
 import {
   decodeRankMessage,
   encodeMessage,
@@ -23,7 +23,7 @@ import {
   sampleOf,
   type CoordinatorMessage,
   type RankMessage,
-} from '../probe/protocol.js';
+} from './protocol.js';
 
 export type RendezvousSpec = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
 

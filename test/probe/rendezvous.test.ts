@@ -3,7 +3,7 @@
 // to them (its exchange line may be megabytes, its calls may take minutes).
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openRendezvous, type Rendezvous, type RendezvousLimits } from '../../lib/launch/rendezvous.js';
+import { openRendezvous, type Rendezvous, type RendezvousLimits } from '../../lib/probe/rendezvous.js';
 import { encodeMessage, type RankMessage } from '../../lib/probe/protocol.js';
 
 const TOKEN = 'b'.repeat(64);
