@@ -5,7 +5,7 @@
 // and records every call; it finds them under way or done.
 import type { Backend, CudaStatus } from '../../binding.js';
 import { openCuda, type Cuda } from '../cuda/index.js';
-import type { Announce } from './rank-session.js';
+import type { Announce } from './call-recorder.js';
 
 /** Comma-separated device ordinals, one per rank, as the launcher's deviceFor gives them. */
 export const DEVICES_HINT_ENV = 'CUIPC_PROBE_DEVICES';
