@@ -1,9 +1,9 @@
 // The injection library's own callback code, run without a GPU: test/trace/native/
-// callback_harness.cc compiles native/trace/injection.cc in, feeds it CUPTI callback data by
+// callback_harness.cc is linked with the library's sources (native/trace/*.cc), feeds it CUPTI callback data by
 // hand and a fake cuPointerGetAttribute, and the trace it writes must read back cleanly and
 // summarize to the VMM explanation. Skipped where no C++ compiler or CUPTI headers exist.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -38,7 +38,8 @@ describe.skipIf(include === null || compiler === null)('injection library callba
     const includes = (include ?? '').split(':').flatMap((d) => ['-I', d]);
     const cupti = readFileSync(join(includes[1], 'cupti.h'), 'utf8');
     const defines = /include\s*<generated_cuda_meta\.h>/.test(cupti) ? ['-DCUIPC_CUPTI_H_HAS_PARAMS=1'] : [];
-    execFileSync(compiler ?? 'c++', ['-std=c++17', '-O0', '-Wall', '-Werror', '-I', join(ROOT, 'native'), ...includes, ...defines, HARNESS, '-o', exe, '-ldl', '-lpthread'], { stdio: 'pipe' });
+    const sources = readdirSync(join(ROOT, 'native', 'trace')).filter((f) => f.endsWith('.cc')).map((f) => join(ROOT, 'native', 'trace', f));
+    execFileSync(compiler ?? 'c++', ['-std=c++17', '-O0', '-Wall', '-Werror', '-I', join(ROOT, 'native'), ...includes, ...defines, HARNESS, ...sources, '-o', exe, '-ldl', '-lpthread'], { stdio: 'pipe' });
     const out = scratchDir('cuipc-harness-trace-');
     const stdout = execFileSync(exe, [], { env: { ...process.env, CUIPC_TRACE_DIR: out, CUIPC_TRACE_RUN: 'harness-run', PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True', HF_TOKEN: 'secret-value' }, encoding: 'utf8' });
     const [file, released] = stdout.trim().split('\n');
