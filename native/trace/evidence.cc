@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "loader/cuda_errors.h"
 #include "trace/tracer.h"
 
 namespace cuipc_trace {
@@ -207,6 +208,8 @@ void CUPTIAPI OnApi(void*, CUpti_CallbackDomain domain, CUpti_CallbackId cbid, c
   j.Begin().Key("type").Str("call").Key("seq").Uint(seq).Key("t").Double(Millis(), 3).Key("tid").Int(Tid());
   j.Key("api").Str(runtime ? "runtime" : "driver").Key("call").Str(CallName(index)).Key("kind").Str(KindName(t->kind));
   j.Key("code").Int(code);
+  // The code's name and message from the project's one table, so a trace reads without CUDA.
+  if (const cuerrors::ErrorRow* e = cuerrors::Find(code, !runtime)) j.Key("codeName").Str(e->name).Key("codeMessage").Str(e->text);
   if (t->memory) j.Key("memory").Str(t->memory);
   Extracted x;
   if (cb->functionParams) t->read(j, cb->functionParams, code == 0, x);

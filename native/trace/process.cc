@@ -12,6 +12,7 @@
 #include <ctime>
 #include <string>
 
+#include "cuipc_trace_env_filter.h"
 #include "trace/tracer.h"
 
 extern char** environ;
@@ -30,29 +31,26 @@ std::string IsoNow() {
   return buf;
 }
 
-// Mirrors lib/env/capture.ts (isCudaRelevant, looksSecret): relevant variables only, and
-// never a value whose name looks like a secret.
+// Relevant variables only, and never a value whose name looks like a secret: the filter of
+// lib/env/capture.ts (isCudaRelevant, looksSecret), from the same list, its one home
+// lib/env/relevant-variables.json, turned into cuipc_trace_env_filter.h at build time.
 bool IsRelevantName(const std::string& name) {
-  static const char* kPrefixes[] = {"CUDA_", "NCCL_", "PYTORCH_", "TORCH_", "TORCHINDUCTOR_", "SGLANG_", "VLLM_", "RAY_", "TMS_",
-                                    "NVIDIA_", "CUIPC_", "GLOO_", "NVSHMEM_", "UCX_", "CUBLAS_", "CUDNN_", "MEGATRON_"};
-  static const char* kNames[] = {"LD_PRELOAD", "LD_LIBRARY_PATH", "OMP_NUM_THREADS", "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE",
-                                 "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "NODE_RANK", "GROUP_RANK", "PYTHONPATH"};
-  for (const char* p : kPrefixes) if (name.compare(0, std::strlen(p), p) == 0) return true;
-  for (const char* n : kNames) if (name == n) return true;
+  for (const char* p : kEnvFilter_prefixes) if (name.compare(0, std::strlen(p), p) == 0) return true;
+  for (const char* n : kEnvFilter_names) if (name == n) return true;
   return false;
 }
 
+// Upper-cased, the name contains a secret substring, or one of its segments (split at _ - .)
+// is a secret segment.
 bool LooksSecret(const std::string& name) {
   std::string upper;
   for (char c : name) upper += static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
-  static const char* kSubstrings[] = {"TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "APIKEY", "API_KEY", "ACCESS_KEY", "PRIVATE_KEY"};
-  for (const char* s : kSubstrings) if (upper.find(s) != std::string::npos) return true;
-  static const char* kSegments[] = {"KEY", "KEYS", "AUTH", "COOKIE", "SIGNATURE", "PRIVATE", "PASS"};
+  for (const char* s : kEnvFilter_secretSubstrings) if (upper.find(s) != std::string::npos) return true;
   size_t start = 0;
   while (start <= upper.size()) {
     size_t end = upper.find_first_of("_-.", start);
     std::string seg = upper.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    for (const char* s : kSegments) if (seg == s) return true;
+    for (const char* s : kEnvFilter_secretSegments) if (seg == s) return true;
     if (end == std::string::npos) break;
     start = end + 1;
   }
