@@ -37,8 +37,9 @@ const char* driverErrorString(int code) {
 
 // The runtime keeps the last error per host thread: every failing call sets it,
 // cudaGetLastError returns and clears it, cudaPeekAtLastError only returns it. The
-// recording shows it outlives the failing call: after an invalidated capture the next
-// cudaGetLastError still says 901, and PyTorch's next allocation check read the stale 1.
+// recording shows it outlives the failing call (docs/hardware-facts.md#last-error): after an
+// invalidated capture the next cudaGetLastError still says 901, and PyTorch's next
+// allocation check read the stale 1.
 void setLastError(int code) {
   if (code != 0) t_lastError = code;
 }

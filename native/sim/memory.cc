@@ -35,10 +35,11 @@ uint64_t g_nextBufferId = 1;
 uint64_t g_nextHandle = 1;
 uint64_t g_used[kMaxDevices];                    // bytes allocated per physical device
 // Memfds of allocations that were exported and then freed. The recording shows a handle
-// taken before cudaFree still opens after it: the importer reaches the memory through
-// /proc/<exporter pid>/fd/<fd>, so the exporter must keep that descriptor open (and its
-// number taken, so a later allocation cannot reuse it) for the rest of its life. The pages
-// are released when the exporter and every importer are gone.
+// taken before cudaFree still opens after it (docs/hardware-facts.md#open-freed): the
+// importer reaches the memory through /proc/<exporter pid>/fd/<fd>, so the exporter must
+// keep that descriptor open (and its number taken, so a later allocation cannot reuse it)
+// for the rest of its life. The pages are released when the exporter and every importer
+// are gone.
 std::vector<int> g_retainedFds;
 
 bool fdStat(int fd, uint64_t* ino, uint64_t* dev) {

@@ -96,7 +96,7 @@ void WriteProvenance(JsonLine& j, unsigned long long ptr) {
   if (query(CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE, &pool, "mempool")) {
     if (pool) j.Key("mempool").Hex(U(pool)); else j.Key("mempool").Null();
   }
-  // cuMemRetainAllocationHandle succeeds only on VMM memory (h200-ipc-truth.md).
+  // cuMemRetainAllocationHandle succeeds only on VMM memory (docs/hardware-facts.md#vmm-looks-like-device-memory).
   if (g_driver.retain_allocation_handle) {
     CUmemGenericAllocationHandle h = 0;
     CUresult r = g_driver.retain_allocation_handle(&h, reinterpret_cast<void*>(ptr));
