@@ -13,27 +13,17 @@ constexpr const char* kUnrecognized = "unrecognized error code";
 
 thread_local int t_lastError = 0;
 
+const char* rowField(const cuerrors::ErrorRow* row, const char* cuerrors::ErrorRow::*field, const char* unknown) {
+  return row ? row->*field : unknown;
+}
+
 }  // namespace
 
-const char* runtimeErrorName(int code) {
-  const cuerrors::ErrorRow* r = cuerrors::FindRuntime(code);
-  return r ? r->name : kUnrecognized;
-}
-
-const char* runtimeErrorString(int code) {
-  const cuerrors::ErrorRow* r = cuerrors::FindRuntime(code);
-  return r ? r->text : kUnrecognized;
-}
-
-const char* driverErrorName(int code) {
-  const cuerrors::ErrorRow* r = cuerrors::FindDriver(code);
-  return r ? r->name : nullptr;
-}
-
-const char* driverErrorString(int code) {
-  const cuerrors::ErrorRow* r = cuerrors::FindDriver(code);
-  return r ? r->text : nullptr;
-}
+// Runtime: the runtime's text for codes it does not know; driver: nullptr (cuGetErrorName fails).
+const char* runtimeErrorName(int code) { return rowField(cuerrors::FindRuntime(code), &cuerrors::ErrorRow::name, kUnrecognized); }
+const char* runtimeErrorString(int code) { return rowField(cuerrors::FindRuntime(code), &cuerrors::ErrorRow::text, kUnrecognized); }
+const char* driverErrorName(int code) { return rowField(cuerrors::FindDriver(code), &cuerrors::ErrorRow::name, nullptr); }
+const char* driverErrorString(int code) { return rowField(cuerrors::FindDriver(code), &cuerrors::ErrorRow::text, nullptr); }
 
 // The runtime keeps the last error per host thread: every failing call sets it,
 // cudaGetLastError returns and clears it, cudaPeekAtLastError only returns it. The
