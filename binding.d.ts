@@ -159,7 +159,19 @@ export type MemcpyDirection = 'default';
 
 export type P2PAttribute = 'performance-rank' | 'access-supported' | 'native-atomic-supported';
 
+/** A slot of pointerAttributesInto: the PointerAttributes field it answers. */
+export type PointerAttributeSlot = Exclude<keyof PointerAttributes, 'ptr'>;
+
+/** The numbers and orders both languages must agree with; their one home is native (frozen). */
+export interface NativeConstants {
+  /** Bytes of a cudaIpcMemHandle_t or cudaIpcEventHandle_t (CUDA_IPC_HANDLE_SIZE, 64). */
+  readonly ipcHandleBytes: number;
+  /** pointerAttributesInto's slots in order: values[i] and codes[i] answer pointerAttributeSlots[i]. */
+  readonly pointerAttributeSlots: readonly PointerAttributeSlot[];
+}
+
 export interface NativeBinding {
+  readonly constants: NativeConstants;
   /** Load the backend. Idempotent for the same backend; a second backend is a RangeError. */
   load(options: LoadOptions): LoaderReport;
   loaderReport(): LoaderReport | null;
@@ -183,10 +195,10 @@ export interface NativeBinding {
   /** Frees an allocation made by malloc (any kind); the kind is remembered natively. */
   free(ptr: Ptr): CudaStatus;
   /**
-   * Packed form behind pointerAttributes: values[i] and codes[i] for memory type, device
-   * ordinal, is-managed, range start, range size, mapped, legacy-IPC-capable, allowed handle
-   * types, mempool, then whether cuMemRetainAllocationHandle succeeds. Returns 0, or the
-   * code of a missing driver.
+   * Packed form behind pointerAttributes: values[i] and codes[i] answer
+   * constants.pointerAttributeSlots[i] (memory type, device ordinal, is-managed, range start,
+   * range size, mapped, legacy-IPC-capable, allowed handle types, mempool, then whether
+   * cuMemRetainAllocationHandle succeeds). Returns 0, or the code of a missing driver.
    */
   pointerAttributesInto(ptr: Ptr, values: BigUint64Array, codes: Int32Array): number;
   /** Packed form behind rangeStartBatch; returns how many failed. */

@@ -1,5 +1,6 @@
-// The fingerprint of the native sources an addon was built from: CMakeLists.txt and native/
-// (native/bench excepted: the benchmark program is not part of the addon and is not shipped).
+// The fingerprint of the native sources an addon was built from: CMakeLists.txt, native/
+// (native/bench excepted: the benchmark program is not part of the addon and is not shipped),
+// and the files outside native/ that the build embeds (BUILD_INPUTS).
 // The install script compares it with the stamp written beside a build or a prebuild, so
 // `npm ci` after `git pull` rebuilds when the native sources changed, and a tarball's prebuild
 // is used only when it was built from the very sources the tarball ships.
@@ -21,9 +22,13 @@ function listFiles(root, rel, out) {
   return out;
 }
 
-/** sha256 over the sorted relative paths and contents of CMakeLists.txt and native/. */
+/** Read by the build from outside native/: the trace library's environment filter. */
+const BUILD_INPUTS = ['lib/env/relevant-variables.json'];
+
+/** sha256 over the sorted relative paths and contents of CMakeLists.txt, native/ and BUILD_INPUTS. */
 function nativeHash(root) {
-  const files = ['CMakeLists.txt', ...listFiles(root, 'native', [])].sort();
+  const inputs = BUILD_INPUTS.filter((f) => existsSync(path.join(root, f)));
+  const files = ['CMakeLists.txt', ...listFiles(root, 'native', []), ...inputs].sort();
   const hash = createHash('sha256');
   for (const file of files) {
     hash.update(file).update('\0').update(readFileSync(path.join(root, file))).update('\0');

@@ -27,8 +27,20 @@ namespace {
 std::mutex g_mutex;
 std::map<uint64_t, size_t> g_imported_vmm;  // address -> mapped size
 
+constexpr size_t kHandleBytes = cuabi::kIpcHandleBytes;
+
 Napi::Value HandleResult(Napi::Env env, const Outcome& o, const void* handle) {
-  return MakeResult(env, o, BytesValue(env, handle, 64));
+  return MakeResult(env, o, BytesValue(env, handle, kHandleBytes));
+}
+
+// One IPC handle (memory or event) in a Buffer / Uint8Array, of exactly kHandleBytes.
+void ArgHandle(const Napi::CallbackInfo& info, size_t index, const char* name, char out[kHandleBytes]) {
+  Napi::Uint8Array bytes = ArgBytesView(info, index, name);
+  if (bytes.ByteLength() != kHandleBytes) {
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be exactly " + std::to_string(kHandleBytes) +
+                                                " bytes (a cudaIpcMemHandle_t), got " + std::to_string(bytes.ByteLength()));
+  }
+  std::memcpy(out, bytes.Data(), kHandleBytes);
 }
 
 // The hot path writes into memory the caller owns and returns only the code: lib/cuda builds
@@ -37,7 +49,7 @@ Napi::Value HandleResult(Napi::Env env, const Outcome& o, const void* handle) {
 Napi::Value IpcGetMemHandleInto(const Napi::CallbackInfo& info) {
   ExpectArgs(info, 2, "ipcGetMemHandleInto(ptr, out)");
   uint64_t ptr = ArgPtr(info, 0, "ptr");
-  auto* out = ArgTyped<cudaIpcMemHandle_t>(info, 1, "out (a 64-byte Uint8Array)", napi_uint8_array, 64);
+  auto* out = ArgTyped<cudaIpcMemHandle_t>(info, 1, "out (a 64-byte Uint8Array)", napi_uint8_array, kHandleBytes);
   return Napi::Number::New(info.Env(), CUIPC_RT(cudaIpcGetMemHandle, out, reinterpret_cast<void*>(ptr)).code);
 }
 
@@ -45,7 +57,7 @@ Napi::Value IpcGetMemHandleInto(const Napi::CallbackInfo& info) {
 Napi::Value IpcGetMemHandlePacked(const Napi::CallbackInfo& info) {
   ExpectArgs(info, 3, "ipcGetMemHandlePacked(ptrs, out, codes)");
   PtrList ptrs = ArgPtrs(info, 0, "ptrs");
-  auto* out = ArgTyped<cudaIpcMemHandle_t>(info, 1, "out (a Uint8Array of 64 bytes per pointer)", napi_uint8_array, 64 * ptrs.size);
+  auto* out = ArgTyped<cudaIpcMemHandle_t>(info, 1, "out (a Uint8Array of 64 bytes per pointer)", napi_uint8_array, kHandleBytes * ptrs.size);
   auto* codes = ArgTyped<int32_t>(info, 2, "codes (an Int32Array, one per pointer)", napi_int32_array, ptrs.size);
   auto fn = GetLoader().fn.cudaIpcGetMemHandle;
   int missing = GetLoader().MissingCode(Api::Runtime);
@@ -88,10 +100,11 @@ Napi::Value IpcOpenMemHandleAsync(const Napi::CallbackInfo& info) {
 Napi::Value IpcOpenMemHandlePackedAsync(const Napi::CallbackInfo& info) {
   ExpectArgs(info, 4, "ipcOpenMemHandlePackedAsync(handles, flags, ptrs, codes)");
   Napi::Uint8Array handlesView = ArgBytesView(info, 0, "handles");
-  if (handlesView.ByteLength() % 64 != 0) {
-    throw Napi::RangeError::New(info.Env(), "handles must hold whole 64-byte handles, got " + std::to_string(handlesView.ByteLength()) + " bytes");
+  if (handlesView.ByteLength() % kHandleBytes != 0) {
+    throw Napi::RangeError::New(info.Env(), "handles must hold whole " + std::to_string(kHandleBytes) + "-byte handles, got " +
+                                                std::to_string(handlesView.ByteLength()) + " bytes");
   }
-  size_t count = handlesView.ByteLength() / 64;
+  size_t count = handlesView.ByteLength() / kHandleBytes;
   unsigned flags = ArgFlags(info);
   auto* ptrs = ArgTyped<uint64_t>(info, 2, "ptrs (a BigUint64Array, one per handle)", napi_biguint64_array, count);
   auto* codes = ArgTyped<int32_t>(info, 3, "codes (an Int32Array, one per handle)", napi_int32_array, count);

@@ -5,6 +5,12 @@
 #include <cstddef>
 #include <cstdint>
 
+namespace cuabi {
+// CUDA_IPC_HANDLE_SIZE: the bytes of a cudaIpcMemHandle_t and a cudaIpcEventHandle_t. The
+// one home of this number: the addon exports it to TypeScript (binding.constants).
+constexpr size_t kIpcHandleBytes = 64;
+}  // namespace cuabi
+
 extern "C" {
 
 typedef int CUresult;        // CUDA_SUCCESS == 0
@@ -25,8 +31,8 @@ typedef CUevent cudaEvent_t;
 typedef CUgraph cudaGraph_t;
 typedef CUgraphExec cudaGraphExec_t;
 
-typedef struct { char reserved[64]; } cudaIpcMemHandle_t;
-typedef struct { char reserved[64]; } cudaIpcEventHandle_t;
+typedef struct { char reserved[cuabi::kIpcHandleBytes]; } cudaIpcMemHandle_t;
+typedef struct { char reserved[cuabi::kIpcHandleBytes]; } cudaIpcEventHandle_t;
 typedef struct { char bytes[16]; } CUuuid;
 
 typedef struct {

@@ -1,3 +1,5 @@
+// The loader: opens the CUDA driver and runtime (or the simulated device) from the candidates
+// lib/binding gives it, resolves the entry-point table, and reports what it found and tried.
 #include "loader/loader.h"
 
 #include <dlfcn.h>
@@ -6,7 +8,6 @@
 #include <atomic>
 #include <climits>
 #include <cstdlib>
-#include <map>
 
 #include "kernels/kernels.h"
 
@@ -237,36 +238,6 @@ std::string Loader::MissingLibraryNote(Api api) const {
   if (!driver.handle) return "cuipc found no CUDA driver (libcuda.so.1); `cuipc doctor` lists what it tried";
   if (api == Api::Runtime && !runtime.handle) return "cuipc found no CUDA runtime (libcudart.so.13 or .12); `cuipc doctor` lists what it tried";
   return "";
-}
-
-std::string FallbackErrorName(int code, Api api) {
-  static const std::map<int, std::pair<const char*, const char*>> names = {
-      {0, {"cudaSuccess", "CUDA_SUCCESS"}},
-      {1, {"cudaErrorInvalidValue", "CUDA_ERROR_INVALID_VALUE"}},
-      {2, {"cudaErrorMemoryAllocation", "CUDA_ERROR_OUT_OF_MEMORY"}},
-      {3, {"cudaErrorInitializationError", "CUDA_ERROR_NOT_INITIALIZED"}},
-      {35, {"cudaErrorInsufficientDriver", "CUDA_ERROR_UNKNOWN"}},
-      {100, {"cudaErrorNoDevice", "CUDA_ERROR_NO_DEVICE"}},
-      {101, {"cudaErrorInvalidDevice", "CUDA_ERROR_INVALID_DEVICE"}},
-      {201, {"cudaErrorDeviceUninitialized", "CUDA_ERROR_INVALID_CONTEXT"}},
-      {500, {"cudaErrorSymbolNotFound", "CUDA_ERROR_NOT_FOUND"}},
-      {999, {"cudaErrorUnknown", "CUDA_ERROR_UNKNOWN"}},
-  };
-  auto it = names.find(code);
-  if (it == names.end()) return api == Api::Runtime ? "cudaError(" + std::to_string(code) + ")" : "CUresult(" + std::to_string(code) + ")";
-  return api == Api::Runtime ? it->second.first : it->second.second;
-}
-
-std::string FallbackErrorMessage(int code, Api api) {
-  switch (code) {
-    case 0: return "no error";
-    case 1: return "invalid argument";
-    case 3: return api == Api::Runtime ? "initialization error" : "initialization error";
-    case 35: return "CUDA driver version is insufficient for CUDA runtime version";
-    case 100: return "no CUDA-capable device is detected";
-    case 500: return "named symbol not found";
-    default: return "CUDA error " + std::to_string(code);
-  }
 }
 
 void RegisterLoader(Napi::Env env, Napi::Object exports) {

@@ -8,6 +8,7 @@
 
 #include "common/napi_util.h"
 #include "loader/cuda_table.h"
+#include "loader/status.h"
 
 namespace cuipc {
 
@@ -56,9 +57,6 @@ struct Loader {
 const Loader& GetLoader();
 int CurrentDevice();
 void SetCurrentDevice(int device);
-
-std::string FallbackErrorName(int code, Api api);
-std::string FallbackErrorMessage(int code, Api api);
 
 Napi::Value LoaderReportValue(Napi::Env env);
 void RegisterLoader(Napi::Env env, Napi::Object exports);

@@ -130,33 +130,30 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
   return MakeStatus(env, o);
 }
 
-// Attribute slots of pointerAttributesInto, in this order; lib/cuda names them.
-constexpr int kAttributeSlots[] = {cuabi::kPtrAttrMemoryType,         cuabi::kPtrAttrDeviceOrdinal,      cuabi::kPtrAttrIsManaged,
-                                   cuabi::kPtrAttrRangeStartAddr,     cuabi::kPtrAttrRangeSize,          cuabi::kPtrAttrMapped,
-                                   cuabi::kPtrAttrIsLegacyIpcCapable, cuabi::kPtrAttrAllowedHandleTypes, cuabi::kPtrAttrMempoolHandle};
-constexpr size_t kAttributeCount = sizeof(kAttributeSlots) / sizeof(kAttributeSlots[0]);
-
-// values[i] / codes[i] for each slot, then slot 9: whether cuMemRetainAllocationHandle
-// succeeds (VMM memory only). Returns 0, or the code of a missing driver.
+// values[i] / codes[i] for each attribute slot (kPointerAttributeSlots), then the last slot:
+// whether cuMemRetainAllocationHandle succeeds (VMM memory only). Returns 0, or the code of a
+// missing driver.
 Napi::Value PointerAttributesInto(const Napi::CallbackInfo& info) {
   ExpectArgs(info, 3, "pointerAttributesInto(ptr, values, codes)");
   uint64_t ptr = ArgPtr(info, 0, "ptr");
-  auto* values = ArgTyped<uint64_t>(info, 1, "values (a BigUint64Array of 10)", napi_biguint64_array, kAttributeCount + 1);
-  auto* codes = ArgTyped<int32_t>(info, 2, "codes (an Int32Array of 10)", napi_int32_array, kAttributeCount + 1);
+  auto* values = ArgTyped<uint64_t>(info, 1, "values (a BigUint64Array of 10)", napi_biguint64_array, kPointerAttributeSlotCount);
+  auto* codes = ArgTyped<int32_t>(info, 2, "codes (an Int32Array of 10)", napi_int32_array, kPointerAttributeSlotCount);
   const Loader& l = GetLoader();
   if (!l.fn.cuPointerGetAttribute) return Napi::Number::New(info.Env(), l.MissingCode(Api::Driver));
-  for (size_t i = 0; i < kAttributeCount; i++) {
+  constexpr size_t kRetainSlot = kPointerAttributeSlotCount - 1;
+  for (size_t i = 0; i < kRetainSlot; i++) {
+    const int attribute = kPointerAttributeSlots[i].attribute;
     // Every attribute fits in 8 zeroed bytes; the narrower ones (int, unsigned) land in the low bytes.
     uint64_t v = 0;
-    codes[i] = l.fn.cuPointerGetAttribute(&v, kAttributeSlots[i], ptr);
-    if (kAttributeSlots[i] == cuabi::kPtrAttrDeviceOrdinal) v = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(v)));
+    codes[i] = l.fn.cuPointerGetAttribute(&v, attribute, ptr);
+    if (attribute == cuabi::kPtrAttrDeviceOrdinal) v = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(v)));
     values[i] = v;
   }
   CUmemGenericAllocationHandle h = 0;
   int c = l.fn.cuMemRetainAllocationHandle ? l.fn.cuMemRetainAllocationHandle(&h, reinterpret_cast<void*>(ptr)) : l.MissingCode(Api::Driver);
   if (c == 0 && l.fn.cuMemRelease) l.fn.cuMemRelease(h);  // retain took a reference
-  codes[kAttributeCount] = c;
-  values[kAttributeCount] = c == 0;
+  codes[kRetainSlot] = c;
+  values[kRetainSlot] = c == 0;
   return Napi::Number::New(info.Env(), 0);
 }
 

@@ -3,9 +3,9 @@
 // Work runs synchronously on the calling thread, so a stream is only an object that can be
 // capturing. While a stream captures, kernel launches on it are appended to the capture's
 // graph (the function and a copy of its argument values); cudaGraphLaunch replays them in
-// order. The capture rules follow the recording (shared/hardware/h200-ipc-truth.md,
-// "During stream capture") and, where it is silent, the CUDA documentation of
-// cudaStreamCaptureMode and cudaThreadExchangeStreamCaptureMode.
+// order. The capture rules follow the recording (docs/hardware-facts.md#capture) and, where
+// it is silent, the CUDA documentation of cudaStreamCaptureMode and
+// cudaThreadExchangeStreamCaptureMode.
 #include <atomic>
 #include <set>
 #include <thread>

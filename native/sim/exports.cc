@@ -89,7 +89,7 @@ CUIPC_SIM_EXPORT const char* cuipcSimDescribe(void) {
   std::call_once(once, [] {
     std::snprintf(text, sizeof text,
                   "{\"simulated\":true,\"basis\":\"H200 driver 580.159.04 / CUDA 13.0 recordings "
-                  "(shared/hardware/h200-ipc-truth.md)\",\"devices\":%d}",
+                  "(docs/hardware-facts.md)\",\"devices\":%d}",
                   cuipcsim::physicalDeviceCount());
   });
   return text;

@@ -1,6 +1,7 @@
 // Every answer of the simulated device that comes from a hardware recording, or that a
 // conformance recording will settle later, is decided here and only here. The basis is
-// shared/hardware/h200-ipc-truth.md (H200, driver 580.159.04, CUDA 13.0). A cell the
+// docs/hardware-facts.md (H200, driver 580.159.04, CUDA 13.0; every recorded cell is listed
+// at #cells, and test/fixtures/conformance/h200.json holds them). A cell the
 // recording does not cover says `not recorded:` and what the CUDA documentation says;
 // when the project's conformance run records it, change the value here.
 #pragma once

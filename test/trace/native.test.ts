@@ -1,44 +1,24 @@
 // The injection library's own callback code, run without a GPU: test/trace/native/
-// callback_harness.cc compiles native/trace/injection.cc in, feeds it CUPTI callback data by
-// hand and a fake cuPointerGetAttribute, and the trace it writes must read back cleanly and
+// callback_harness.cc, linked with the library's sources (native/trace/*.cc), feeds it CUPTI
+// callback data by hand and a fake cuPointerGetAttribute, and the trace it writes must read back cleanly and
 // summarize to the VMM explanation. Skipped where no C++ compiler or CUPTI headers exist.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseTrace } from '../../lib/trace/format.js';
 import { summarizeProcess } from '../../lib/trace/summary.js';
+import { compileWithTrace, ROOT, traceBuildUnavailable } from '../contract/trace-build.js';
 import { removeScratchDirs, scratchDir } from './helpers.js';
 
 afterAll(removeScratchDirs);
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HARNESS = join(ROOT, 'test', 'trace', 'native', 'callback_harness.cc');
 
-function cuptiInclude(): string | null {
-  for (const home of [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda']) {
-    if (!home) continue;
-    for (const dir of [join(home, 'include'), join(home, 'extras', 'CUPTI', 'include')]) {
-      if (existsSync(join(dir, 'cupti.h')) && existsSync(join(dir, 'generated_cuda_meta.h')) && existsSync(join(home, 'include', 'cuda.h'))) {
-        return dir === join(home, 'include') ? dir : `${dir}:${join(home, 'include')}`;
-      }
-    }
-  }
-  return null;
-}
-
-const include = cuptiInclude();
-const compiler = spawnSync('c++', ['--version']).status === 0 ? 'c++' : null;
-
-describe.skipIf(include === null || compiler === null)('injection library callback code (no GPU)', () => {
+describe.skipIf(traceBuildUnavailable !== null)('injection library callback code (no GPU)', () => {
   it('writes a trace the reader accepts, with nesting, provenance and capture state', () => {
     const work = scratchDir('cuipc-harness-');
-    const exe = join(work, 'harness');
-    const includes = (include ?? '').split(':').flatMap((d) => ['-I', d]);
-    const cupti = readFileSync(join(includes[1], 'cupti.h'), 'utf8');
-    const defines = /include\s*<generated_cuda_meta\.h>/.test(cupti) ? ['-DCUIPC_CUPTI_H_HAS_PARAMS=1'] : [];
-    execFileSync(compiler ?? 'c++', ['-std=c++17', '-O0', '-Wall', '-Werror', '-I', join(ROOT, 'native'), ...includes, ...defines, HARNESS, '-o', exe, '-ldl', '-lpthread'], { stdio: 'pipe' });
+    const exe = compileWithTrace(HARNESS, work, 'harness');
     const out = scratchDir('cuipc-harness-trace-');
     const stdout = execFileSync(exe, [], { env: { ...process.env, CUIPC_TRACE_DIR: out, CUIPC_TRACE_RUN: 'harness-run', PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True', HF_TOKEN: 'secret-value' }, encoding: 'utf8' });
     const [file, released] = stdout.trim().split('\n');
@@ -61,6 +41,12 @@ describe.skipIf(include === null || compiler === null)('injection library callba
       '6 driver cuIpcGetMemHandle 1',
       '7 runtime cudaStreamEndCapture 901',
     ]);
+    // Each record names its code from the one table (native/loader/cuda_errors.h), runtime or driver.
+    const named = trace.calls.map((c) => { const r = c as unknown as Record<string, unknown>; return `${r.codeName} ${r.codeMessage}`; });
+    expect(named[0]).toBe('CUDA_SUCCESS no error');
+    expect(named[4]).toBe('cudaErrorInvalidValue invalid argument');
+    expect(named[5]).toBe('CUDA_ERROR_INVALID_VALUE invalid argument');
+    expect(named[6]).toBe('cudaErrorStreamCaptureInvalidated operation failed due to a previous error during capture');
     const inner = trace.calls[5];
     expect(inner.within).toEqual({ call: 'cudaIpcGetMemHandle', seq: 5 });
     expect(inner.provenance).toMatchObject({ ptr: '0x7f2a00000000', memoryType: 2, legacyIpcCapable: false, allowedHandleTypes: 0, vmm: true, refused: {} });

@@ -1,9 +1,13 @@
-// Drives the injection library's real callback code without a GPU: the library's source is
-// compiled into this program, CUPTI's callback data is built by hand for a VMM allocation
+// Drives the injection library's real callback code without a GPU: the library's sources
+// (native/trace/*.cc) are compiled and linked into this program, CUPTI's callback data is built by hand for a VMM allocation
 // and a failing cudaIpcGetMemHandle (with the driver's cuIpcGetMemHandle inside it), and a
-// fake cuPointerGetAttribute answers as the H200 does for VMM memory (h200-ipc-truth.md).
+// fake cuPointerGetAttribute answers as the H200 does for VMM memory (docs/hardware-facts.md#vmm-looks-like-device-memory).
 // The trace it writes is read back by test/trace/native.test.ts with the TypeScript reader.
-#include "../../../native/trace/injection.cc"
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "trace/tracer.h"
 
 namespace {
 
