@@ -56,8 +56,3 @@ export function codeText(api: 'runtime' | 'driver', code: number): CodeText {
   const known = (api === 'runtime' ? RUNTIME : DRIVER)[code];
   return known ?? { name: api === 'runtime' ? `cudaError ${code}` : `CUresult ${code}`, message: `error ${code}` };
 }
-
-/** The runtime's name for a code: the explanation rules match on it (cudaErrorInvalidValue, ...). */
-export function runtimeCodeName(code: number): string {
-  return codeText('runtime', code).name;
-}
