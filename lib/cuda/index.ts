@@ -43,4 +43,4 @@ export function openCuda(options: { backend?: Backend | 'auto' } = {}): Cuda {
 
 /** cudaIpcMemLazyEnablePeerAccess, the flag every tensor-parallel server opens handles with. */
 export const IPC_MEM_LAZY_ENABLE_PEER_ACCESS = 1;
-export const IPC_HANDLE_BYTES = 64;
+export { IPC_HANDLE_BYTES } from './hot.js';
