@@ -1,7 +1,10 @@
-// Names and messages of the CUDA codes a trace shows. The tracer records numbers only (it
-// cannot ask a statically linked runtime for names); these are cudaGetErrorName/String and
-// cuGetErrorName/String of CUDA 12 and 13, for the codes that IPC, allocation and capture
-// calls return.
+// Names and messages of the CUDA codes a trace shows. The tracer writes each code's name and
+// message (codeName, codeMessage) from the native error table; traces written before it carry
+// numbers only, and a trace is read where no addon may load, so the codes that IPC, allocation
+// and capture calls return are named here too. test/trace/codes.test.ts holds this copy to the
+// native table (the addon's describeError), code by code.
+import type { TraceCallLine } from './format.js';
+
 export interface CodeText {
   name: string;
   message: string;
@@ -51,6 +54,11 @@ const DRIVER: Record<number, CodeText> = {
   906: { name: 'CUDA_ERROR_STREAM_CAPTURE_IMPLICIT', message: 'operation would make the legacy stream depend on a capturing blocking stream' },
   999: { name: 'CUDA_ERROR_UNKNOWN', message: 'unknown error' },
 };
+
+/** The name and message of a traced call's code: the trace's own, else this table's. */
+export function callCodeText(call: Pick<TraceCallLine, 'api' | 'code' | 'codeName' | 'codeMessage'>): CodeText {
+  return call.codeName !== undefined ? { name: call.codeName, message: call.codeMessage ?? '' } : codeText(call.api, call.code);
+}
 
 export function codeText(api: 'runtime' | 'driver', code: number): CodeText {
   const known = (api === 'runtime' ? RUNTIME : DRIVER)[code];

@@ -163,6 +163,9 @@ export interface TraceCallLine {
   call: string;
   kind: CallKind;
   code: number;
+  /** The code's name and message from the native error table (absent in traces written before). */
+  codeName?: string;
+  codeMessage?: string;
   memory?: AllocationMemory;
   args: Record<string, TraceArgument>;
   out?: Record<string, TraceArgument>;
@@ -268,6 +271,7 @@ function checkCall(o: Json): TraceCallLine {
   need(typeof o.call === 'string' && o.call.length > 0, 'call: call must name the entry point');
   need(CALL_KINDS.includes(o.kind as CallKind), `call: unknown kind ${String(o.kind)}`);
   need(typeof o.code === 'number', 'call: code must be a number');
+  need(o.codeName === undefined || (typeof o.codeName === 'string' && typeof o.codeMessage === 'string'), 'call: codeName and codeMessage must be strings');
   checkArguments(o.args, 'call: args');
   if (o.out !== undefined) checkArguments(o.out, 'call: out');
   if (o.provenance !== undefined) need(isObject(o.provenance) && isHex(o.provenance.ptr), 'call: provenance.ptr must be a hex pointer');

@@ -3,7 +3,7 @@
 // and origin, the capture state, the environment hazards, and the explanation.
 import { formatHazard } from '../env/hazards.js';
 import { describeProvenance } from '../report/provenance.js';
-import { codeText } from './codes.js';
+import { callCodeText } from './codes.js';
 import type { TraceArgument, TraceCallLine } from './format.js';
 import { describeOrigin, libraryName, type ProcessSummary, type TraceFailure, type TraceSummary } from './summary.js';
 
@@ -17,7 +17,7 @@ function argText(v: TraceArgument): string {
 
 export function formatCall(c: TraceCallLine): string {
   const args = Object.entries(c.args).map(([k, v]) => `${k}=${argText(v)}`).join(', ');
-  const text = codeText(c.api, c.code);
+  const text = callCodeText(c);
   return `${c.call}(${args}) -> ${c.code} ${text.name}${c.code !== 0 ? ` ("${text.message}")` : ''}`;
 }
 

@@ -9,7 +9,7 @@ import type { Evidence } from '../report/evidence.js';
 import { explainFailure } from '../report/explain.js';
 import { completeProvenance, handleTypeNames } from '../report/provenance.js';
 import type { CallArguments, CaptureSnapshot, Explanation, Provenance } from '../report/types.js';
-import { codeText } from './codes.js';
+import { callCodeText } from './codes.js';
 import {
   listTraceFiles,
   readTraceFile,
@@ -397,7 +397,7 @@ export function summarizeProcess(trace: ProcessTrace, options: SummarizeOptions 
   let firstFailure: TraceFailure | null = null;
   if (first) {
     const call = first.call;
-    const text = codeText(call.api, call.code);
+    const text = callCodeText(call);
     const provenanceSource = call.provenance ?? first.inner.find((c) => c.provenance)?.provenance;
     const provenance = provenanceSource ? toReportProvenance(provenanceSource) : null;
     const ptr = typeof call.args.ptr === 'string' ? call.args.ptr : null;
