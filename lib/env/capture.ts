@@ -8,7 +8,7 @@ import { describeLdPreload, type PreloadEntry } from './preload.js';
 import filter from './relevant-variables.json' with { type: 'json' };
 
 export const ENV_SNAPSHOT_SCHEMA = 'cuipc.env-snapshot';
-export const ENV_SNAPSHOT_SCHEMA_VERSION = 1;
+const ENV_SNAPSHOT_SCHEMA_VERSION = 1;
 /** What a redacted value is replaced with. */
 export const REDACTED = '<redacted>';
 
@@ -54,7 +54,7 @@ export interface EnvSnapshot {
   notes: string[];
 }
 
-export interface CaptureOptions {
+interface CaptureOptions {
   /** The environment to capture; default process.env. */
   env?: Record<string, string | undefined>;
   label?: string;

@@ -20,7 +20,7 @@ export const FACT_ANCHORS = [
   'device-ordinal-remapping',
   'not-measured',
 ] as const;
-export type FactAnchor = (typeof FACT_ANCHORS)[number];
+type FactAnchor = (typeof FACT_ANCHORS)[number];
 
 /** "docs/hardware-facts.md#capture" (several anchors: ", #last-error" after it): where a reader finds the facts an evidence line rests on. */
 export function citeFacts(...anchors: [FactAnchor, ...FactAnchor[]]): string {

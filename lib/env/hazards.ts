@@ -28,7 +28,7 @@ export interface ShmInfo {
   freeBytes: number;
 }
 
-export interface EnvContext {
+interface EnvContext {
   /** LD_PRELOAD entries already described (a snapshot's); when absent they are described from the files here. */
   preload?: readonly PreloadEntry[];
   /** When false, LD_PRELOAD entries are judged by name only (no file access). Default true. */
@@ -46,7 +46,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 export const SEVERITY_ORDER: Readonly<Record<HazardSeverity, number>> = { high: 0, medium: 1, info: 2 };
 
 /** What SGLang's get_bool_env_var, Ray and torch_memory_saver read as on. */
-export function isTruthy(value: string | undefined): boolean {
+function isTruthy(value: string | undefined): boolean {
   return value !== undefined && /^(1|true|yes|on)$/i.test(value.trim());
 }
 /** SGLang's own reading (EnvBool), which decides whether capture runs in the memory saver's region. */

@@ -1,9 +1,9 @@
 // Every CUIPC_* environment variable, in one list: its name, who sets it, which part of cuipc
 // reads it and what it does. README's "Environment variables" table is this list rendered
 // (test/env/variables.test.ts holds the two together, and holds the list to the sources).
-export type VariableSetter = 'you' | 'cuipc' | 'tests';
+type VariableSetter = 'you' | 'cuipc' | 'tests';
 
-export interface CuipcVariable {
+interface CuipcVariable {
   name: `CUIPC_${string}`;
   /** 'you': a setting; 'cuipc': set by cuipc for a process it starts (do not set it); 'tests': the test suite's. */
   setBy: VariableSetter;

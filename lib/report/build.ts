@@ -110,7 +110,7 @@ function buildPinpoint(run: ProbeRun, failure: FailureRecord): Pinpoint {
 }
 
 /** The shell's status for a probe stopped by a signal: 128 + its number. */
-export function interruptedExit(abort: ProbeAbort | null): 129 | 130 | 143 | null {
+function interruptedExit(abort: ProbeAbort | null): 129 | 130 | 143 | null {
   if (abort?.reason !== 'interrupted') return null;
   // A library caller's AbortSignal ('abort') is no signal: the probe could not run to the end (3).
   return abort.signal === 'SIGHUP' ? 129 : abort.signal === 'SIGTERM' ? 143 : abort.signal === 'SIGINT' ? 130 : null;

@@ -16,15 +16,15 @@ import type {
 } from './types.js';
 
 /** Where the call failed: a probe rank in one of its steps, or a traced process's thread. */
-export type EvidenceWhere =
+type EvidenceWhere =
   | { kind: 'rank'; rank: number; step: StepName }
   | { kind: 'process'; pid: number | null; tid: number; seq: number };
 
 /** The failing call: the entry point as it was called (a trace keeps ABI suffixes such as _v2). */
-export type EvidenceCall = Pick<CallRecord, 'call' | 'args' | 'ok' | 'code' | 'name' | 'message' | 'lastError' | 'origin'>;
+type EvidenceCall = Pick<CallRecord, 'call' | 'args' | 'ok' | 'code' | 'name' | 'message' | 'lastError' | 'origin'>;
 
 /** For a failed import: the rank whose handle it was, and what is known of it. */
-export interface EvidencePeer {
+interface EvidencePeer {
   rank: number;
   base: string;
   handle?: string;

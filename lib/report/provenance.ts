@@ -36,7 +36,7 @@ function classify(p: Omit<Provenance, 'classification'>): Provenance['classifica
 }
 
 /** The driver's answers as the report holds them: the named and classified fields filled in. */
-export type DriverAnswers = Omit<Provenance, 'classification' | 'memoryTypeName' | 'allowedHandleTypeNames'>;
+type DriverAnswers = Omit<Provenance, 'classification' | 'memoryTypeName' | 'allowedHandleTypeNames'>;
 
 export function completeProvenance(answers: DriverAnswers): Provenance {
   const { memoryType, allowedHandleTypes } = answers;

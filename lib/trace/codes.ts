@@ -5,7 +5,7 @@
 // native table (the addon's describeError), code by code.
 import type { TraceCallLine } from './format.js';
 
-export interface CodeText {
+interface CodeText {
   name: string;
   message: string;
 }

@@ -25,7 +25,7 @@ import {
 } from './format.js';
 
 /** Where the failing call's pointer came from, as far as the trace saw. */
-export interface AllocationOrigin {
+interface AllocationOrigin {
   /** 'allocation': cudaMalloc and friends; 'vmm': cuMemCreate + cuMemMap; 'reservation': only reserved, never mapped. */
   how: 'allocation' | 'vmm' | 'reservation';
   /** The allocating call (the outer runtime call when the driver's was made inside it), or the cuMemMap. */
@@ -42,7 +42,7 @@ export interface AllocationOrigin {
   via: string[];
 }
 
-export interface CaptureView {
+interface CaptureView {
   threadMode: CaptureMode | null;
   active: Array<{ stream: HexString; mode: CaptureMode | null; tid: number; seq: number; sameThread: boolean }>;
 }
@@ -60,7 +60,7 @@ export interface TraceFailure {
   explanations: Explanation[];
 }
 
-export type ProcessState = TraceState | 'no-status';
+type ProcessState = TraceState | 'no-status';
 
 export interface ProcessSummary {
   file: string;
@@ -115,12 +115,12 @@ export function libraryName(path: string): string {
   return path.split('/').pop() || path;
 }
 
-export function captureModeName(mode: number | null | undefined): CaptureMode | null {
+function captureModeName(mode: number | null | undefined): CaptureMode | null {
   return mode === null || mode === undefined ? null : (CAPTURE_MODES[mode] ?? null);
 }
 
 /** The trace's pointer attributes in the report's form (named and classified the same way). */
-export function toReportProvenance(p: TraceProvenance): Provenance | null {
+function toReportProvenance(p: TraceProvenance): Provenance | null {
   if (p.unavailable !== undefined) return null;
   return completeProvenance({
     ptr: p.ptr,
@@ -376,7 +376,7 @@ function failingOuterCalls(calls: readonly TraceCallLine[]): Array<{ call: Trace
   return outer.map((call) => ({ call, inner: calls.filter((c) => c.code !== 0 && c.within?.seq === call.seq) }));
 }
 
-export interface SummarizeOptions {
+interface SummarizeOptions {
   /** PID namespaces of the other processes of the run (for the namespace hazard). */
   peerPidNamespaces?: readonly (string | null)[];
 }
