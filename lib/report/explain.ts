@@ -116,6 +116,55 @@ const failedCall = (ev: Evidence): string[] => [
   ...(ev.pointerOrigin !== null ? [`trace: ${ev.pointerOrigin}`] : []),
 ];
 
+/** Memory that legacy CUDA IPC cannot export, by the pointer's classification: one rule each. */
+const NOT_EXPORTABLE: ReadonlyArray<{
+  classification: 'pool' | 'managed' | 'host';
+  id: string;
+  title: string;
+  summary: string;
+  fact: string;
+  remedy: string;
+}> = [
+  {
+    classification: 'pool',
+    id: 'pool-memory',
+    title: 'The pointer comes from a cudaMallocAsync memory pool; legacy CUDA IPC cannot export it',
+    summary: 'Pool allocations are not legacy-IPC-capable; cudaIpcGetMemHandle returns cudaErrorInvalidValue for them.',
+    fact: `${citeFacts('pool-not-exportable')}: cudaMallocAsync (default pool) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue`,
+    remedy: 'allocate graph inputs with cudaMalloc, or from a pool created with a shareable handle type and share them with cudaMemPoolExportToShareableHandle + cudaMemPoolExportPointer',
+  },
+  {
+    classification: 'managed',
+    id: 'managed-memory',
+    title: 'The pointer is managed (unified) memory; legacy CUDA IPC cannot export it',
+    summary: 'cudaMallocManaged memory is not legacy-IPC-capable; cudaIpcGetMemHandle returns cudaErrorInvalidValue for it.',
+    fact: `${citeFacts('managed-not-exportable')}: cudaMallocManaged -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue`,
+    remedy: 'allocate graph inputs with cudaMalloc',
+  },
+  {
+    classification: 'host',
+    id: 'host-memory',
+    title: 'The pointer is pinned host memory; CUDA IPC exports device memory only',
+    summary: 'cudaHostAlloc memory lives in host RAM; cudaIpcGetMemHandle returns cudaErrorInvalidValue for it.',
+    fact: `${citeFacts('host-not-exportable')}: cudaHostAlloc (mapped, pinned host) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue`,
+    remedy: 'share host memory through the operating system instead (a /dev/shm mapping registered in each process with cudaHostRegister)',
+  },
+];
+
+function notExportable(kind: (typeof NOT_EXPORTABLE)[number]): Rule {
+  return (ev) => {
+    if (!isExportFailure(ev) || ev.provenance?.classification !== kind.classification) return null;
+    return {
+      id: kind.id,
+      title: kind.title,
+      likelihood: 'high',
+      summary: kind.summary,
+      evidence: [...failedCall(ev), ...provenanceEvidence(ev), kind.fact],
+      tryNext: [COPY_REMEDY, kind.remedy, MATRIX_HINT],
+    };
+  };
+}
+
 const RULES: Rule[] = [
   function vmmMemory(ev) {
     const p = ev.provenance;
@@ -144,47 +193,7 @@ const RULES: Rule[] = [
       ],
     };
   },
-  function poolMemory(ev) {
-    if (!isExportFailure(ev) || ev.provenance?.classification !== 'pool') return null;
-    return {
-      id: 'pool-memory',
-      title: 'The pointer comes from a cudaMallocAsync memory pool; legacy CUDA IPC cannot export it',
-      likelihood: 'high',
-      summary: 'Pool allocations are not legacy-IPC-capable; cudaIpcGetMemHandle returns cudaErrorInvalidValue for them.',
-      evidence: [...failedCall(ev), ...provenanceEvidence(ev), `${citeFacts('pool-not-exportable')}: cudaMallocAsync (default pool) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue`],
-      tryNext: [
-        COPY_REMEDY,
-        'allocate graph inputs with cudaMalloc, or from a pool created with a shareable handle type and share them with cudaMemPoolExportToShareableHandle + cudaMemPoolExportPointer',
-        MATRIX_HINT,
-      ],
-    };
-  },
-  function managedMemory(ev) {
-    if (!isExportFailure(ev) || ev.provenance?.classification !== 'managed') return null;
-    return {
-      id: 'managed-memory',
-      title: 'The pointer is managed (unified) memory; legacy CUDA IPC cannot export it',
-      likelihood: 'high',
-      summary: 'cudaMallocManaged memory is not legacy-IPC-capable; cudaIpcGetMemHandle returns cudaErrorInvalidValue for it.',
-      evidence: [...failedCall(ev), ...provenanceEvidence(ev), `${citeFacts('managed-not-exportable')}: cudaMallocManaged -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue`],
-      tryNext: [COPY_REMEDY, 'allocate graph inputs with cudaMalloc', MATRIX_HINT],
-    };
-  },
-  function hostMemory(ev) {
-    if (!isExportFailure(ev) || ev.provenance?.classification !== 'host') return null;
-    return {
-      id: 'host-memory',
-      title: 'The pointer is pinned host memory; CUDA IPC exports device memory only',
-      likelihood: 'high',
-      summary: 'cudaHostAlloc memory lives in host RAM; cudaIpcGetMemHandle returns cudaErrorInvalidValue for it.',
-      evidence: [...failedCall(ev), ...provenanceEvidence(ev), `${citeFacts('host-not-exportable')}: cudaHostAlloc (mapped, pinned host) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue`],
-      tryNext: [
-        COPY_REMEDY,
-        'share host memory through the operating system instead (a /dev/shm mapping registered in each process with cudaHostRegister)',
-        MATRIX_HINT,
-      ],
-    };
-  },
+  ...NOT_EXPORTABLE.map(notExportable),
   function notAnAllocation(ev) {
     const p = ev.provenance;
     if (!isExportFailure(ev) || !p || p.memoryType !== null) return null;
