@@ -12,7 +12,7 @@ import { packageRoot } from './native.js';
 const require = createRequire(import.meta.url);
 
 export const LIBRARY_IDS = ['addon', 'sim', 'interposer', 'trace', 'tms-standin'] as const;
-export type LibraryId = (typeof LIBRARY_IDS)[number];
+type LibraryId = (typeof LIBRARY_IDS)[number];
 
 export interface ShippedLibrary {
   id: LibraryId;

@@ -6,13 +6,13 @@ import { existsSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-export interface Candidate {
+interface Candidate {
   candidate: string;
   source: string;
 }
 
-export const RUNTIME_SONAMES = ['libcudart.so.13', 'libcudart.so.12'] as const;
-export const DRIVER_SONAME = 'libcuda.so.1';
+const RUNTIME_SONAMES = ['libcudart.so.13', 'libcudart.so.12'] as const;
+const DRIVER_SONAME = 'libcuda.so.1';
 
 type Env = Record<string, string | undefined>;
 

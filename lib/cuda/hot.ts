@@ -2,8 +2,19 @@
 // values into typed arrays, and results are fixed-shape literals with cached texts.
 import type { CudaFailure, CudaResult, CudaStatus, HandleBatch, HotCalls, NativeBinding, PointerAttributes, PointerBatch, Ptr, RangeBatch } from '../../binding.js';
 
-const HANDLE_BYTES = 64;
-const ATTRIBUTE_SLOTS = 10;
+/** Bytes of a cudaIpcMemHandle_t (CUDA_IPC_HANDLE_SIZE), as binding.d.ts documents the packed forms. */
+export const IPC_HANDLE_BYTES = 64;
+
+/**
+ * pointerAttributesInto's slots in order: values[i] and codes[i] answer the PointerAttributes
+ * field named at i (binding.d.ts declares the fields in this order; test/cuda/hot.test.ts holds
+ * the two together).
+ */
+export const POINTER_ATTRIBUTE_SLOTS = [
+  'memoryType', 'deviceOrdinal', 'isManaged', 'rangeStart', 'rangeSize', 'mapped', 'isLegacyIpcCapable', 'allowedHandleTypes', 'mempool', 'retainAllocationHandle',
+] as const satisfies ReadonlyArray<Exclude<keyof PointerAttributes, 'ptr'>>;
+type Slot = (typeof POINTER_ATTRIBUTE_SLOTS)[number];
+const SLOT = Object.fromEntries(POINTER_ATTRIBUTE_SLOTS.map((name, i) => [name, i])) as Record<Slot, number>;
 
 function pointerList(ptrs: unknown): BigUint64Array | Ptr[] {
   if (ptrs instanceof BigUint64Array || Array.isArray(ptrs)) return ptrs as BigUint64Array | Ptr[];
@@ -35,26 +46,25 @@ export function hotCalls(native: NativeBinding): HotCalls {
   const one = new BigUint64Array(1);
   const oneBase = new BigUint64Array(1);
   const oneCode = new Int32Array(1);
-  const values = new BigUint64Array(ATTRIBUTE_SLOTS);
-  const codes = new Int32Array(ATTRIBUTE_SLOTS);
+  const values = new BigUint64Array(POINTER_ATTRIBUTE_SLOTS.length);
+  const codes = new Int32Array(POINTER_ATTRIBUTE_SLOTS.length);
 
   function attributes(ptr: Ptr): CudaResult<PointerAttributes> {
     const missing = native.pointerAttributesInto(ptr, values, codes);
     if (missing !== 0) return failure('cuPointerGetAttribute', missing);
-    const answer = <T>(i: number, value: T) => (codes[i] === 0 ? { code: 0, value } : { code: codes[i] });
-    const n = (i: number) => Number(values[i]);
+    const answer = <T>(slot: Slot, value: (raw: bigint) => T) => (codes[SLOT[slot]] === 0 ? { code: 0, value: value(values[SLOT[slot]]) } : { code: codes[SLOT[slot]] });
     const attrs: PointerAttributes = {
       ptr,
-      memoryType: answer(0, n(0)),
-      deviceOrdinal: answer(1, Number(BigInt.asIntN(64, values[1]))),
-      isManaged: answer(2, values[2] !== 0n),
-      rangeStart: answer(3, values[3]),
-      rangeSize: answer(4, n(4)),
-      mapped: answer(5, values[5] !== 0n),
-      isLegacyIpcCapable: answer(6, values[6] !== 0n),
-      allowedHandleTypes: answer(7, n(7)),
-      mempool: answer(8, values[8]),
-      retainAllocationHandle: { code: codes[9], value: values[9] !== 0n },
+      memoryType: answer('memoryType', Number),
+      deviceOrdinal: answer('deviceOrdinal', (v) => Number(BigInt.asIntN(64, v))),
+      isManaged: answer('isManaged', (v) => v !== 0n),
+      rangeStart: answer('rangeStart', (v) => v),
+      rangeSize: answer('rangeSize', Number),
+      mapped: answer('mapped', (v) => v !== 0n),
+      isLegacyIpcCapable: answer('isLegacyIpcCapable', (v) => v !== 0n),
+      allowedHandleTypes: answer('allowedHandleTypes', Number),
+      mempool: answer('mempool', (v) => v),
+      retainAllocationHandle: { code: codes[SLOT.retainAllocationHandle], value: values[SLOT.retainAllocationHandle] !== 0n },
     };
     return result('cuPointerGetAttribute', 0, attrs);
   }
@@ -62,12 +72,12 @@ export function hotCalls(native: NativeBinding): HotCalls {
   return {
     status,
     ipcGetMemHandle(ptr: Ptr): CudaResult<Buffer> {
-      const handle = Buffer.allocUnsafe(HANDLE_BYTES);
+      const handle = Buffer.allocUnsafe(IPC_HANDLE_BYTES);
       return result('cudaIpcGetMemHandle', native.ipcGetMemHandleInto(ptr, handle), handle);
     },
     ipcGetMemHandleBatch(list: BigUint64Array | Ptr[]): HandleBatch {
       const ptrs = pointerList(list);
-      const handles = Buffer.alloc(HANDLE_BYTES * ptrs.length);
+      const handles = Buffer.alloc(IPC_HANDLE_BYTES * ptrs.length);
       const batchCodes = new Int32Array(ptrs.length);
       const failed = native.ipcGetMemHandlePacked(ptrs, handles, batchCodes);
       return {
@@ -77,7 +87,7 @@ export function hotCalls(native: NativeBinding): HotCalls {
         codes: batchCodes,
         handles,
         status: (i) => status('cudaIpcGetMemHandle', batchCodes[i]),
-        handle: (i) => (batchCodes[i] === 0 ? handles.subarray(i * HANDLE_BYTES, (i + 1) * HANDLE_BYTES) : undefined),
+        handle: (i) => (batchCodes[i] === 0 ? handles.subarray(i * IPC_HANDLE_BYTES, (i + 1) * IPC_HANDLE_BYTES) : undefined),
       };
     },
     rangeStartBatch(list: BigUint64Array | Ptr[]): RangeBatch {
@@ -89,7 +99,7 @@ export function hotCalls(native: NativeBinding): HotCalls {
     },
     async ipcOpenMemHandleBatchAsync(handles: Uint8Array | Uint8Array[], flags: number): Promise<PointerBatch> {
       const packed = Array.isArray(handles) ? Buffer.concat(handles) : handles;
-      const count = Math.floor(packed.byteLength / HANDLE_BYTES);
+      const count = Math.floor(packed.byteLength / IPC_HANDLE_BYTES);
       const ptrs = new BigUint64Array(count);
       const batchCodes = new Int32Array(count);
       const failed = await native.ipcOpenMemHandlePackedAsync(packed, flags, ptrs, batchCodes);

@@ -5,9 +5,9 @@ import type { CudaStatus, DeviceInfo, LoaderReport } from '../../binding.js';
 import { openCuda, type Cuda } from '../cuda/index.js';
 import { detectHazards, type Hazard } from '../env/hazards.js';
 
-export const DOCTOR_SCHEMA_VERSION = 1;
+const DOCTOR_SCHEMA_VERSION = 1;
 
-export interface DeviceCheck {
+interface DeviceCheck {
   info: DeviceInfo | null;
   /** Present when the device could not be queried. */
   error?: CudaStatus;

@@ -5,9 +5,10 @@ import { readFileSync, readlinkSync, statfsSync } from 'node:fs';
 import { hostname, release, userInfo } from 'node:os';
 import { detectHazards, type Hazard, type ShmInfo } from './hazards.js';
 import { describeLdPreload, type PreloadEntry } from './preload.js';
+import filter from './relevant-variables.json' with { type: 'json' };
 
 export const ENV_SNAPSHOT_SCHEMA = 'cuipc.env-snapshot';
-export const ENV_SNAPSHOT_SCHEMA_VERSION = 1;
+const ENV_SNAPSHOT_SCHEMA_VERSION = 1;
 /** What a redacted value is replaced with. */
 export const REDACTED = '<redacted>';
 
@@ -53,7 +54,7 @@ export interface EnvSnapshot {
   notes: string[];
 }
 
-export interface CaptureOptions {
+interface CaptureOptions {
   /** The environment to capture; default process.env. */
   env?: Record<string, string | undefined>;
   label?: string;
@@ -66,14 +67,11 @@ export interface CaptureOptions {
   shmPath?: string;
 }
 
-const RELEVANT_PREFIXES = ['CUDA_', 'NCCL_', 'PYTORCH_', 'TORCH_', 'TORCHINDUCTOR_', 'SGLANG_', 'VLLM_', 'RAY_', 'TMS_', 'NVIDIA_', 'CUIPC_',
-  'GLOO_', 'NVSHMEM_', 'UCX_', 'CUBLAS_', 'CUDNN_', 'MEGATRON_'];
-const RELEVANT_NAMES = new Set(['LD_PRELOAD', 'LD_LIBRARY_PATH', 'OMP_NUM_THREADS', 'MASTER_ADDR', 'MASTER_PORT', 'WORLD_SIZE', 'RANK',
-  'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'NODE_RANK', 'GROUP_RANK', 'CUDA_HOME', 'CUDA_PATH', 'PYTHONPATH']);
-// Name segments that mark a secret (HF_TOKEN, OPENAI_API_KEY, AWS_SECRET_ACCESS_KEY, DB_PASSWORD).
-const SECRET_SEGMENTS = new Set(['TOKEN', 'TOKENS', 'KEY', 'KEYS', 'APIKEY', 'SECRET', 'SECRETS', 'PASSWORD', 'PASSWD', 'PASS',
-  'CREDENTIAL', 'CREDENTIALS', 'AUTH', 'COOKIE', 'SIGNATURE', 'PRIVATE']);
-const SECRET_SUBSTRINGS = /(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|APIKEY|API_KEY|ACCESS_KEY|PRIVATE_KEY)/i;
+// The filter's one home is relevant-variables.json (the tracer in native/trace holds the same list).
+const RELEVANT_PREFIXES: readonly string[] = filter.prefixes;
+const RELEVANT_NAMES: ReadonlySet<string> = new Set(filter.names);
+const SECRET_SEGMENTS: ReadonlySet<string> = new Set(filter.secretSegments);
+const SECRET_SUBSTRINGS: readonly string[] = filter.secretSubstrings;
 
 /** Whether a variable matters to CUDA IPC and its diagnosis. */
 export function isCudaRelevant(name: string): boolean {
@@ -83,7 +81,7 @@ export function isCudaRelevant(name: string): boolean {
 /** Whether a variable's name looks like it holds a secret (its value is then never stored). */
 export function looksSecret(name: string): boolean {
   const upper = name.toUpperCase();
-  return SECRET_SUBSTRINGS.test(upper) || upper.split(/[_\-.]+/).some((s) => SECRET_SEGMENTS.has(s));
+  return SECRET_SUBSTRINGS.some((s) => upper.includes(s)) || upper.split(/[_\-.]+/).some((s) => SECRET_SEGMENTS.has(s));
 }
 
 // Credentials inside URLs (proxies, registries) are secrets whatever the variable is called.

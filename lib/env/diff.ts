@@ -4,10 +4,10 @@ import { hazardsOfSnapshot, isCudaRelevant, REDACTED, type DeviceIdentity, type 
 import { formatBytes, SEVERITY_ORDER, type Hazard, type HazardSeverity } from './hazards.js';
 import { summarizePreloadEntry } from './preload.js';
 
-export const ENV_DIFF_SCHEMA = 'cuipc.env-diff';
-export const ENV_DIFF_SCHEMA_VERSION = 1;
+const ENV_DIFF_SCHEMA = 'cuipc.env-diff';
+const ENV_DIFF_SCHEMA_VERSION = 1;
 
-export interface EnvDifference {
+interface EnvDifference {
   /** A variable name, or a fact: 'PID namespace', '/dev/shm', 'devices', 'LD_PRELOAD files', 'hostname', ... */
   key: string;
   category: 'variable' | 'process';
@@ -23,14 +23,14 @@ export interface EnvDifference {
   hazardsB: Hazard[];
 }
 
-export interface SnapshotSummary {
+interface SnapshotSummary {
   label: string | null;
   hostname: string;
   pid: number;
   capturedAt: string;
 }
 
-export interface EnvDiff {
+interface EnvDiff {
   schema: typeof ENV_DIFF_SCHEMA;
   schemaVersion: typeof ENV_DIFF_SCHEMA_VERSION;
   a: SnapshotSummary;

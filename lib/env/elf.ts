@@ -10,16 +10,16 @@ export class ElfFormatError extends Error {
   }
 }
 
-export type ElfSymbolBinding = 'global' | 'weak' | 'unique';
-export type ElfSymbolType = 'func' | 'object' | 'ifunc' | 'other';
+type ElfSymbolBinding = 'global' | 'weak' | 'unique';
+type ElfSymbolType = 'func' | 'object' | 'ifunc' | 'other';
 
-export interface ElfDynamicSymbol {
+interface ElfDynamicSymbol {
   name: string;
   binding: ElfSymbolBinding;
   type: ElfSymbolType;
 }
 
-export interface ElfDynamicSymbols {
+interface ElfDynamicSymbols {
   path: string;
   elfClass: 32 | 64;
   littleEndian: boolean;

@@ -1,6 +1,7 @@
 // Launch-environment hazards: what in a process's environment changes how CUDA IPC behaves.
 // One declarative table of rules (RULES) and one small checker per rule kind (CHECKERS).
-// Every rule cites a measured cell of the truth table or a public source as its evidence.
+// Every rule cites a measured fact (docs/hardware-facts.md) or a public source as its evidence.
+import { citeFacts } from './hardware-facts.js';
 import { describeLdPreload, summarizePreloadEntry, type PreloadEntry } from './preload.js';
 import { MEMORY_SAVER_CUDA_GRAPH, readSglangBool } from './sglang.js';
 
@@ -27,7 +28,7 @@ export interface ShmInfo {
   freeBytes: number;
 }
 
-export interface EnvContext {
+interface EnvContext {
   /** LD_PRELOAD entries already described (a snapshot's); when absent they are described from the files here. */
   preload?: readonly PreloadEntry[];
   /** When false, LD_PRELOAD entries are judged by name only (no file access). Default true. */
@@ -42,11 +43,10 @@ export interface EnvContext {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const TRUTH = 'h200-ipc-truth.md';
 export const SEVERITY_ORDER: Readonly<Record<HazardSeverity, number>> = { high: 0, medium: 1, info: 2 };
 
 /** What SGLang's get_bool_env_var, Ray and torch_memory_saver read as on. */
-export function isTruthy(value: string | undefined): boolean {
+function isTruthy(value: string | undefined): boolean {
   return value !== undefined && /^(1|true|yes|on)$/i.test(value.trim());
 }
 /** SGLang's own reading (EnvBool), which decides whether capture runs in the memory saver's region. */
@@ -169,7 +169,7 @@ const CHECKERS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, env: E
 // The rules
 // ---------------------------------------------------------------------------------------------
 
-const VMM_NOT_EXPORTABLE = `${TRUTH}: cuMemCreate + cuMemMap (VMM), no handle type requested -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue`;
+const VMM_NOT_EXPORTABLE = `${citeFacts('vmm-not-exportable')}: cuMemCreate + cuMemMap (VMM), no handle type requested -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue`;
 const COPY_OR_VMM_EXPORT = 'share graph inputs by copying them into the registered IPC buffer (SGLANG_OPT_USE_CUSTOM_ALL_REDUCE_V2=0), or export VMM memory with cuMemExportToShareableHandle over a Unix socket; `cuipc matrix` shows which remedy works on this machine';
 const PROCESS_INIT_PID_NS = 'pid:[4026531836]'; // PROC_PID_INIT_INO, Linux include/linux/proc_ns.h
 
@@ -181,7 +181,7 @@ function allocConfRule(variable: string): ValueRule {
         when: (v) => /^true$/i.test(parseAllocConf(v).get('expandable_segments') ?? ''),
         severity: 'high',
         effect: 'PyTorch maps its cached segments with cuMemCreate/cuMemMap (VMM). Tensors, CUDA-graph inputs included, are not legacy-IPC-capable: cudaIpcGetMemHandle on their base returns 1 cudaErrorInvalidValue ("invalid argument"), and the error stays in cudaGetLastError, so the next PyTorch call reports it again',
-        evidence: `${TRUTH}: PyTorch tensor under PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True -> cudaIpcGetMemHandle 1 cudaErrorInvalidValue (default allocator: 0 cudaSuccess)`,
+        evidence: `${citeFacts('expandable-segments')}: PyTorch tensor under PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True -> cudaIpcGetMemHandle 1 cudaErrorInvalidValue (default allocator: 0 cudaSuccess)`,
         remedy: `remove expandable_segments:True from the inference server's environment (Ray runtime_env env_vars are inherited by every actor), or ${COPY_OR_VMM_EXPORT}`,
       },
       {
@@ -189,7 +189,7 @@ function allocConfRule(variable: string): ValueRule {
         when: (v) => /^cudamallocasync$/i.test(parseAllocConf(v).get('backend') ?? ''),
         severity: 'high',
         effect: 'PyTorch allocates from the cudaMallocAsync stream-ordered pool; pool memory is not legacy-IPC-capable, so cudaIpcGetMemHandle on tensors returns 1 cudaErrorInvalidValue',
-        evidence: `${TRUTH}: cudaMallocAsync (default pool) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue`,
+        evidence: `${citeFacts('pool-not-exportable')}: cudaMallocAsync (default pool) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue`,
         remedy: `use the native backend (backend:native) for the inference server, or ${COPY_OR_VMM_EXPORT}`,
       },
       {
@@ -208,7 +208,7 @@ function allocConfRule(variable: string): ValueRule {
         when: () => true,
         severity: 'info',
         effect: (v) => `allocator options ${[...parseAllocConf(v).keys()].join(', ') || '(none)'}; none of them changes whether tensors can be exported with cudaIpcGetMemHandle`,
-        evidence: `${TRUTH}: PyTorch tensor, default allocator -> cudaIpcGetMemHandle 0 cudaSuccess`,
+        evidence: `${citeFacts('cudamalloc-exportable')}: PyTorch tensor, default allocator -> cudaIpcGetMemHandle 0 cudaSuccess`,
       },
     ],
   };
@@ -278,7 +278,7 @@ export const RULES: readonly Rule[] = [
     kind: 'value', variable: 'PYTORCH_NO_CUDA_MEMORY_CACHING', cases: [{
       id: 'pytorch.no-caching', when: isTruthy, severity: 'info',
       effect: 'PyTorch calls cudaMalloc for every tensor: exportable (unless an LD_PRELOAD interposer serves cudaMalloc), but slow, and every tensor is its own allocation base',
-      evidence: `${TRUTH}: cudaMalloc -> IS_LEGACY_CUDA_IPC_CAPABLE 1, cudaIpcGetMemHandle 0 cudaSuccess`,
+      evidence: `${citeFacts('cudamalloc-exportable')}: cudaMalloc -> IS_LEGACY_CUDA_IPC_CAPABLE 1, cudaIpcGetMemHandle 0 cudaSuccess`,
     }],
   },
   {
@@ -330,7 +330,7 @@ export const RULES: readonly Rule[] = [
           return `the process sees ${list.length} device(s): ordinal ${list.map((d, i) => `${i} -> ${d}`).join(', ')}. Ordinals are renumbered: a device id computed from the physical index or the rank gives 101 cudaErrorInvalidDevice ("invalid device ordinal"), not 1; ranks whose lists differ must match peers by UUID, not ordinal` +
             (noset ? '. RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES is also set, so this list came from the launcher, not from Ray' : '');
         },
-        evidence: `${TRUTH}: device-id remapping is the second suspect in such reports; the error it gives is usually invalid device ordinal (101), not invalid value (1)`,
+        evidence: `${citeFacts('device-ordinal-remapping')} (the CUDA Runtime API documentation): device-id remapping is the second suspect in such reports; the error it gives is usually invalid device ordinal (101), not invalid value (1)`,
       },
     ],
   },
@@ -338,7 +338,7 @@ export const RULES: readonly Rule[] = [
     kind: 'value', variable: 'RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES', cases: [{
       id: 'ray.noset-visible-devices', when: (v) => v !== '', severity: 'medium',
       effect: (v) => `Ray does not set CUDA_VISIBLE_DEVICES for GPU actors (any non-empty value counts, "${v}" included): each actor sees every GPU and the framework picks the device itself; a wrong mapping gives 101 cudaErrorInvalidDevice or puts two ranks on one GPU`,
-      evidence: `Ray python/ray/_private/accelerators/nvidia_gpu.py (a non-empty RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES skips setting CUDA_VISIBLE_DEVICES); ${TRUTH}: remapping gives invalid device ordinal (101)`,
+      evidence: `Ray python/ray/_private/accelerators/nvidia_gpu.py (a non-empty RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES skips setting CUDA_VISIBLE_DEVICES); ${citeFacts('device-ordinal-remapping')}: remapping gives invalid device ordinal (101)`,
       remedy: 'check each rank\'s chosen device UUID (`cuipc env capture` with devices, or `cuipc doctor`) against the GPU its placement-group bundle reserved',
     }],
   },
@@ -347,12 +347,12 @@ export const RULES: readonly Rule[] = [
       {
         id: 'nccl.cumem-on', when: isTruthy, severity: 'info',
         effect: 'NCCL allocates its own buffers with cuMem* (VMM) and shares them as POSIX fds over Unix sockets, never with cudaIpcGetMemHandle; that fd exchange needs the ranks in one PID namespace. Graph inputs of the application are not affected',
-        evidence: `NCCL src/misc/cudawrap.cc (ncclCuMemEnable) and src/transport/p2p.cc (cuMemExportToShareableHandle for cuMem buffers); ${TRUTH}: VMM memory with a POSIX fd handle type -> ALLOWED_HANDLE_TYPES 0x1, cudaIpcGetMemHandle 1`,
+        evidence: `NCCL src/misc/cudawrap.cc (ncclCuMemEnable) and src/transport/p2p.cc (cuMemExportToShareableHandle for cuMem buffers); ${citeFacts('handle-types')}: VMM memory with a POSIX fd handle type -> ALLOWED_HANDLE_TYPES 0x1, cudaIpcGetMemHandle 1`,
       },
       {
         id: 'nccl.cumem-off', when: isFalsy, severity: 'info',
         effect: 'NCCL allocates its buffers with cudaMalloc and shares them with legacy CUDA IPC (cudaIpcGetMemHandle), which works for cudaMalloc memory',
-        evidence: `NCCL src/transport/p2p.cc (legacy IPC path when cuMem is off); ${TRUTH}: cudaMalloc -> cudaIpcGetMemHandle 0 cudaSuccess`,
+        evidence: `NCCL src/transport/p2p.cc (legacy IPC path when cuMem is off); ${citeFacts('cudamalloc-exportable')}: cudaMalloc -> cudaIpcGetMemHandle 0 cudaSuccess`,
       },
     ],
   },

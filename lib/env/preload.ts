@@ -6,7 +6,7 @@ import { arch } from 'node:os';
 import { basename, join } from 'node:path';
 import { ElfFormatError, readElfDynamicSymbols } from './elf.js';
 
-export type PreloadIdentity =
+type PreloadIdentity =
   | 'torch_memory_saver'
   | 'cuipc-vmm-interposer'
   | 'cuda-allocator-interposer'
@@ -100,7 +100,7 @@ function identify(entry: string, path: string | null, exported: ReadonlySet<stri
 }
 
 /** Describes one LD_PRELOAD entry. With inspectFiles false only the name is used (no file access). */
-export function describePreloadEntry(entry: string, env: Record<string, string | undefined> = process.env, inspectFiles = true): PreloadEntry {
+function describePreloadEntry(entry: string, env: Record<string, string | undefined> = process.env, inspectFiles = true): PreloadEntry {
   const described: PreloadEntry = {
     entry, path: null, exists: false, inspected: false,
     exportsCudaMalloc: false, exportsCudaFree: false, exportsCuMemCreate: false,

@@ -9,7 +9,7 @@
 
 export const MEMORY_SAVER_CUDA_GRAPH = 'SGLANG_MEMORY_SAVER_CUDA_GRAPH';
 
-export type SglangBool = { set: false } | { set: true; on: boolean; valid: boolean; value: string };
+type SglangBool = { set: false } | { set: true; on: boolean; valid: boolean; value: string };
 
 /** SGLang's EnvBool reading of one variable. */
 export function readSglangBool(value: string | undefined): SglangBool {

@@ -1,6 +1,7 @@
 // From what the coordinator collected to the report: outcome, exit status, the pinpoint and
 // its explanations. Pure: the same run always gives the same report.
 import { createRequire } from 'node:module';
+import type { Evidence } from './evidence.js';
 import { explainFailure } from './explain.js';
 import { unexercisedWarnings } from './warnings.js';
 import {
@@ -57,8 +58,37 @@ export function firstFailure(failures: FailureRecord[]): FailureRecord | null {
   return best;
 }
 
+/** What the explanation rules judge, from a rank's failure record, its report and the probe's options. */
+export function probeEvidence(
+  failure: FailureRecord,
+  rank: RankReport | null,
+  peerRank: RankReport | null,
+  options: Pick<ReportOptions, 'alloc' | 'share' | 'captureMode'>,
+): Evidence {
+  const peer = failure.peer;
+  return {
+    where: { kind: 'rank', rank: failure.rank, step: failure.step },
+    call: failure.call,
+    pid: rank?.pid ?? null,
+    provenance: failure.provenance,
+    pointerOrigin: null,
+    capture: failure.capture,
+    captureMode: options.captureMode,
+    hazards: rank?.hazards ?? [],
+    symbolOrigins: rank?.loader?.allocation ?? [],
+    memorySaver: rank?.memorySaver ?? null,
+    allocator: options.alloc,
+    share: options.share,
+    requestedDevice: rank?.requestedDevice ?? null,
+    device: rank?.device ?? null,
+    peer: peer ? { ...peer, device: peerRank?.device ?? null, exit: peerRank?.exit ?? null } : null,
+    detail: failure.detail ?? null,
+  };
+}
+
 function buildPinpoint(run: ProbeRun, failure: FailureRecord): Pinpoint {
-  const rank = run.ranks.find((r) => r.rank === failure.rank);
+  const rank = run.ranks.find((r) => r.rank === failure.rank) ?? null;
+  const peerRank = failure.peer ? (run.ranks.find((r) => r.rank === failure.peer?.rank) ?? null) : null;
   const { call } = failure;
   return {
     rank: failure.rank,
@@ -75,18 +105,12 @@ function buildPinpoint(run: ProbeRun, failure: FailureRecord): Pinpoint {
     capture: failure.capture,
     ...(failure.peer ? { peer: failure.peer } : {}),
     ...(failure.detail !== undefined ? { detail: failure.detail } : {}),
-    explanations: explainFailure({
-      failure,
-      rank: rank ?? null,
-      peerRank: failure.peer ? (run.ranks.find((r) => r.rank === failure.peer?.rank) ?? null) : null,
-      options: run.options,
-      allRanks: run.ranks,
-    }),
+    explanations: explainFailure(probeEvidence(failure, rank, peerRank, run.options)),
   };
 }
 
 /** The shell's status for a probe stopped by a signal: 128 + its number. */
-export function interruptedExit(abort: ProbeAbort | null): 129 | 130 | 143 | null {
+function interruptedExit(abort: ProbeAbort | null): 129 | 130 | 143 | null {
   if (abort?.reason !== 'interrupted') return null;
   // A library caller's AbortSignal ('abort') is no signal: the probe could not run to the end (3).
   return abort.signal === 'SIGHUP' ? 129 : abort.signal === 'SIGTERM' ? 143 : abort.signal === 'SIGINT' ? 130 : null;

@@ -1,21 +1,13 @@
-// Why the pinpointed call failed: a table of known causes, each a check over the evidence
-// (the call and its code, the pointer's provenance, the capture state, the rank's launch
-// environment and loader), each ending in what to try. Ranked by likelihood, then table order.
-import type { Hazard } from '../env/hazards.js';
+// Why a call failed: a table of known causes, each a check over the evidence (evidence.ts: the
+// call and its code, the pointer's provenance, the capture state, the launch environment and
+// loader), each ending in what to try. Ranked by likelihood, then table order. The probe's
+// pinpoint and the trace summary both come here with an Evidence, so both say the same.
+import { citeFacts } from '../env/hardware-facts.js';
+import { whereFailed, whoFailed, type Evidence } from './evidence.js';
 import { describeProvenance } from './provenance.js';
-import type { Explanation, FailureRecord, InputAllocator, RankReport, ShareStrategy } from './types.js';
-import type { CaptureMode } from '../../binding.js';
+import type { Explanation } from './types.js';
 
-export interface ExplainContext {
-  failure: FailureRecord;
-  rank: RankReport | null;
-  /** For a failed import: the rank whose handle it was. */
-  peerRank: RankReport | null;
-  options: { alloc: InputAllocator; share: ShareStrategy; captureMode: CaptureMode; devices: number[] };
-  allRanks: RankReport[];
-}
-
-type Rule = (ctx: ExplainContext) => Explanation | null;
+type Rule = (ev: Evidence) => Explanation | null;
 
 const ERR = {
   invalidValue: 1,
@@ -32,36 +24,38 @@ const MATRIX_HINT = 'run `cuipc matrix` (same --ranks and environment) to see wh
 const COPY_REMEDY =
   'share graph inputs by copying them into the communicator\'s registered buffer before the all-reduce (--share copy; in SGLang the v1 path, SGLANG_OPT_USE_CUSTOM_ALL_REDUCE_V2=0, or the upstream fix)';
 
-function codeIs(ctx: ExplainContext, code: number, name: string): boolean {
-  const call = ctx.failure.call;
-  return call.code === code || call.name === name;
+/** The entry point without its ABI suffix, as the rules name calls (cuIpcOpenMemHandle_v2 -> cuIpcOpenMemHandle). */
+function entryPoint(ev: Evidence): string {
+  return ev.call.call.replace(/_ptsz$/, '').replace(/_v\d+$/, '');
 }
 
-function isExportFailure(ctx: ExplainContext): boolean {
-  return EXPORT_CALLS.has(ctx.failure.call.call) && codeIs(ctx, ERR.invalidValue, 'cudaErrorInvalidValue');
+function codeIs(ev: Evidence, code: number, name: string): boolean {
+  return ev.call.code === code || ev.call.name === name;
 }
 
-function hazardsOf(rank: RankReport | null): Hazard[] {
-  return rank?.hazards ?? [];
+function isExportFailure(ev: Evidence): boolean {
+  return EXPORT_CALLS.has(entryPoint(ev)) && codeIs(ev, ERR.invalidValue, 'cudaErrorInvalidValue');
 }
 
-/** What in the rank's launch made its memory VMM, each with its evidence, most specific first. */
-export function vmmSources(ctx: ExplainContext): Array<{ source: string; evidence: string; remedy: string }> {
+const usesVmmAllocator = (ev: Evidence): boolean => ev.allocator === 'vmm' || ev.allocator === 'vmm-fd';
+
+/** What in the launch made the memory VMM, each with its evidence, most specific first. */
+function vmmSources(ev: Evidence): Array<{ source: string; evidence: string; remedy: string }> {
   const sources: Array<{ source: string; evidence: string; remedy: string }> = [];
-  const region = ctx.rank?.memorySaver;
+  const region = ev.memorySaver;
   const hookNames: Record<string, string> = { torch_memory_saver: "torch_memory_saver's preload hook", 'cuipc-interposer': "cuipc's VMM interposer" };
   if (region?.entered) {
     for (const hook of region.hooks) {
       sources.push({
         source: `the graph inputs were allocated inside the region of ${hookNames[hook.abi]} (${hook.library ?? 'library unknown'}), whose cudaMalloc serves them from cuMemCreate + cuMemMap; the rank entered it as SGLang does (${region.reason})`,
-        evidence: `rank ${ctx.rank?.rank ?? '?'}: ${hook.symbol}(true) in ${hook.library ?? 'an LD_PRELOAD library'} around graph-input allocation and capture; ${region.reason}`,
+        evidence: `${whoFailed(ev.where)}: ${hook.symbol}(true) in ${hook.library ?? 'an LD_PRELOAD library'} around graph-input allocation and capture; ${region.reason}`,
         remedy: region.mode === 'auto'
           ? 'keep CUDA-graph capture out of the memory saver\'s region: unset SGLANG_MEMORY_SAVER_CUDA_GRAPH (graph memory is then not released with the memory saver)'
           : 'compare with --memory-saver-region off',
       });
     }
   }
-  for (const origin of ctx.rank?.loader?.allocation ?? []) {
+  for (const origin of ev.symbolOrigins) {
     if (!origin.interposed) continue;
     const file = origin.path.split('/').pop() ?? origin.path;
     const hook = region?.hooks.find((h) => h.library === origin.path);
@@ -78,7 +72,7 @@ export function vmmSources(ctx: ExplainContext): Array<{ source: string; evidenc
       remedy: `launch without that LD_PRELOAD entry, or keep CUDA-graph capture out of its region (SGLang: unset SGLANG_MEMORY_SAVER_CUDA_GRAPH)`,
     });
   }
-  for (const hazard of hazardsOf(ctx.rank)) {
+  for (const hazard of ev.hazards) {
     const vmmRelated =
       hazard.severity !== 'info' &&
       (hazard.variable === 'LD_PRELOAD' ||
@@ -93,18 +87,18 @@ export function vmmSources(ctx: ExplainContext): Array<{ source: string; evidenc
       remedy: hazard.remedy ?? `remove ${hazard.variable} from the launch environment`,
     });
   }
-  if (ctx.options.alloc === 'vmm' || ctx.options.alloc === 'vmm-fd') {
+  if (usesVmmAllocator(ev)) {
     sources.push({
-      source: `the probe allocated the graph inputs with cuMemCreate + cuMemMap (--alloc ${ctx.options.alloc}), as PyTorch expandable segments and torch_memory_saver do`,
-      evidence: `probe option --alloc ${ctx.options.alloc}`,
+      source: `the probe allocated the graph inputs with cuMemCreate + cuMemMap (--alloc ${ev.allocator}), as PyTorch expandable segments and torch_memory_saver do`,
+      evidence: `probe option --alloc ${ev.allocator}`,
       remedy: 'compare with --alloc cudaMalloc',
     });
   }
   return sources;
 }
 
-function provenanceEvidence(ctx: ExplainContext): string[] {
-  const p = ctx.failure.provenance;
+function provenanceEvidence(ev: Evidence): string[] {
+  const p = ev.provenance;
   if (!p) return [];
   const lines = [`pointer ${p.ptr}: ${describeProvenance(p)}`];
   if (p.memoryType !== null) lines.push(`CU_POINTER_ATTRIBUTE_MEMORY_TYPE = ${p.memoryType} (${p.memoryTypeName})`);
@@ -116,16 +110,68 @@ function provenanceEvidence(ctx: ExplainContext): string[] {
   return lines;
 }
 
-const failedCall = (ctx: ExplainContext): string =>
-  `${ctx.failure.call.call} returned ${ctx.failure.call.code} ${ctx.failure.call.name} ("${ctx.failure.call.message}") on rank ${ctx.failure.rank} in step ${ctx.failure.step}`;
+/** The failing call and where, then (from a trace) which allocation made its pointer. */
+const failedCall = (ev: Evidence): string[] => [
+  `${ev.call.call} returned ${ev.call.code} ${ev.call.name} ("${ev.call.message}") ${whereFailed(ev.where)}`,
+  ...(ev.pointerOrigin !== null ? [`trace: ${ev.pointerOrigin}`] : []),
+];
+
+/** Memory that legacy CUDA IPC cannot export, by the pointer's classification: one rule each. */
+const NOT_EXPORTABLE: ReadonlyArray<{
+  classification: 'pool' | 'managed' | 'host';
+  id: string;
+  title: string;
+  summary: string;
+  fact: string;
+  remedy: string;
+}> = [
+  {
+    classification: 'pool',
+    id: 'pool-memory',
+    title: 'The pointer comes from a cudaMallocAsync memory pool; legacy CUDA IPC cannot export it',
+    summary: 'Pool allocations are not legacy-IPC-capable; cudaIpcGetMemHandle returns cudaErrorInvalidValue for them.',
+    fact: `${citeFacts('pool-not-exportable')}: cudaMallocAsync (default pool) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue`,
+    remedy: 'allocate graph inputs with cudaMalloc, or from a pool created with a shareable handle type and share them with cudaMemPoolExportToShareableHandle + cudaMemPoolExportPointer',
+  },
+  {
+    classification: 'managed',
+    id: 'managed-memory',
+    title: 'The pointer is managed (unified) memory; legacy CUDA IPC cannot export it',
+    summary: 'cudaMallocManaged memory is not legacy-IPC-capable; cudaIpcGetMemHandle returns cudaErrorInvalidValue for it.',
+    fact: `${citeFacts('managed-not-exportable')}: cudaMallocManaged -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue`,
+    remedy: 'allocate graph inputs with cudaMalloc',
+  },
+  {
+    classification: 'host',
+    id: 'host-memory',
+    title: 'The pointer is pinned host memory; CUDA IPC exports device memory only',
+    summary: 'cudaHostAlloc memory lives in host RAM; cudaIpcGetMemHandle returns cudaErrorInvalidValue for it.',
+    fact: `${citeFacts('host-not-exportable')}: cudaHostAlloc (mapped, pinned host) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue`,
+    remedy: 'share host memory through the operating system instead (a /dev/shm mapping registered in each process with cudaHostRegister)',
+  },
+];
+
+function notExportable(kind: (typeof NOT_EXPORTABLE)[number]): Rule {
+  return (ev) => {
+    if (!isExportFailure(ev) || ev.provenance?.classification !== kind.classification) return null;
+    return {
+      id: kind.id,
+      title: kind.title,
+      likelihood: 'high',
+      summary: kind.summary,
+      evidence: [...failedCall(ev), ...provenanceEvidence(ev), kind.fact],
+      tryNext: [COPY_REMEDY, kind.remedy, MATRIX_HINT],
+    };
+  };
+}
 
 const RULES: Rule[] = [
-  function vmmMemory(ctx) {
-    const p = ctx.failure.provenance;
+  function vmmMemory(ev) {
+    const p = ev.provenance;
     const fromAttributes = p?.classification === 'vmm';
-    const fromOptions = p === null && (ctx.options.alloc === 'vmm' || ctx.options.alloc === 'vmm-fd');
-    if (!isExportFailure(ctx) || !(fromAttributes || fromOptions) || ctx.failure.call.call.startsWith('cuMem')) return null;
-    const sources = vmmSources(ctx);
+    const fromOptions = p === null && usesVmmAllocator(ev);
+    if (!isExportFailure(ev) || !(fromAttributes || fromOptions) || entryPoint(ev).startsWith('cuMem')) return null;
+    const sources = vmmSources(ev);
     return {
       id: 'vmm-memory',
       title: 'The pointer is VMM memory (cuMemCreate + cuMemMap); legacy CUDA IPC cannot export it',
@@ -134,10 +180,10 @@ const RULES: Rule[] = [
         'cudaIpcGetMemHandle only exports memory that is legacy-IPC-capable (cudaMalloc). VMM memory has memory type device and a normal range, like cudaMalloc memory, but IS_LEGACY_CUDA_IPC_CAPABLE is 0, so the export returns cudaErrorInvalidValue ("invalid argument"). ' +
         (sources.length ? `What made it VMM here: ${sources[0].source}.` : 'Nothing in the environment explains why the allocator made VMM memory; look for an allocator that calls cuMemCreate.'),
       evidence: [
-        failedCall(ctx),
-        ...provenanceEvidence(ctx),
+        ...failedCall(ev),
+        ...provenanceEvidence(ev),
         ...sources.map((s) => s.evidence),
-        'h200-ipc-truth.md: cuMemCreate + cuMemMap (VMM) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue; PyTorch expandable_segments -> the same',
+        `${citeFacts('vmm-not-exportable', 'expandable-segments')}: cuMemCreate + cuMemMap (VMM) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue; PyTorch expandable_segments -> the same`,
       ],
       tryNext: [
         COPY_REMEDY,
@@ -147,63 +193,23 @@ const RULES: Rule[] = [
       ],
     };
   },
-  function poolMemory(ctx) {
-    if (!isExportFailure(ctx) || ctx.failure.provenance?.classification !== 'pool') return null;
-    return {
-      id: 'pool-memory',
-      title: 'The pointer comes from a cudaMallocAsync memory pool; legacy CUDA IPC cannot export it',
-      likelihood: 'high',
-      summary: 'Pool allocations are not legacy-IPC-capable; cudaIpcGetMemHandle returns cudaErrorInvalidValue for them.',
-      evidence: [failedCall(ctx), ...provenanceEvidence(ctx), 'h200-ipc-truth.md: cudaMallocAsync (default pool) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue'],
-      tryNext: [
-        COPY_REMEDY,
-        'allocate graph inputs with cudaMalloc, or from a pool created with a shareable handle type and share them with cudaMemPoolExportToShareableHandle + cudaMemPoolExportPointer',
-        MATRIX_HINT,
-      ],
-    };
-  },
-  function managedMemory(ctx) {
-    if (!isExportFailure(ctx) || ctx.failure.provenance?.classification !== 'managed') return null;
-    return {
-      id: 'managed-memory',
-      title: 'The pointer is managed (unified) memory; legacy CUDA IPC cannot export it',
-      likelihood: 'high',
-      summary: 'cudaMallocManaged memory is not legacy-IPC-capable; cudaIpcGetMemHandle returns cudaErrorInvalidValue for it.',
-      evidence: [failedCall(ctx), ...provenanceEvidence(ctx), 'h200-ipc-truth.md: cudaMallocManaged -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue'],
-      tryNext: [COPY_REMEDY, 'allocate graph inputs with cudaMalloc', MATRIX_HINT],
-    };
-  },
-  function hostMemory(ctx) {
-    if (!isExportFailure(ctx) || ctx.failure.provenance?.classification !== 'host') return null;
-    return {
-      id: 'host-memory',
-      title: 'The pointer is pinned host memory; CUDA IPC exports device memory only',
-      likelihood: 'high',
-      summary: 'cudaHostAlloc memory lives in host RAM; cudaIpcGetMemHandle returns cudaErrorInvalidValue for it.',
-      evidence: [failedCall(ctx), ...provenanceEvidence(ctx), 'h200-ipc-truth.md: cudaHostAlloc (mapped, pinned host) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue'],
-      tryNext: [
-        COPY_REMEDY,
-        'share host memory through the operating system instead (a /dev/shm mapping registered in each process with cudaHostRegister)',
-        MATRIX_HINT,
-      ],
-    };
-  },
-  function notAnAllocation(ctx) {
-    const p = ctx.failure.provenance;
-    if (!isExportFailure(ctx) || !p || p.memoryType !== null) return null;
+  ...NOT_EXPORTABLE.map(notExportable),
+  function notAnAllocation(ev) {
+    const p = ev.provenance;
+    if (!isExportFailure(ev) || !p || p.memoryType !== null) return null;
     return {
       id: 'not-an-allocation',
       title: 'The driver does not know this pointer: freed, never allocated, or a host address',
       likelihood: 'high',
       summary: 'Every pointer attribute query was refused, so the pointer is not (or no longer) a CUDA allocation.',
-      evidence: [failedCall(ctx), `pointer ${p.ptr}: attribute queries refused (${Object.entries(p.refused).map(([k, c]) => `${k} ${c}`).join(', ')})`, 'h200-ipc-truth.md: nullptr, 0xdeadbeef000, a host stack address -> cudaIpcGetMemHandle 1 cudaErrorInvalidValue'],
+      evidence: [...failedCall(ev), `pointer ${p.ptr}: attribute queries refused (${Object.entries(p.refused).map(([k, c]) => `${k} ${c}`).join(', ')})`, `${citeFacts('invalid-pointers')}: nullptr, 0xdeadbeef000, a host stack address -> cudaIpcGetMemHandle 1 cudaErrorInvalidValue`],
       tryNext: ['check that the recorded graph-input address is still allocated when it is exported (not freed or reused after capture)'],
     };
   },
-  function vmmExportWithoutHandleType(ctx) {
-    const call = ctx.failure.call.call;
-    if (!(call === 'cuMemExportToShareableHandle' || call === 'cuMemRetainAllocationHandle') || ctx.failure.call.ok) return null;
-    const p = ctx.failure.provenance;
+  function vmmExportWithoutHandleType(ev) {
+    const call = entryPoint(ev);
+    if (!(call === 'cuMemExportToShareableHandle' || call === 'cuMemRetainAllocationHandle') || ev.call.ok) return null;
+    const p = ev.provenance;
     const notVmm = call === 'cuMemRetainAllocationHandle' || p?.vmm === false;
     return {
       id: notVmm ? 'vmm-export-not-vmm' : 'vmm-export-no-handle-type',
@@ -214,17 +220,17 @@ const RULES: Rule[] = [
       summary: notVmm
         ? 'A file descriptor can be exported only from memory made with cuMemCreate; cuMemRetainAllocationHandle fails on anything else.'
         : 'cuMemExportToShareableHandle(POSIX fd) works only when cuMemCreate was asked for CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR (ALLOWED_HANDLE_TYPES has bit 0x1).',
-      evidence: [failedCall(ctx), ...provenanceEvidence(ctx), 'h200-ipc-truth.md: VMM with no handle type -> ALLOWED_HANDLE_TYPES 0x0; with POSIX fd -> 0x1'],
+      evidence: [...failedCall(ev), ...provenanceEvidence(ev), `${citeFacts('handle-types')}: VMM with no handle type -> ALLOWED_HANDLE_TYPES 0x0; with POSIX fd -> 0x1`],
       tryNext: notVmm
         ? ['use --share ipc for cudaMalloc memory, or --share copy for anything else', MATRIX_HINT]
         : ['allocate with CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR in CUmemAllocationProp.requestedHandleTypes (--alloc vmm-fd)', COPY_REMEDY, MATRIX_HINT],
     };
   },
-  function ownHandle(ctx) {
-    if (!OPEN_CALLS.has(ctx.failure.call.call)) return null;
-    const samePid = ctx.failure.peer?.pid !== undefined && ctx.rank?.pid !== null && ctx.failure.peer?.pid === ctx.rank?.pid;
-    if (!codeIs(ctx, ERR.deviceUninitialized, 'cudaErrorDeviceUninitialized') && !samePid) return null;
-    const peer = ctx.failure.peer;
+  function ownHandle(ev) {
+    if (!OPEN_CALLS.has(entryPoint(ev))) return null;
+    const samePid = ev.peer?.pid !== undefined && ev.pid !== null && ev.peer.pid === ev.pid;
+    if (!codeIs(ev, ERR.deviceUninitialized, 'cudaErrorDeviceUninitialized') && !samePid) return null;
+    const peer = ev.peer;
     return {
       id: 'own-handle',
       title: 'The process opened a handle that it exported itself',
@@ -232,9 +238,9 @@ const RULES: Rule[] = [
       summary:
         'cudaIpcOpenMemHandle refuses handles from the calling process: it returns 201 cudaErrorDeviceUninitialized. The pointer table must use the local pointer for the own rank, and each rank must be a separate process.',
       evidence: [
-        failedCall(ctx),
-        ...(peer ? [`the handle came from rank ${peer.rank}${peer.pid !== undefined ? ` (pid ${peer.pid})` : ''}; the opener is rank ${ctx.failure.rank} (pid ${ctx.rank?.pid ?? '?'})`] : []),
-        'h200-ipc-truth.md: valid handle, the exporting process itself -> 201 cudaErrorDeviceUninitialized',
+        ...failedCall(ev),
+        ...(peer ? [`the handle came from rank ${peer.rank}${peer.pid !== undefined ? ` (pid ${peer.pid})` : ''}; the opener is ${whoFailed(ev.where)} (pid ${ev.pid ?? '?'})`] : []),
+        `${citeFacts('open-own-process')}: valid handle, the exporting process itself -> 201 cudaErrorDeviceUninitialized`,
       ],
       tryNext: [
         'skip the own rank when opening peer handles (use the local pointer)',
@@ -243,11 +249,11 @@ const RULES: Rule[] = [
       ],
     };
   },
-  function invalidHandle(ctx) {
-    if (!OPEN_CALLS.has(ctx.failure.call.call) || !codeIs(ctx, ERR.invalidValue, 'cudaErrorInvalidValue')) return null;
-    const handle = ctx.failure.peer?.handle ?? (typeof ctx.failure.call.args.handle === 'string' ? ctx.failure.call.args.handle : undefined);
+  function invalidHandle(ev) {
+    if (!OPEN_CALLS.has(entryPoint(ev)) || !codeIs(ev, ERR.invalidValue, 'cudaErrorInvalidValue')) return null;
+    const handle = ev.peer?.handle ?? (typeof ev.call.args.handle === 'string' ? ev.call.args.handle : undefined);
     const zero = handle !== undefined && /^0*$/.test(handle);
-    const peerExit = ctx.peerRank?.exit;
+    const peerExit = ev.peer?.exit;
     return {
       id: 'invalid-handle',
       title: 'The IPC handle is invalid or corrupted',
@@ -255,11 +261,11 @@ const RULES: Rule[] = [
       summary:
         'cudaIpcOpenMemHandle returns cudaErrorInvalidValue for a handle the driver cannot resolve: all zero bytes, bytes changed on the way (string encoding, truncation), or a handle from another machine or container.',
       evidence: [
-        failedCall(ctx),
+        ...failedCall(ev),
         ...(handle ? [`handle ${handle.slice(0, 32)}...${zero ? ' (all zero bytes)' : ''}`] : []),
-        ...(ctx.failure.peer ? [`from rank ${ctx.failure.peer.rank}, base ${ctx.failure.peer.base}`] : []),
-        ...(peerExit ? [`rank ${ctx.peerRank?.rank} exit: ${peerExit.signal ?? peerExit.code}`] : []),
-        'h200-ipc-truth.md: 64 zero bytes, another process -> 1 cudaErrorInvalidValue',
+        ...(ev.peer ? [`from rank ${ev.peer.rank}, base ${ev.peer.base}`] : []),
+        ...(peerExit ? [`rank ${ev.peer?.rank} exit: ${peerExit.signal ?? peerExit.code}`] : []),
+        `${citeFacts('open-zero-handle')}: 64 zero bytes, another process -> 1 cudaErrorInvalidValue`,
       ],
       tryNext: [
         'exchange handles as raw 64-byte buffers (or hex), never through a text encoding that can change bytes',
@@ -268,10 +274,10 @@ const RULES: Rule[] = [
       ],
     };
   },
-  function invalidDevice(ctx) {
-    if (!codeIs(ctx, ERR.invalidDevice, 'cudaErrorInvalidDevice')) return null;
-    const hazards = hazardsOf(ctx.rank).filter((h) => h.variable === 'CUDA_VISIBLE_DEVICES' || h.variable === 'RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES');
-    const requested = ctx.rank?.requestedDevice;
+  function invalidDevice(ev) {
+    if (!codeIs(ev, ERR.invalidDevice, 'cudaErrorInvalidDevice')) return null;
+    const hazards = ev.hazards.filter((h) => h.variable === 'CUDA_VISIBLE_DEVICES' || h.variable === 'RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES');
+    const requested = ev.requestedDevice;
     return {
       id: 'invalid-device',
       title: 'The device ordinal does not exist in this process: device ids were remapped',
@@ -279,10 +285,10 @@ const RULES: Rule[] = [
       summary:
         'Ordinals count the devices this process can see. When CUDA_VISIBLE_DEVICES is narrowed (Ray does it per GPU actor) but the code still uses a global device id, cudaSetDevice returns 101 cudaErrorInvalidDevice ("invalid device ordinal").',
       evidence: [
-        failedCall(ctx),
-        ...(requested !== undefined ? [`rank ${ctx.failure.rank} was asked to use device ${requested}`] : []),
+        ...failedCall(ev),
+        ...(requested !== null ? [`${whoFailed(ev.where)} was asked to use device ${requested}`] : []),
         ...hazards.map((h) => `${h.variable}=${h.value}: ${h.effect}`),
-        'h200-ipc-truth.md: device-id remapping gives invalid device ordinal (101), not invalid value (1)',
+        `${citeFacts('device-ordinal-remapping')} (not measured: the CUDA Runtime API documentation): device-id remapping gives invalid device ordinal (101), not invalid value (1)`,
       ],
       tryNext: [
         'use the ordinal within CUDA_VISIBLE_DEVICES (0 when Ray gives each actor one GPU), or set RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES=1 and map ranks to global ids yourself, not both',
@@ -290,10 +296,10 @@ const RULES: Rule[] = [
       ],
     };
   },
-  function peerAccess(ctx) {
-    if (!codeIs(ctx, ERR.peerAccessUnsupported, 'cudaErrorPeerAccessUnsupported')) return null;
-    const mine = ctx.rank?.device;
-    const theirs = ctx.peerRank?.device;
+  function peerAccess(ev) {
+    if (!codeIs(ev, ERR.peerAccessUnsupported, 'cudaErrorPeerAccessUnsupported')) return null;
+    const mine = ev.device;
+    const theirs = ev.peer?.device;
     return {
       id: 'peer-access-unsupported',
       title: 'Peer access between the two devices is not supported',
@@ -301,9 +307,9 @@ const RULES: Rule[] = [
       summary:
         'Opening a handle with cudaIpcMemLazyEnablePeerAccess maps the peer\'s memory through peer access; between devices without P2P (no NVLink or PCIe P2P, or P2P disabled) it fails with 217 cudaErrorPeerAccessUnsupported.',
       evidence: [
-        failedCall(ctx),
+        ...failedCall(ev),
         ...(mine ? [`this rank: device ${mine.ordinal} ${mine.name} ${mine.pciBusId}`] : []),
-        ...(theirs ? [`peer rank ${ctx.peerRank?.rank}: device ${theirs.ordinal} ${theirs.name} ${theirs.pciBusId}`] : []),
+        ...(theirs ? [`peer rank ${ev.peer?.rank}: device ${theirs.ordinal} ${theirs.name} ${theirs.pciBusId}`] : []),
       ],
       tryNext: [
         '`cuipc doctor` shows the peer-access matrix; place communicating ranks on devices that have it',
@@ -312,14 +318,14 @@ const RULES: Rule[] = [
       ],
     };
   },
-  function captureInvalidated(ctx) {
+  function captureInvalidated(ev) {
     if (
-      !codeIs(ctx, ERR.captureUnsupported, 'cudaErrorStreamCaptureUnsupported') &&
-      !codeIs(ctx, ERR.captureInvalidated, 'cudaErrorStreamCaptureInvalidated')
+      !codeIs(ev, ERR.captureUnsupported, 'cudaErrorStreamCaptureUnsupported') &&
+      !codeIs(ev, ERR.captureInvalidated, 'cudaErrorStreamCaptureInvalidated')
     ) {
       return null;
     }
-    const capture = ctx.failure.capture;
+    const capture = ev.capture;
     return {
       id: 'capture-invalidated',
       title: 'A call that is forbidden during stream capture invalidated the capture',
@@ -327,10 +333,10 @@ const RULES: Rule[] = [
       summary:
         'In global and thread-local capture modes, calls such as cudaMalloc or a synchronising copy are forbidden while a stream captures: the call returns 900 cudaErrorStreamCaptureUnsupported and the capture is invalidated, so cudaStreamEndCapture returns 901 cudaErrorStreamCaptureInvalidated. In relaxed mode the same calls are allowed.',
       evidence: [
-        failedCall(ctx),
+        ...failedCall(ev),
         ...(capture ? [`capture state at the time: ${capture.status ?? 'unknown'} (mode ${capture.mode}${capture.captureId ? `, id ${capture.captureId}` : ''})`] : []),
-        `capture mode of the probe: ${ctx.options.captureMode}`,
-        'h200-ipc-truth.md: cudaMalloc while capturing -> 900 (global, thread_local), 0 (relaxed); cudaStreamEndCapture afterwards -> 901',
+        ...(ev.captureMode !== null ? [`capture mode of the probe: ${ev.captureMode}`] : []),
+        `${citeFacts('capture')}: cudaMalloc while capturing -> 900 (global, thread_local), 0 (relaxed); cudaStreamEndCapture afterwards -> 901`,
       ],
       tryNext: [
         'move the call (allocation, synchronisation, IPC open) out of the capture, before cudaStreamBeginCapture',
@@ -338,20 +344,20 @@ const RULES: Rule[] = [
       ],
     };
   },
-  function staleLastError(ctx) {
-    const call = ctx.failure.call;
+  function staleLastError(ev) {
+    const call = ev.call;
     if (call.origin !== 'stale' || !call.lastError) return null;
     return {
       id: 'stale-last-error',
       title: 'The error was already pending before this call: an earlier call failed',
       likelihood: 'medium',
       summary: `cudaPeekAtLastError returned ${call.lastError.before.code} ${call.lastError.before.name} before ${call.call} ran; the call may only be reporting an earlier failure. Look for the first call that failed on this rank.`,
-      evidence: [failedCall(ctx), `last error before the call: ${call.lastError.before.code} ${call.lastError.before.name}`],
+      evidence: [...failedCall(ev), `last error before the call: ${call.lastError.before.code} ${call.lastError.before.name}`],
       tryNext: ['find the earlier call (CUDA_LAUNCH_BLOCKING=1 makes errors surface at the call that caused them)'],
     };
   },
-  function stickyAfterwards(ctx) {
-    const call = ctx.failure.call;
+  function stickyAfterwards(ev) {
+    const call = ev.call;
     if (call.origin === 'stale' || !call.lastError || call.lastError.afterPeek.code === 0) return null;
     return {
       id: 'error-left-in-last-error',
@@ -360,19 +366,19 @@ const RULES: Rule[] = [
       summary: `After ${call.call} failed, cudaPeekAtLastError still returned ${call.lastError.afterPeek.code} ${call.lastError.afterPeek.name}. A later, unrelated check (a framework's next allocation or kernel launch) reports the same "${call.message}" although that later call did nothing wrong; the call that failed first is ${call.call}.`,
       evidence: [
         `cudaPeekAtLastError after the call: ${call.lastError.afterPeek.code} ${call.lastError.afterPeek.name}; cudaGetLastError then returned ${call.lastError.afterGet.code}`,
-        'h200-ipc-truth.md: a failed call leaves its code in cudaGetLastError (after the failed export under expandable segments, the next PyTorch allocation raised "CUDA error: invalid argument" too)',
+        `${citeFacts('last-error', 'not-measured')}: a failed call leaves its code in cudaGetLastError (after the failed export under expandable segments, the next PyTorch allocation raised "CUDA error: invalid argument" too; that PyTorch part was seen before this project measured the runtime side)`,
       ],
       tryNext: ['when a report blames a different call with the same message, look for this one first'],
     };
   },
-  function verificationMismatch(ctx) {
-    if (ctx.failure.step !== 'verify' || ctx.failure.detail === undefined) return null;
+  function verificationMismatch(ev) {
+    if (ev.where.kind !== 'rank' || ev.where.step !== 'verify' || ev.detail === null) return null;
     return {
       id: 'verification-mismatch',
       title: 'The all-reduce read wrong data through the imported pointers',
       likelihood: 'high',
       summary: 'Every call succeeded, but the sums differ from what the ranks wrote: a pointer table entry points at the wrong place (wrong offset or base), or a peer\'s inputs were not written before the graph ran.',
-      evidence: [ctx.failure.detail],
+      evidence: [ev.detail],
       tryNext: ['check that peer pointer = imported base + the offset of the input within its allocation', 'check that every rank finishes writing its inputs before any rank replays the graph'],
     };
   },
@@ -380,15 +386,15 @@ const RULES: Rule[] = [
 
 const ORDER = { high: 0, medium: 1, low: 2 } as const;
 
-export function explainFailure(ctx: ExplainContext): Explanation[] {
-  const found = RULES.map((rule) => rule(ctx)).filter((e): e is Explanation => e !== null);
+export function explainFailure(ev: Evidence): Explanation[] {
+  const found = RULES.map((rule) => rule(ev)).filter((e): e is Explanation => e !== null);
   if (!found.some((e) => e.likelihood !== 'low')) {
     found.push({
       id: 'unrecognised',
-      title: `No known cause matches ${ctx.failure.call.code} ${ctx.failure.call.name} from ${ctx.failure.call.call}`,
+      title: `No known cause matches ${ev.call.code} ${ev.call.name} from ${entryPoint(ev)}`,
       likelihood: 'medium',
-      summary: ctx.failure.detail ?? `The call failed with "${ctx.failure.call.message}". The evidence below is what the rank could collect.`,
-      evidence: [failedCall(ctx), ...provenanceEvidence(ctx)],
+      summary: ev.detail ?? `The call failed with "${ev.call.message}". The evidence below is what the rank could collect.`,
+      evidence: [...failedCall(ev), ...provenanceEvidence(ev)],
       tryNext: ['`cuipc doctor` in the same environment', MATRIX_HINT],
     });
   }

@@ -1,7 +1,8 @@
 // A pointer's provenance for the report: the driver's attribute answers, made JSON-friendly
-// and classified. VMM memory looks exactly like cudaMalloc memory by memory type and range;
-// only IS_LEGACY_CUDA_IPC_CAPABLE, ALLOWED_HANDLE_TYPES and cuMemRetainAllocationHandle tell
-// them apart (h200-ipc-truth.md), so those decide.
+// and classified, from the binding's answers (a probe) or a trace's line (trace/summary.ts).
+// VMM memory looks exactly like cudaMalloc memory by memory type and range; only
+// IS_LEGACY_CUDA_IPC_CAPABLE, ALLOWED_HANDLE_TYPES and cuMemRetainAllocationHandle tell them
+// apart (docs/hardware-facts.md#vmm-looks-like-device-memory), so those decide.
 import type { AttributeAnswer, PointerAttributes } from '../../binding.js';
 import type { Provenance } from './types.js';
 
@@ -25,13 +26,37 @@ export function handleTypeNames(mask: number): string[] {
   return HANDLE_TYPES.filter(([bit]) => (mask & bit) !== 0).map(([, name]) => name);
 }
 
-export function classify(p: Omit<Provenance, 'classification'>): Provenance['classification'] {
+function classify(p: Omit<Provenance, 'classification'>): Provenance['classification'] {
   if (p.vmm === true) return 'vmm';
   if (p.mempool !== null) return 'pool';
   if (p.isManaged === true) return 'managed';
   if (p.memoryType === 1) return 'host';
   if (p.memoryType === 2 && p.legacyIpcCapable === true) return 'device';
   return 'unknown';
+}
+
+/** The driver's answers as the report holds them: the named and classified fields filled in. */
+type DriverAnswers = Omit<Provenance, 'classification' | 'memoryTypeName' | 'allowedHandleTypeNames'>;
+
+export function completeProvenance(answers: DriverAnswers): Provenance {
+  const { memoryType, allowedHandleTypes } = answers;
+  // In the report's key order (JSON readers see the same document as before).
+  const named: Omit<Provenance, 'classification'> = {
+    ptr: answers.ptr,
+    memoryType,
+    memoryTypeName: memoryType === null ? 'unknown (the driver does not know this pointer)' : (MEMORY_TYPES[memoryType] ?? `type ${memoryType}`),
+    device: answers.device,
+    isManaged: answers.isManaged,
+    rangeStart: answers.rangeStart,
+    rangeSize: answers.rangeSize,
+    legacyIpcCapable: answers.legacyIpcCapable,
+    allowedHandleTypes,
+    allowedHandleTypeNames: allowedHandleTypes === null ? [] : handleTypeNames(allowedHandleTypes),
+    vmm: answers.vmm,
+    mempool: answers.mempool,
+    refused: answers.refused,
+  };
+  return { ...named, classification: classify(named) };
 }
 
 export function toProvenance(attributes: PointerAttributes): Provenance {
@@ -49,27 +74,23 @@ export function toProvenance(attributes: PointerAttributes): Provenance {
   ] as const;
   for (const key of keys) if (attributes[key].code !== 0) refused[key] = attributes[key].code;
   const memoryType = answer(attributes.memoryType);
-  const allowed = answer(attributes.allowedHandleTypes);
   const pool = answer(attributes.mempool);
   const rangeStart = answer(attributes.rangeStart);
   // retainAllocationHandle's "code" is the retain call's own: non-zero just means "not VMM".
   const retain = attributes.retainAllocationHandle;
-  const base: Omit<Provenance, 'classification'> = {
+  return completeProvenance({
     ptr: hex(attributes.ptr),
     memoryType,
-    memoryTypeName: memoryType === null ? 'unknown (the driver does not know this pointer)' : (MEMORY_TYPES[memoryType] ?? `type ${memoryType}`),
     device: answer(attributes.deviceOrdinal),
     isManaged: answer(attributes.isManaged),
     rangeStart: rangeStart === null ? null : hex(rangeStart),
     rangeSize: answer(attributes.rangeSize),
     legacyIpcCapable: answer(attributes.isLegacyIpcCapable),
-    allowedHandleTypes: allowed,
-    allowedHandleTypeNames: allowed === null ? [] : handleTypeNames(allowed),
+    allowedHandleTypes: answer(attributes.allowedHandleTypes),
     vmm: retain.value ?? (memoryType === null ? null : retain.code === 0),
     mempool: pool === null || pool === 0n ? null : hex(pool),
     refused,
-  };
-  return { ...base, classification: classify(base) };
+  });
 }
 
 /** One line for a person: "VMM device memory, not legacy-IPC-capable, handle types: none". */

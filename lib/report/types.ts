@@ -2,6 +2,7 @@
 // through render.ts and a program reads as is. Pointers and handles are hex strings here,
 // because JSON has neither BigInt nor bytes.
 import type { AllocationKind, AllocatorHookAbi, Backend, CaptureMode, CaptureStatus, SymbolOrigin } from '../../binding.js';
+import type { DeviceIdentity } from '../env/capture.js';
 import type { Hazard } from '../env/hazards.js';
 
 export const REPORT_SCHEMA_VERSION = 1;
@@ -152,12 +153,8 @@ export interface FailureRecord {
   detail?: string;
 }
 
-export interface DeviceIdentity {
-  ordinal: number;
-  uuid: string;
-  pciBusId: string;
-  name: string;
-}
+/** A device as a rank saw it (its one home is the environment snapshot's, env/capture.ts). */
+export type { DeviceIdentity };
 
 export interface RankLoader {
   backend: Backend;

@@ -6,7 +6,7 @@
 import type { Hazard } from '../env/hazards.js';
 import type { InputAllocator, MemorySaverRegion, ProbeWarning } from './types.js';
 
-export interface RankEvidence {
+interface RankEvidence {
   rank: number;
   hazards: readonly Hazard[];
   memorySaver?: MemorySaverRegion | null;

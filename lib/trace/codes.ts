@@ -1,8 +1,11 @@
-// Names and messages of the CUDA codes a trace shows. The tracer records numbers only (it
-// cannot ask a statically linked runtime for names); these are cudaGetErrorName/String and
-// cuGetErrorName/String of CUDA 12 and 13, for the codes that IPC, allocation and capture
-// calls return.
-export interface CodeText {
+// Names and messages of the CUDA codes a trace shows. The tracer writes each code's name and
+// message (codeName, codeMessage) from the native error table; traces written before it carry
+// numbers only, and a trace is read where no addon may load, so the codes that IPC, allocation
+// and capture calls return are named here too. test/trace/codes.test.ts holds this copy to the
+// native table (the addon's describeError), code by code.
+import type { TraceCallLine } from './format.js';
+
+interface CodeText {
   name: string;
   message: string;
 }
@@ -52,12 +55,12 @@ const DRIVER: Record<number, CodeText> = {
   999: { name: 'CUDA_ERROR_UNKNOWN', message: 'unknown error' },
 };
 
+/** The name and message of a traced call's code: the trace's own, else this table's. */
+export function callCodeText(call: Pick<TraceCallLine, 'api' | 'code' | 'codeName' | 'codeMessage'>): CodeText {
+  return call.codeName !== undefined ? { name: call.codeName, message: call.codeMessage ?? '' } : codeText(call.api, call.code);
+}
+
 export function codeText(api: 'runtime' | 'driver', code: number): CodeText {
   const known = (api === 'runtime' ? RUNTIME : DRIVER)[code];
   return known ?? { name: api === 'runtime' ? `cudaError ${code}` : `CUresult ${code}`, message: `error ${code}` };
-}
-
-/** The runtime's name for a code: the explanation rules match on it (cudaErrorInvalidValue, ...). */
-export function runtimeCodeName(code: number): string {
-  return codeText('runtime', code).name;
 }

@@ -50,19 +50,19 @@
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
-export const TRACE_FORMAT_VERSION = 1;
-export const TRACE_FILE_PATTERN = /^cuipc-trace-(?:([A-Za-z0-9_-]+)-)?(\d+)\.jsonl$/;
+const TRACE_FORMAT_VERSION = 1;
+const TRACE_FILE_PATTERN = /^cuipc-trace-(?:([A-Za-z0-9_-]+)-)?(\d+)\.jsonl$/;
 
 /** A pointer, handle or stream: "0x..." (JSON numbers lose bits past 2^53). */
 export type HexString = string;
 
-export interface TraceSymbol {
+interface TraceSymbol {
   symbol: string;
   path: string | null;
   interposed: boolean;
 }
 
-export interface TraceProcessLine {
+interface TraceProcessLine {
   type: 'process';
   format: number;
   pid: number;
@@ -84,7 +84,7 @@ export interface TraceProcessLine {
 
 export type TraceState = 'tracing' | 'cupti-unavailable' | 'subscriber-busy' | 'cupti-error';
 
-export interface TraceStatusLine {
+interface TraceStatusLine {
   type: 'status';
   t: number;
   state: TraceState;
@@ -108,10 +108,10 @@ export const CALL_KINDS: readonly CallKind[] = [
   'vmm-unreserve', 'vmm-map', 'vmm-unmap', 'share-export', 'share-import', 'capture-begin', 'capture-end',
 ];
 
-export type AllocationMemory = 'device' | 'pitch' | 'async' | 'pool' | 'managed' | 'host';
+type AllocationMemory = 'device' | 'pitch' | 'async' | 'pool' | 'managed' | 'host';
 
 /** cuMemCreate's CUmemLocation. */
-export interface TraceLocation {
+interface TraceLocation {
   type: number;
   id: number;
 }
@@ -141,7 +141,7 @@ export interface TraceProvenance {
   unavailable?: string;
 }
 
-export interface TraceCaptureEntry {
+interface TraceCaptureEntry {
   stream: HexString;
   mode: number;
   tid: number;
@@ -149,7 +149,7 @@ export interface TraceCaptureEntry {
   sameThread: boolean;
 }
 
-export interface TraceCaptureState {
+interface TraceCaptureState {
   threadMode: number | null;
   active: TraceCaptureEntry[];
 }
@@ -163,6 +163,9 @@ export interface TraceCallLine {
   call: string;
   kind: CallKind;
   code: number;
+  /** The code's name and message from the native error table (absent in traces written before). */
+  codeName?: string;
+  codeMessage?: string;
   memory?: AllocationMemory;
   args: Record<string, TraceArgument>;
   out?: Record<string, TraceArgument>;
@@ -173,7 +176,7 @@ export interface TraceCallLine {
   capture?: TraceCaptureState;
 }
 
-export interface TraceEndLine {
+interface TraceEndLine {
   type: 'end';
   t: number;
   calls: number;
@@ -268,6 +271,7 @@ function checkCall(o: Json): TraceCallLine {
   need(typeof o.call === 'string' && o.call.length > 0, 'call: call must name the entry point');
   need(CALL_KINDS.includes(o.kind as CallKind), `call: unknown kind ${String(o.kind)}`);
   need(typeof o.code === 'number', 'call: code must be a number');
+  need(o.codeName === undefined || (typeof o.codeName === 'string' && typeof o.codeMessage === 'string'), 'call: codeName and codeMessage must be strings');
   checkArguments(o.args, 'call: args');
   if (o.out !== undefined) checkArguments(o.out, 'call: out');
   if (o.provenance !== undefined) need(isObject(o.provenance) && isHex(o.provenance.ptr), 'call: provenance.ptr must be a hex pointer');

@@ -3,11 +3,11 @@
 // and origin, the capture state, the environment hazards, and the explanation.
 import { formatHazard } from '../env/hazards.js';
 import { describeProvenance } from '../report/provenance.js';
-import { codeText } from './codes.js';
+import { callCodeText } from './codes.js';
 import type { TraceArgument, TraceCallLine } from './format.js';
 import { describeOrigin, libraryName, type ProcessSummary, type TraceFailure, type TraceSummary } from './summary.js';
 
-export const SYNTHETIC_BANNER = 'SYNTHETIC TRACE -- hand-made fixture, not recorded on a GPU';
+const SYNTHETIC_BANNER = 'SYNTHETIC TRACE -- hand-made fixture, not recorded on a GPU';
 
 function argText(v: TraceArgument): string {
   if (typeof v === 'object') return `${v.type}:${v.id}`;
@@ -15,9 +15,9 @@ function argText(v: TraceArgument): string {
   return String(v);
 }
 
-export function formatCall(c: TraceCallLine): string {
+function formatCall(c: TraceCallLine): string {
   const args = Object.entries(c.args).map(([k, v]) => `${k}=${argText(v)}`).join(', ');
-  const text = codeText(c.api, c.code);
+  const text = callCodeText(c);
   return `${c.call}(${args}) -> ${c.code} ${text.name}${c.code !== 0 ? ` ("${text.message}")` : ''}`;
 }
 

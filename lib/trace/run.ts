@@ -9,9 +9,9 @@ import { join, resolve } from 'node:path';
 import { packageRoot } from '../binding/native.js';
 import { summarizeTraceDir, type TraceSummary } from './summary.js';
 
-export const INJECTION_LIBRARY = 'libcuipc_trace.so';
+const INJECTION_LIBRARY = 'libcuipc_trace.so';
 
-export interface InjectionSearch {
+interface InjectionSearch {
   path: string | null;
   searched: string[];
 }
@@ -37,7 +37,7 @@ export class TraceUnavailableError extends Error {
   }
 }
 
-export function newRunId(): string {
+function newRunId(): string {
   return `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 }
 
@@ -62,7 +62,7 @@ function prepareOutDir(dir: string, label: string): void {
   }
 }
 
-export interface TraceRunResult {
+interface TraceRunResult {
   dir: string;
   run: string;
   library: string;
@@ -73,7 +73,7 @@ export interface TraceRunResult {
 }
 
 /** The environment the command runs in: the caller's, plus the injection. */
-export function traceEnvironment(base: Record<string, string | undefined>, library: string, dir: string, run: string): Record<string, string> {
+function traceEnvironment(base: Record<string, string | undefined>, library: string, dir: string, run: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) if (v !== undefined) env[k] = v;
   env.CUDA_INJECTION64_PATH = library;
@@ -86,7 +86,7 @@ export function traceEnvironment(base: Record<string, string | undefined>, libra
  * Checks before running: the library exists, and no other tool has claimed the driver's one
  * injection slot. Throws TraceUnavailableError with what to do.
  */
-export function checkTraceable(env: Record<string, string | undefined>, library: InjectionSearch): string {
+function checkTraceable(env: Record<string, string | undefined>, library: InjectionSearch): string {
   if (library.path === null) {
     throw new TraceUnavailableError(
       [

@@ -5,20 +5,11 @@
 import { statSync } from 'node:fs';
 import type { CaptureMode, SymbolOrigin } from '../../binding.js';
 import { detectHazards, type Hazard } from '../env/hazards.js';
-import { explainFailure, type ExplainContext } from '../report/explain.js';
-import { classify, handleTypeNames } from '../report/provenance.js';
-import {
-  STEPS,
-  type CallArguments,
-  type CaptureSnapshot,
-  type Explanation,
-  type FailureRecord,
-  type Provenance,
-  type RankReport,
-  type RankStep,
-  type StepName,
-} from '../report/types.js';
-import { codeText, runtimeCodeName } from './codes.js';
+import type { Evidence } from '../report/evidence.js';
+import { explainFailure } from '../report/explain.js';
+import { completeProvenance, handleTypeNames } from '../report/provenance.js';
+import type { CallArguments, CaptureSnapshot, Explanation, Provenance } from '../report/types.js';
+import { callCodeText } from './codes.js';
 import {
   listTraceFiles,
   readTraceFile,
@@ -34,7 +25,7 @@ import {
 } from './format.js';
 
 /** Where the failing call's pointer came from, as far as the trace saw. */
-export interface AllocationOrigin {
+interface AllocationOrigin {
   /** 'allocation': cudaMalloc and friends; 'vmm': cuMemCreate + cuMemMap; 'reservation': only reserved, never mapped. */
   how: 'allocation' | 'vmm' | 'reservation';
   /** The allocating call (the outer runtime call when the driver's was made inside it), or the cuMemMap. */
@@ -51,7 +42,7 @@ export interface AllocationOrigin {
   via: string[];
 }
 
-export interface CaptureView {
+interface CaptureView {
   threadMode: CaptureMode | null;
   active: Array<{ stream: HexString; mode: CaptureMode | null; tid: number; seq: number; sameThread: boolean }>;
 }
@@ -69,7 +60,7 @@ export interface TraceFailure {
   explanations: Explanation[];
 }
 
-export type ProcessState = TraceState | 'no-status';
+type ProcessState = TraceState | 'no-status';
 
 export interface ProcessSummary {
   file: string;
@@ -111,7 +102,6 @@ export interface TraceSummary {
 
 const IPC_KINDS: ReadonlySet<CallKind> = new Set(['ipc-get', 'ipc-open', 'ipc-close', 'ipc-event', 'share-export', 'share-import']);
 const CAPTURE_MODES: Record<number, CaptureMode> = { 0: 'global', 1: 'thread-local', 2: 'relaxed' };
-const MEMORY_TYPES: Record<number, string> = { 1: 'host', 2: 'device', 3: 'array', 4: 'unified' };
 
 function hexToBig(value: TraceArgument | undefined | null): bigint | null {
   return typeof value === 'string' && /^0x[0-9a-f]+$/i.test(value) ? BigInt(value) : null;
@@ -125,31 +115,26 @@ export function libraryName(path: string): string {
   return path.split('/').pop() || path;
 }
 
-export function captureModeName(mode: number | null | undefined): CaptureMode | null {
+function captureModeName(mode: number | null | undefined): CaptureMode | null {
   return mode === null || mode === undefined ? null : (CAPTURE_MODES[mode] ?? null);
 }
 
-/** The trace's pointer attributes in the report's form (classified the same way). */
-export function toReportProvenance(p: TraceProvenance): Provenance | null {
+/** The trace's pointer attributes in the report's form (named and classified the same way). */
+function toReportProvenance(p: TraceProvenance): Provenance | null {
   if (p.unavailable !== undefined) return null;
-  const memoryType = p.memoryType ?? null;
-  const allowed = p.allowedHandleTypes ?? null;
-  const base: Omit<Provenance, 'classification'> = {
+  return completeProvenance({
     ptr: p.ptr,
-    memoryType,
-    memoryTypeName: memoryType === null ? 'unknown (the driver does not know this pointer)' : (MEMORY_TYPES[memoryType] ?? `type ${memoryType}`),
+    memoryType: p.memoryType ?? null,
     device: p.device ?? null,
     isManaged: p.isManaged ?? null,
     rangeStart: p.rangeStart ?? null,
     rangeSize: p.rangeSize ?? null,
     legacyIpcCapable: p.legacyIpcCapable ?? null,
-    allowedHandleTypes: allowed,
-    allowedHandleTypeNames: allowed === null ? [] : handleTypeNames(allowed),
+    allowedHandleTypes: p.allowedHandleTypes ?? null,
     vmm: p.vmm ?? null,
     mempool: p.mempool ?? null,
     refused: p.refused ?? {},
-  };
-  return { ...base, classification: classify(base) };
+  });
 }
 
 function captureView(call: TraceCallLine): CaptureView | null {
@@ -306,37 +291,8 @@ export function describeOrigin(origin: AllocationOrigin | null, ptr: HexString):
 }
 
 // ---------------------------------------------------------------------------------------------
-// The explanation, through the probe's rules
+// The evidence for the explanation rules (report/explain.ts), located by pid and thread
 // ---------------------------------------------------------------------------------------------
-
-function stepOf(call: TraceCallLine): StepName {
-  switch (call.kind) {
-    case 'ipc-get':
-    case 'ipc-event':
-    case 'share-export':
-      return 'export';
-    case 'ipc-open':
-    case 'ipc-close':
-    case 'share-import':
-      return 'import';
-    case 'capture-begin':
-    case 'capture-end':
-      return 'capture';
-    default:
-      return call.capture?.active.length ? 'capture' : 'register';
-  }
-}
-
-/** The entry point without its ABI suffix, as the explanation rules name calls (cuIpcOpenMemHandle_v2 -> cuIpcOpenMemHandle). */
-function baseCallName(call: string): string {
-  return call.replace(/_ptsz$/, '').replace(/_v\d+$/, '');
-}
-
-function emptySteps(): Record<StepName, RankStep> {
-  const steps = {} as Record<StepName, RankStep>;
-  for (const s of STEPS) steps[s] = { outcome: 'not-run', durationMs: 0, calls: [], notes: [] };
-  return steps;
-}
 
 function callArguments(call: TraceCallLine): CallArguments {
   const args: CallArguments = {};
@@ -344,7 +300,7 @@ function callArguments(call: TraceCallLine): CallArguments {
   return args;
 }
 
-function captureSnapshot(call: TraceCallLine, view: CaptureView | null): CaptureSnapshot | null {
+function captureSnapshot(view: CaptureView | null): CaptureSnapshot | null {
   if (!view) return null;
   const mine = view.active.find((a) => a.sameThread) ?? view.active[0];
   return {
@@ -356,57 +312,32 @@ function captureSnapshot(call: TraceCallLine, view: CaptureView | null): Capture
   };
 }
 
-function whereInTrace(call: TraceCallLine, pid: number | null): string {
-  return `in pid ${pid ?? '?'}, thread ${call.tid} (traced call #${call.seq})`;
-}
-
-function explain(trace: ProcessTrace, index: number, failure: Omit<TraceFailure, 'explanations'>, hazards: Hazard[]): Explanation[] {
+function traceEvidence(trace: ProcessTrace, failure: Omit<TraceFailure, 'explanations'>, hazards: Hazard[]): Evidence {
   const p = trace.process;
   const call = failure.call;
-  const named = baseCallName(call.call);
-  const record: FailureRecord = {
-    rank: index,
-    step: stepOf(call),
-    call: { call: named, method: 'traced', args: callArguments(call), ok: false, code: call.code, name: runtimeCodeName(call.code), message: failure.message, count: 1 },
-    provenance: failure.provenance,
-    capture: captureSnapshot(call, failure.capture),
-  };
-  const allocation: SymbolOrigin[] = (p?.symbols ?? [])
+  const ptr = typeof call.args.ptr === 'string' ? call.args.ptr : null;
+  const exported = ptr !== null && (call.kind === 'ipc-get' || call.kind === 'share-export');
+  const symbolOrigins: SymbolOrigin[] = (p?.symbols ?? [])
     .filter((s): s is typeof s & { path: string } => s.path !== null)
     .map((s) => ({ symbol: s.symbol, path: s.path, interposed: s.interposed }));
-  const rank: RankReport = {
-    rank: index,
+  return {
+    where: { kind: 'process', pid: p?.pid ?? null, tid: call.tid, seq: call.seq },
+    call: { call: call.call, args: callArguments(call), ok: false, code: call.code, name: failure.name, message: failure.message },
     pid: p?.pid ?? null,
-    requestedDevice: failure.provenance?.device ?? -1,
-    device: null,
-    loader: { backend: 'cuda', simulated: false, driver: null, runtime: null, allocation, kernels: { available: false, reason: 'not used by a trace' } },
+    provenance: failure.provenance,
+    pointerOrigin: exported ? describeOrigin(failure.origin, ptr) : null,
+    capture: captureSnapshot(failure.capture),
+    captureMode: null,
     hazards,
-    steps: emptySteps(),
-    exit: null,
-    stderrTail: '',
+    symbolOrigins,
+    memorySaver: null,
+    allocator: null,
+    share: null,
+    requestedDevice: null,
+    device: null,
+    peer: null,
+    detail: null,
   };
-  const ctx: ExplainContext = {
-    failure: record,
-    rank,
-    peerRank: null,
-    options: { alloc: 'cudaMalloc', share: 'ipc', captureMode: record.capture?.mode ?? 'global', devices: [] },
-    allRanks: [rank],
-  };
-  // The rules speak of ranks and steps; in a trace the call is located by pid and thread.
-  const probeWords = `${named} returned ${call.code} ${record.call.name} ("${failure.message}") on rank ${index} in step ${record.step}`;
-  const traceWords = `${call.call} returned ${call.code} ${failure.name} ("${failure.message}") ${whereInTrace(call, p?.pid ?? null)}`;
-  const ptr = typeof call.args.ptr === 'string' ? call.args.ptr : null;
-  const originLine = ptr !== null && (call.kind === 'ipc-get' || call.kind === 'share-export') ? `trace: ${describeOrigin(failure.origin, ptr)}` : null;
-  return explainFailure(ctx).map((e, i) => {
-    const evidence = e.evidence
-      .filter((line) => !line.startsWith('capture mode of the probe'))
-      .map((line) => (line === probeWords ? traceWords : line));
-    if (originLine !== null && i === 0) {
-      const at = evidence.indexOf(traceWords);
-      evidence.splice(at < 0 ? 0 : at + 1, 0, originLine);
-    }
-    return { ...e, evidence };
-  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -445,12 +376,12 @@ function failingOuterCalls(calls: readonly TraceCallLine[]): Array<{ call: Trace
   return outer.map((call) => ({ call, inner: calls.filter((c) => c.code !== 0 && c.within?.seq === call.seq) }));
 }
 
-export interface SummarizeOptions {
+interface SummarizeOptions {
   /** PID namespaces of the other processes of the run (for the namespace hazard). */
   peerPidNamespaces?: readonly (string | null)[];
 }
 
-export function summarizeProcess(trace: ProcessTrace, index = 0, options: SummarizeOptions = {}): ProcessSummary {
+export function summarizeProcess(trace: ProcessTrace, options: SummarizeOptions = {}): ProcessSummary {
   const p = trace.process;
   const hazards = p
     ? detectHazards(p.env, {
@@ -466,7 +397,7 @@ export function summarizeProcess(trace: ProcessTrace, index = 0, options: Summar
   let firstFailure: TraceFailure | null = null;
   if (first) {
     const call = first.call;
-    const text = codeText(call.api, call.code);
+    const text = callCodeText(call);
     const provenanceSource = call.provenance ?? first.inner.find((c) => c.provenance)?.provenance;
     const provenance = provenanceSource ? toReportProvenance(provenanceSource) : null;
     const ptr = typeof call.args.ptr === 'string' ? call.args.ptr : null;
@@ -479,7 +410,7 @@ export function summarizeProcess(trace: ProcessTrace, index = 0, options: Summar
       origin: ptr !== null ? findOrigin(trace.calls, ptr, call.seq) : null,
       capture: captureView(call),
     };
-    firstFailure = { ...base, explanations: explain(trace, index, base, hazards) };
+    firstFailure = { ...base, explanations: explainFailure(traceEvidence(trace, base, hazards)) };
   }
   return {
     file: trace.file,
@@ -507,7 +438,7 @@ export function summarizeProcess(trace: ProcessTrace, index = 0, options: Summar
 /** Summarizes the processes of one run (in pid order). */
 export function summarizeTraces(traces: readonly ProcessTrace[], meta: { dir?: string | null; run?: string | null; otherRuns?: Array<string | null> } = {}): TraceSummary {
   const namespaces = traces.map((t) => t.process?.pidNamespace ?? null);
-  const processes = traces.map((t, i) => summarizeProcess(t, i, { peerPidNamespaces: namespaces.filter((_, j) => j !== i) }));
+  const processes = traces.map((t, i) => summarizeProcess(t, { peerPidNamespaces: namespaces.filter((_, j) => j !== i) }));
   return {
     dir: meta.dir ?? null,
     run: meta.run ?? null,

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   captureEnvironment, ENV_SNAPSHOT_SCHEMA, isCudaRelevant, looksSecret, parseSnapshot, REDACTED, SnapshotFormatError,
 } from '../../lib/env/capture.js';
+import filter from '../../lib/env/relevant-variables.json' with { type: 'json' };
 import { environmentForReplay } from '../../lib/env/replay.js';
 import { buildAllocatorInterposer, makeTempDir } from './fixtures.js';
 
@@ -62,6 +63,19 @@ describe('captureEnvironment', () => {
     expect(looksSecret('MY_DB_PASSWORD')).toBe(true);
     expect(isCudaRelevant('NCCL_DEBUG')).toBe(true);
     expect(isCudaRelevant('EDITOR')).toBe(false);
+  });
+
+  it('filters by the one declarative list (relevant-variables.json), which the tracer holds too', () => {
+    for (const prefix of filter.prefixes) expect(isCudaRelevant(`${prefix}ANYTHING`), prefix).toBe(true);
+    for (const name of filter.names) expect(isCudaRelevant(name), name).toBe(true);
+    expect(isCudaRelevant(`X${filter.names[0]}`)).toBe(false);
+    for (const s of filter.secretSubstrings) expect(looksSecret(`MY${s.toLowerCase()}X`), s).toBe(true);
+    for (const s of filter.secretSegments) expect(looksSecret(`MY_${s}`), s).toBe(true);
+    // Upper case, no repeats: the tracer compares names as they are.
+    for (const list of [filter.prefixes, filter.names, filter.secretSubstrings, filter.secretSegments]) {
+      expect(new Set(list).size).toBe(list.length);
+      for (const entry of list) expect(entry).toBe(entry.toUpperCase());
+    }
   });
 
   it('keeps only CUDA-relevant values when asked', () => {

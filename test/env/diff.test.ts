@@ -95,7 +95,7 @@ describe('diffEnvironments', () => {
     expect(text.indexOf('[HIGH] LD_PRELOAD')).toBeGreaterThan(relevantAt);
     expect(text.indexOf('[HIGH] LD_PRELOAD')).toBeLessThan(text.indexOf('CUDA_VISIBLE_DEVICES'));
     expect(text).toMatch(/only in actor:/);
-    expect(text).toMatch(/evidence: h200-ipc-truth\.md/);
+    expect(text).toMatch(/evidence: docs\/hardware-facts\.md#[a-z-]+/);
     expect(text).toMatch(/high-severity hazard\(s\) only in actor/);
     expect(text.slice(otherAt)).toMatch(/TERM: xterm -> dumb/);
     const snap = renderSnapshot(actor);

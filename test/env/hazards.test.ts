@@ -141,7 +141,7 @@ describe('detectHazards', () => {
       expect(h?.severity).toBe('high');
       expect(h?.variable).toBe(variable);
       expect(h?.effect).toMatch(/cudaIpcGetMemHandle/);
-      expect(h?.evidence).toMatch(/h200-ipc-truth\.md: PyTorch tensor under PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True -> cudaIpcGetMemHandle 1 cudaErrorInvalidValue/);
+      expect(h?.evidence).toMatch(/docs\/hardware-facts\.md#expandable-segments: PyTorch tensor under PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True -> cudaIpcGetMemHandle 1 cudaErrorInvalidValue/);
     }
     expect(byId(detectHazards({ PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:False' }), 'alloc-conf.expandable-segments')).toBeUndefined();
     expect(byId(detectHazards({ PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:False' }), 'alloc-conf.set')?.severity).toBe('info');
@@ -245,7 +245,7 @@ describe('detectHazards', () => {
     expect(hs.length).toBeGreaterThanOrEqual(13);
     for (const h of hs) {
       expect(h.effect.length, h.id).toBeGreaterThan(20);
-      expect(h.evidence, h.id).toMatch(/h200-ipc-truth\.md|[A-Za-z]+.*(\.py|\.cc|\.cpp|\.h|documentation|issue|guide|ld\.so|sglang|slime|\.dynsym|crash)/i);
+      expect(h.evidence, h.id).toMatch(/docs\/hardware-facts\.md#[a-z-]+|[A-Za-z]+.*(\.py|\.cc|\.cpp|\.h|documentation|issue|guide|ld\.so|sglang|slime|\.dynsym|crash)/i);
     }
     expect(RULES.length).toBeGreaterThan(10);
   });

@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { explainFailure, type ExplainContext } from '../../lib/report/explain.js';
+import { probeEvidence } from '../../lib/report/build.js';
+import { explainFailure } from '../../lib/report/explain.js';
+import type { FailureRecord, RankReport, ReportOptions } from '../../lib/report/types.js';
 import { call, failure, hazard, provenance, rank } from './fixtures.js';
 
-const options: ExplainContext['options'] = { alloc: 'cudaMalloc', share: 'ipc', captureMode: 'global', devices: [0, 0] };
+const options: Pick<ReportOptions, 'alloc' | 'share' | 'captureMode'> = { alloc: 'cudaMalloc', share: 'ipc', captureMode: 'global' };
 
-function explain(partial: Partial<ExplainContext>) {
-  return explainFailure({ failure: failure(), rank: rank(0), peerRank: null, options, allRanks: [], ...partial });
+/** The probe's evidence for one failure (the rank's and the peer's reports as given), explained. */
+function explain(partial: { failure?: FailureRecord; rank?: RankReport; peerRank?: RankReport }) {
+  return explainFailure(probeEvidence(partial.failure ?? failure(), partial.rank ?? rank(0), partial.peerRank ?? null, options));
 }
 
 describe('explanations', () => {

@@ -2,8 +2,9 @@
 // replace them): the first failing IPC call, its pointer's provenance and origin, the
 // process's hazards, and the explanation in the probe's own words.
 import { describe, expect, it } from 'vitest';
-import { explainFailure, type ExplainContext } from '../../lib/report/explain.js';
-import { STEPS, type RankReport, type RankStep, type StepName } from '../../lib/report/types.js';
+import { probeEvidence } from '../../lib/report/build.js';
+import { explainFailure } from '../../lib/report/explain.js';
+import { STEPS, type FailureRecord, type RankReport, type RankStep, type StepName } from '../../lib/report/types.js';
 import { CALL_KINDS, parseTrace, type TraceCallLine } from '../../lib/trace/format.js';
 import { renderTraceSummary, summaryIsQuiet } from '../../lib/trace/render.js';
 import { findOrigin, summarizeProcess, summarizeTraces } from '../../lib/trace/summary.js';
@@ -70,14 +71,11 @@ describe('PyTorch expandable segments', () => {
     const rank: RankReport = {
       rank: 0, pid: 4242, requestedDevice: 0, device: null, loader: null, hazards: summary.hazards, steps: empty, exit: null, stderrTail: '',
     };
-    const ctx: ExplainContext = {
-      failure: {
-        rank: 0, step: 'export', provenance: f.provenance, capture: null,
-        call: { call: 'cudaIpcGetMemHandle', method: 'ipcGetMemHandleBatch', args: {}, ok: false, code: 1, name: 'cudaErrorInvalidValue', message: 'invalid argument', count: 1 },
-      },
-      rank, peerRank: null, options: { alloc: 'cudaMalloc', share: 'ipc', captureMode: 'global', devices: [0] }, allRanks: [rank],
+    const failure: FailureRecord = {
+      rank: 0, step: 'export', provenance: f.provenance, capture: null,
+      call: { call: 'cudaIpcGetMemHandle', method: 'ipcGetMemHandleBatch', args: {}, ok: false, code: 1, name: 'cudaErrorInvalidValue', message: 'invalid argument', count: 1 },
     };
-    const probe = explainFailure(ctx)[0];
+    const probe = explainFailure(probeEvidence(failure, rank, null, { alloc: 'cudaMalloc', share: 'ipc', captureMode: 'global' }))[0];
     const traced = f.explanations[0];
     expect(traced.title).toBe(probe.title);
     expect(traced.summary).toBe(probe.summary);
