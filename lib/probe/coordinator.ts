@@ -19,7 +19,7 @@ import {
   type StepName,
   type StepOutcome,
 } from '../report/types.js';
-import { launchSettings, type ProbeProgress, type ResolvedProbeOptions } from './options.js';
+import { reportOptionsOf, type ProbeProgress, type ResolvedProbeOptions } from './options.js';
 import {
   ADDRESS_ENV,
   LOAD_CALL,
@@ -486,21 +486,7 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
     stderrTail: state.process.stderrTail(),
   }));
   const run: ProbeRun = {
-    options: {
-      ranks: options.ranks,
-      inputs: options.inputs,
-      bytes: options.bytes,
-      alloc: options.alloc,
-      share: options.share,
-      captureMode: options.captureMode,
-      devices,
-      backend: options.backend,
-      envKeys: Object.keys(options.env).sort(),
-      timeoutMs: options.timeoutMs,
-      rendezvous: options.rendezvous.kind,
-      launch: launchSettings(options),
-      memorySaverRegion: options.memorySaverRegion,
-    },
+    options: reportOptionsOf(options, devices),
     startedAt,
     durationMs: Date.now() - started,
     coordinatorSimulated: plan.coordinatorSimulated,

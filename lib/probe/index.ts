@@ -23,7 +23,7 @@ import { rayLauncher } from '../launch/ray.js';
 import { coordinate } from './coordinator.js';
 import { countDevicesWithoutCuda } from './device-count.js';
 import { devicesHint } from './early-init.js';
-import { assignDevices, launchSettings, ProbeUsageError, resolveProbeOptions, type ProbeOptions, type ProbeRunControls, type ResolvedProbeOptions } from './options.js';
+import { assignDevices, ProbeUsageError, reportOptionsOf, resolveProbeOptions, type ProbeOptions, type ProbeRunControls, type ResolvedProbeOptions } from './options.js';
 
 export type * from '../report/types.js';
 export { ProbeUsageError, DEFAULTS as PROBE_DEFAULTS, MAX_RANKS, parseEnvFile, type ProbeOptions, type ProbeProgress, type ProbeRunControls, type RayLaunchOptions } from './options.js';
@@ -36,21 +36,7 @@ export function rankProgramPath(): string {
 
 function abortedBeforeStart(resolved: ResolvedProbeOptions, devices: number[], abort: ProbeAbort, simulated: boolean | null): ProbeReport {
   return buildProbeReport({
-    options: {
-      ranks: resolved.ranks,
-      inputs: resolved.inputs,
-      bytes: resolved.bytes,
-      alloc: resolved.alloc,
-      share: resolved.share,
-      captureMode: resolved.captureMode,
-      devices,
-      backend: resolved.backend,
-      envKeys: Object.keys(resolved.env).sort(),
-      timeoutMs: resolved.timeoutMs,
-      rendezvous: resolved.rendezvous.kind,
-      launch: launchSettings(resolved),
-      memorySaverRegion: resolved.memorySaverRegion,
-    },
+    options: reportOptionsOf(resolved, devices),
     startedAt: new Date(),
     durationMs: 0,
     coordinatorSimulated: simulated ?? resolved.backend === 'sim',

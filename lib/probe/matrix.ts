@@ -6,10 +6,11 @@ import {
   type MatrixCell,
   type MatrixRemedy,
   type MatrixReport,
+  type ReportOptions,
   type ProbeReport,
   type ShareStrategy,
 } from '../report/types.js';
-import { launchSettings, type ResolvedProbeOptions } from './options.js';
+import { reportOptionsOf, type ResolvedProbeOptions } from './options.js';
 
 /** Why a cell means nothing (and is not run), or null. */
 export function skipReason(alloc: InputAllocator, share: ShareStrategy): string | null {
@@ -59,6 +60,12 @@ function remediesOf(cells: MatrixCell[]): MatrixRemedy[] {
   return remedies;
 }
 
+/** A matrix's options: the probe's, less what each cell sets itself. */
+function withoutCellOptions(options: ReportOptions): MatrixReport['options'] {
+  const { alloc: _alloc, share: _share, ...rest } = options;
+  return rest;
+}
+
 export function buildMatrixReport(
   runs: Array<{ alloc: InputAllocator; share: ShareStrategy; report: ProbeReport | null; skipped?: string }>,
   options: ResolvedProbeOptions,
@@ -75,19 +82,7 @@ export function buildMatrixReport(
     startedAt: startedAt.toISOString(),
     durationMs,
     exitCode: cells.some((c) => c.status === 'aborted') ? 3 : 0,
-    options: {
-      ranks: options.ranks,
-      inputs: options.inputs,
-      bytes: options.bytes,
-      captureMode: options.captureMode,
-      devices: first?.options.devices ?? options.devices ?? [],
-      backend: options.backend,
-      envKeys: Object.keys(options.env).sort(),
-      timeoutMs: options.timeoutMs,
-      rendezvous: options.rendezvous.kind,
-      launch: launchSettings(options),
-      memorySaverRegion: options.memorySaverRegion,
-    },
+    options: withoutCellOptions(reportOptionsOf(options, first?.options.devices ?? options.devices ?? [])),
     cells,
     remedies: remediesOf(cells),
   };

@@ -19,6 +19,7 @@ import {
   type InputAllocator,
   type LaunchSettings,
   type MemorySaverMode,
+  type ReportOptions,
   type PlacementStrategy,
   type ShareStrategy,
   type StepName,
@@ -264,6 +265,25 @@ function resolveLaunch(options: ProbeOptions, devicesGiven: boolean): ResolvedLa
     nosetVisibleDevices: ray.nosetVisibleDevices ?? false,
     address: ray.address === undefined ? null : nonEmpty('Ray address', ray.address),
     python: nonEmpty('python', ray.python ?? DEFAULTS.python),
+  };
+}
+
+/** The options as a report records them (variable names only: values may hold secrets). */
+export function reportOptionsOf(resolved: ResolvedProbeOptions, devices: number[]): ReportOptions {
+  return {
+    ranks: resolved.ranks,
+    inputs: resolved.inputs,
+    bytes: resolved.bytes,
+    alloc: resolved.alloc,
+    share: resolved.share,
+    captureMode: resolved.captureMode,
+    devices,
+    backend: resolved.backend,
+    envKeys: Object.keys(resolved.env).sort(),
+    timeoutMs: resolved.timeoutMs,
+    rendezvous: resolved.rendezvous.kind,
+    launch: launchSettings(resolved),
+    memorySaverRegion: resolved.memorySaverRegion,
   };
 }
 
