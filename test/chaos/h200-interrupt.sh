@@ -16,10 +16,26 @@ devices=0,0,0,0
 used() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | awk '{s+=$1} END {print s}'; }
 apps() { nvidia-smi --query-compute-apps=pid --format=csv,noheader | grep -c . ; }
 check() { # $1: label, $2: coordinator pid, $3: rank pids
-  local label=$1 left=""
+  local label=$1 left="" states="" gone_ms=""
   sleep 1.5
-  for p in $3; do [ -e /proc/$p ] && grep -q '^State:\s*[^Z]' /proc/$p/status && left="$left $p"; done
-  echo "$label: ranks alive after: [${left# }]; GPU compute apps: $(apps); memory used: $(used) MiB (before: $base MiB)"
+  for p in $3; do
+    if [ -e /proc/$p ] && grep -q '^State:[[:space:]]*[^Z[:space:]]' /proc/$p/status; then
+      left="$left $p"; states="$states $(awk '/^State:/ {print $2}' /proc/$p/status)"
+    fi
+  done
+  # A rank killed while it holds a CUDA context stays in the kernel until the driver has torn
+  # the context down: how long until every one is gone (or a zombie), up to 10 s more.
+  if [ -n "$left" ]; then
+    local t0=$(date +%s%N)
+    for _ in $(seq 1 200); do
+      local still=""
+      for p in $left; do [ -e /proc/$p ] && grep -q '^State:[[:space:]]*[^Z[:space:]]' /proc/$p/status && still="$still $p"; done
+      [ -z "$still" ] && break
+      sleep 0.05
+    done
+    gone_ms=" (states then:${states}; all gone $(( ($(date +%s%N) - t0) / 1000000 + 1500 )) ms after the signal${still:+, still alive:$still})"
+  fi
+  echo "$label: ranks alive 1.5 s after: [${left# }]${gone_ms}; GPU compute apps: $(apps); memory used: $(used) MiB (before: $base MiB)"
 }
 base=$(used)
 echo "GPUs: $gpus; memory used before: $base MiB; compute apps: $(apps)"
