@@ -476,33 +476,49 @@ export class RankSession {
 
   private async verify(): Promise<RoundData> {
     const { ranks, inputs, bytes } = this.cfg;
-    const cuda = this.api;
     const count = bytes / 4;
     const summary: VerifySummary = { mode: this.kernels ? 'kernel' : 'copy', inputsChecked: 0, bytesChecked: 0, mismatches: 0 };
-    for (let i = 0; i < inputs; i += 1) {
-      const checks: Array<{ ptr: Ptr; expected: Buffer; peer?: number }> = this.kernels
-        ? [{ ptr: (this.outputs as Allocation).ptr + BigInt(i * bytes), expected: expectedSumBytes(ranks, i, count) }]
-        : this.hostTables[i].map((ptr, r) => ({ ptr, expected: fillBytes(seedOf(r, i), count), peer: r }));
-      for (const check of checks) {
-        const ptr = check.ptr;
-        const read = await this.rec.call('cudaMemcpy', 'copyToHost', { src: ptrToHex(ptr), bytes, input: i, ...(check.peer !== undefined ? { peer: check.peer } : {}) }, () => cuda.copyToHost(ptr, bytes), { ptr });
-        if (!read.ok || !read.value) return { kind: 'verify', verify: summary };
-        summary.bytesChecked += bytes;
-        const mismatch = firstMismatch(check.expected, read.value);
-        if (mismatch) {
-          summary.mismatches += 1;
-          if (!summary.firstMismatch) {
-            summary.firstMismatch = { input: i, ...mismatch, ...(check.peer !== undefined ? { peer: check.peer } : {}) };
-            const what = check.peer !== undefined ? `rank ${check.peer}'s input ${i} read through ${ptrToHex(ptr)}` : `all-reduce output ${i}`;
-            const detail = `${what}: element ${mismatch.element} is ${mismatch.actual}, expected ${mismatch.expected}`;
-            this.rec.fail('verify', { input: i, ptr: ptrToHex(ptr) }, pseudoStatus('verify', 'VerificationMismatch', detail), { detail });
-          }
-        }
+    if (this.kernels) {
+      // The outputs are one allocation, output i at i * bytes: one copy reads them all.
+      const outputs = (this.outputs as Allocation).ptr;
+      const all = await this.read(outputs, inputs * bytes, { outputs: inputs });
+      if (!all) return { kind: 'verify', verify: summary };
+      for (let i = 0; i < inputs; i += 1) {
+        this.check(summary, i, outputs + BigInt(i * bytes), expectedSumBytes(ranks, i, count), all.subarray(i * bytes, (i + 1) * bytes));
+        summary.inputsChecked += 1;
       }
-      summary.inputsChecked += 1;
+    } else {
+      for (let i = 0; i < inputs; i += 1) {
+        for (let r = 0; r < ranks; r += 1) {
+          const ptr = this.hostTables[i][r];
+          const read = await this.read(ptr, bytes, { input: i, peer: r });
+          if (!read) return { kind: 'verify', verify: summary };
+          this.check(summary, i, ptr, fillBytes(seedOf(r, i), count), read, r);
+        }
+        summary.inputsChecked += 1;
+      }
+      this.rec.note('verified with copies: kernels are unavailable');
     }
-    if (!this.kernels) this.rec.note('verified with copies: kernels are unavailable');
     return { kind: 'verify', verify: summary };
+  }
+
+  private async read(ptr: Ptr, bytes: number, args: Record<string, number>): Promise<Buffer | null> {
+    const cuda = this.api;
+    const read = await this.rec.call('cudaMemcpy', 'copyToHost', { src: ptrToHex(ptr), bytes, ...args }, () => cuda.copyToHost(ptr, bytes), { ptr });
+    return read.ok ? read.value : null;
+  }
+
+  /** Compares one input's bytes, byte for byte; the first mismatch is a failure of verify. */
+  private check(summary: VerifySummary, input: number, ptr: Ptr, expected: Buffer, actual: Buffer, peer?: number): void {
+    summary.bytesChecked += actual.length;
+    const mismatch = firstMismatch(expected, actual);
+    if (!mismatch) return;
+    summary.mismatches += 1;
+    if (summary.firstMismatch) return;
+    summary.firstMismatch = { input, ...mismatch, ...(peer !== undefined ? { peer } : {}) };
+    const what = peer !== undefined ? `rank ${peer}'s input ${input} read through ${ptrToHex(ptr)}` : `all-reduce output ${input}`;
+    const detail = `${what}: element ${mismatch.element} is ${mismatch.actual}, expected ${mismatch.expected}`;
+    this.rec.fail('verify', { input, ptr: ptrToHex(ptr) }, pseudoStatus('verify', 'VerificationMismatch', detail), { detail });
   }
 
   // ---- teardown: every resource, failures recorded and passed over ------------------------

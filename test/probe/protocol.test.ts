@@ -56,4 +56,16 @@ describe('the values the probe checks', () => {
     expect(firstMismatch(sum, Buffer.from(sum))).toBeNull();
     expect(firstMismatch(sum, wrong)).toEqual({ element: 2, expected: sum.readUInt32LE(8), actual: 7 });
   });
+
+  it('computes the sums in closed form exactly as adding every rank's fill element by element would', () => {
+    for (const [ranks, input, count] of [[1, 0, 5], [3, 17, 1024], [8, 4095, 1024], [64, 4095, 300]] as const) {
+      const naive = Buffer.alloc(count * 4);
+      for (let e = 0; e < count; e += 1) {
+        let total = 0n;
+        for (let r = 0; r < ranks; r += 1) total += BigInt(fillValue(seedOf(r, input), e));
+        naive.writeUInt32LE(Number(total % 2n ** 32n), e * 4);
+      }
+      expect(expectedSumBytes(ranks, input, count).equals(naive), `${ranks} ranks, input ${input}`).toBe(true);
+    }
+  });
 });
