@@ -1,4 +1,5 @@
 import { Option } from 'commander';
+import { checkWritable } from './files.js';
 
 /** Exit statuses shared by every command (DESIGN.md). */
 export const EXIT = { ok: 0, failureFound: 1, usage: 2, couldNotRun: 3 } as const;
@@ -44,4 +45,15 @@ export type JsonFlag = boolean | string | undefined;
 export function outputPlan(flag: JsonFlag): { text: boolean; stdoutJson: boolean; file: string | null } {
   if (typeof flag === 'string') return { text: true, stdoutJson: false, file: flag };
   return { text: flag !== true, stdoutJson: flag === true, file: null };
+}
+
+/** Why the --json FILE cannot be written (checked before anything runs), or null. */
+export function jsonFileProblem(plan: ReturnType<typeof outputPlan>): string | null {
+  if (plan.file === null) return null;
+  try {
+    checkWritable(plan.file, '--json');
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { captureEnvironment, parseSnapshot, SnapshotFormatError, type DeviceIdentity, type EnvSnapshot } from '../env/capture.js';
 import { diffEnvironments, renderEnvDiff, renderSnapshot } from '../env/diff.js';
-import { EXIT, jsonOption, outputPlan } from './common.js';
+import { EXIT, jsonFileProblem, jsonOption, outputPlan } from './common.js';
 import { checkWritable, FileUsageError, FileWriteError, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
 
 const EXIT_OK = EXIT.ok;
@@ -95,13 +95,10 @@ export function readSnapshotFile(path: string): EnvSnapshot {
 /** Runs `env diff A B`; returns the exit status. */
 export function runEnvDiff(fileA: string, fileB: string, opts: { json?: boolean | string }, io: EnvCommandIo = processIo): number {
   const plan = outputPlan(opts.json);
-  if (plan.file !== null) {
-    try {
-      checkWritable(plan.file, '--json');
-    } catch (err) {
-      io.stderr(`cuipc env diff: ${(err as Error).message}\n`);
-      return EXIT_USAGE;
-    }
+  const problem = jsonFileProblem(plan);
+  if (problem !== null) {
+    io.stderr(`cuipc env diff: ${problem}\n`);
+    return EXIT_USAGE;
   }
   let a: EnvSnapshot;
   let b: EnvSnapshot;

@@ -6,8 +6,8 @@ import { TraceFormatError } from '../trace/format.js';
 import { renderTraceSummary } from '../trace/render.js';
 import { runTraced, TraceUnavailableError, type TraceRunOptions } from '../trace/run.js';
 import { summarizeTracePath, type TraceSummary } from '../trace/summary.js';
-import { EXIT, jsonOption, outputPlan } from './common.js';
-import { checkWritable, FileWriteError, writeOutputFile } from './files.js';
+import { EXIT, jsonFileProblem, jsonOption, outputPlan } from './common.js';
+import { FileWriteError, writeOutputFile } from './files.js';
 
 export interface TraceCommandIo {
   stdout: (text: string) => void;
@@ -61,13 +61,10 @@ export async function runTraceCommand(command: string[], opts: TraceCommandOptio
     return EXIT.usage;
   }
   const plan = outputPlan(opts.json);
-  if (plan.file !== null) {
-    try {
-      checkWritable(plan.file, '--json');
-    } catch (error) {
-      io.stderr(`cuipc trace: ${(error as Error).message}\n`);
-      return EXIT.usage;
-    }
+  const problem = jsonFileProblem(plan);
+  if (problem !== null) {
+    io.stderr(`cuipc trace: ${problem}\n`);
+    return EXIT.usage;
   }
   let result;
   try {
@@ -99,13 +96,10 @@ export async function runTraceCommand(command: string[], opts: TraceCommandOptio
  */
 export function runTraceReport(path: string, opts: TraceCommandOptions, io: TraceCommandIo = processIo): number {
   const plan = outputPlan(opts.json);
-  if (plan.file !== null) {
-    try {
-      checkWritable(plan.file, '--json');
-    } catch (error) {
-      io.stderr(`cuipc trace report: ${(error as Error).message}\n`);
-      return EXIT.usage;
-    }
+  const problem = jsonFileProblem(plan);
+  if (problem !== null) {
+    io.stderr(`cuipc trace report: ${problem}\n`);
+    return EXIT.usage;
   }
   let summary: TraceSummary;
   try {
