@@ -57,7 +57,7 @@ describe('the values the probe checks', () => {
     expect(firstMismatch(sum, wrong)).toEqual({ element: 2, expected: sum.readUInt32LE(8), actual: 7 });
   });
 
-  it('computes the sums in closed form exactly as adding every rank's fill element by element would', () => {
+  it('computes the sums in closed form exactly as adding every rank fill element by element would', () => {
     for (const [ranks, input, count] of [[1, 0, 5], [3, 17, 1024], [8, 4095, 1024], [64, 4095, 300]] as const) {
       const naive = Buffer.alloc(count * 4);
       for (let e = 0; e < count; e += 1) {
