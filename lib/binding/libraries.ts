@@ -88,7 +88,7 @@ export function shippedLibraries(env: Env = process.env, root: string = packageR
       'the simulated device (--backend sim)',
       env.CUIPC_SIM_LIBRARY ? [env.CUIPC_SIM_LIBRARY] : dirs.map((d) => join(d, 'libcuipc_sim.so')),
     ),
-    entry('interposer', 'LD_PRELOAD interposer: cudaMalloc from cuMemCreate (reproduces the failure)', dirs.map((d) => join(d, 'libcuipc_vmm_interposer.so'))),
+    entry('interposer', 'LD_PRELOAD interposer: cudaMalloc from cuMemCreate inside its region (with SGLANG_MEMORY_SAVER_CUDA_GRAPH=true, reproduces the failure)', dirs.map((d) => join(d, 'libcuipc_vmm_interposer.so'))),
   ];
   const trace = findInjectionLibrary(env, root);
   libs.push({ ...entry('trace', 'CUPTI injection library (cuipc trace, CUDA_INJECTION64_PATH)', trace.searched), path: trace.path, exists: trace.path !== null });

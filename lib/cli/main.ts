@@ -68,7 +68,21 @@ function visibleDevices(): DeviceIdentity[] | undefined {
   return devices;
 }
 
+/**
+ * A reader that stops early (`cuipc probe --help | head`) is no error: leave quietly, through
+ * process.exit so that the exit hooks still stop any rank that runs.
+ */
+function quietOnClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
+  quietOnClosedOutput();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
