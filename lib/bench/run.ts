@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Backend } from '../../binding.js';
+import { requestedBackend, type BackendChoice } from '../binding/backend.js';
 import { driverLibraryPresent, openCuda, type Cuda } from '../cuda/index.js';
 import { BenchSetupError, measureCallOverhead } from './calls.js';
 import { describeMachine } from './machine.js';
@@ -108,9 +109,12 @@ async function main(): Promise<number> {
   const notes: string[] = [];
   if (parts.size < PARTS.length) notes.push(`--only ${[...parts].join(',')}: the other parts were not run`);
   if (process.env[FALLBACK_ENV]) notes.push(`fell back to the SIMULATED device: ${process.env[FALLBACK_ENV]}`);
-  const requested = values.backend ?? process.env.CUIPC_BACKEND ?? 'auto';
-  if (!['cuda', 'sim', 'auto'].includes(requested)) {
-    process.stderr.write(`--backend must be cuda, sim or auto, got '${requested}'\n${USAGE}\n`);
+  let requested: BackendChoice;
+  try {
+    // The benchmark's own default is 'auto': it measures a GPU where there is one.
+    requested = requestedBackend(values.backend, process.env, 'auto').choice;
+  } catch (error) {
+    process.stderr.write(`--backend: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
   }
   // Argument order matters to the fallback child: a later --backend wins in parseArgs.

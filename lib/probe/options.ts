@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Backend, CaptureMode } from '../../binding.js';
-import { resolveBackend } from '../cuda/index.js';
+import { concreteBackend, requestedBackend, type BackendChoice } from '../binding/backend.js';
 import type { ResolvedLaunch } from '../launch/launcher.js';
 import { parseSnapshot, SnapshotFormatError, type EnvSnapshot } from '../env/capture.js';
 import {
@@ -183,10 +183,14 @@ export function resolveProbeOptions(options: ProbeOptions, environment: Record<s
   const share = oneOf('share', options.share ?? DEFAULTS.share, SHARE_STRATEGIES);
   const captureMode = oneOf('capture mode', options.captureMode ?? DEFAULTS.captureMode, CAPTURE_MODES);
   const memorySaverRegion = oneOf('memory-saver region', options.memorySaverRegion ?? DEFAULTS.memorySaverRegion, MEMORY_SAVER_MODES);
-  const backendValue = options.backend ?? environment.CUIPC_BACKEND ?? 'cuda';
-  const chosen = oneOf(options.backend ? 'backend' : 'backend (from CUIPC_BACKEND)', backendValue, ['cuda', 'sim', 'auto'] as const);
+  let chosen: BackendChoice;
+  try {
+    chosen = requestedBackend(options.backend, environment).choice;
+  } catch (error) {
+    throw new ProbeUsageError((error as Error).message);
+  }
   // 'auto' is decided here, once, so every rank gets the same concrete backend.
-  const backend: Backend = chosen === 'auto' ? resolveBackend('auto') : chosen;
+  const backend: Backend = concreteBackend(chosen);
   const timeoutMs = integerIn('timeout', options.timeoutMs ?? DEFAULTS.timeoutMs, 100, 3_600_000);
 
   let devices: number[] | null = null;
