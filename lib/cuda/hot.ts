@@ -14,7 +14,6 @@ export const POINTER_ATTRIBUTE_SLOTS = [
   'memoryType', 'deviceOrdinal', 'isManaged', 'rangeStart', 'rangeSize', 'mapped', 'isLegacyIpcCapable', 'allowedHandleTypes', 'mempool', 'retainAllocationHandle',
 ] as const satisfies ReadonlyArray<Exclude<keyof PointerAttributes, 'ptr'>>;
 type Slot = (typeof POINTER_ATTRIBUTE_SLOTS)[number];
-const SLOT = Object.fromEntries(POINTER_ATTRIBUTE_SLOTS.map((name, i) => [name, i])) as Record<Slot, number>;
 
 function pointerList(ptrs: unknown): BigUint64Array | Ptr[] {
   if (ptrs instanceof BigUint64Array || Array.isArray(ptrs)) return ptrs as BigUint64Array | Ptr[];
@@ -22,6 +21,11 @@ function pointerList(ptrs: unknown): BigUint64Array | Ptr[] {
 }
 
 export function hotCalls(native: NativeBinding): HotCalls {
+  // Sizes and slot positions as the addon declares them (native/memory/memory.h is their home);
+  // each field is read from its slot by name, whatever the order.
+  const HANDLE_BYTES = native.constants.ipcHandleBytes;
+  const nativeSlots = native.constants.pointerAttributeSlots;
+  const SLOT = Object.fromEntries(nativeSlots.map((name, i) => [name, i])) as Record<Slot, number>;
   const texts = new Map<number, [string, string]>();
   const textOf = (call: string, code: number): [string, string] => {
     const driver = call.startsWith('cu') && !call.startsWith('cuda');
@@ -46,8 +50,8 @@ export function hotCalls(native: NativeBinding): HotCalls {
   const one = new BigUint64Array(1);
   const oneBase = new BigUint64Array(1);
   const oneCode = new Int32Array(1);
-  const values = new BigUint64Array(POINTER_ATTRIBUTE_SLOTS.length);
-  const codes = new Int32Array(POINTER_ATTRIBUTE_SLOTS.length);
+  const values = new BigUint64Array(nativeSlots.length);
+  const codes = new Int32Array(nativeSlots.length);
 
   function attributes(ptr: Ptr): CudaResult<PointerAttributes> {
     const missing = native.pointerAttributesInto(ptr, values, codes);
@@ -72,12 +76,12 @@ export function hotCalls(native: NativeBinding): HotCalls {
   return {
     status,
     ipcGetMemHandle(ptr: Ptr): CudaResult<Buffer> {
-      const handle = Buffer.allocUnsafe(IPC_HANDLE_BYTES);
+      const handle = Buffer.allocUnsafe(HANDLE_BYTES);
       return result('cudaIpcGetMemHandle', native.ipcGetMemHandleInto(ptr, handle), handle);
     },
     ipcGetMemHandleBatch(list: BigUint64Array | Ptr[]): HandleBatch {
       const ptrs = pointerList(list);
-      const handles = Buffer.alloc(IPC_HANDLE_BYTES * ptrs.length);
+      const handles = Buffer.alloc(HANDLE_BYTES * ptrs.length);
       const batchCodes = new Int32Array(ptrs.length);
       const failed = native.ipcGetMemHandlePacked(ptrs, handles, batchCodes);
       return {
@@ -87,7 +91,7 @@ export function hotCalls(native: NativeBinding): HotCalls {
         codes: batchCodes,
         handles,
         status: (i) => status('cudaIpcGetMemHandle', batchCodes[i]),
-        handle: (i) => (batchCodes[i] === 0 ? handles.subarray(i * IPC_HANDLE_BYTES, (i + 1) * IPC_HANDLE_BYTES) : undefined),
+        handle: (i) => (batchCodes[i] === 0 ? handles.subarray(i * HANDLE_BYTES, (i + 1) * HANDLE_BYTES) : undefined),
       };
     },
     rangeStartBatch(list: BigUint64Array | Ptr[]): RangeBatch {
@@ -99,7 +103,7 @@ export function hotCalls(native: NativeBinding): HotCalls {
     },
     async ipcOpenMemHandleBatchAsync(handles: Uint8Array | Uint8Array[], flags: number): Promise<PointerBatch> {
       const packed = Array.isArray(handles) ? Buffer.concat(handles) : handles;
-      const count = Math.floor(packed.byteLength / IPC_HANDLE_BYTES);
+      const count = Math.floor(packed.byteLength / HANDLE_BYTES);
       const ptrs = new BigUint64Array(count);
       const batchCodes = new Int32Array(count);
       const failed = await native.ipcOpenMemHandlePackedAsync(packed, flags, ptrs, batchCodes);
