@@ -57,3 +57,18 @@ export function jsonFileProblem(plan: ReturnType<typeof outputPlan>): string | n
     return (error as Error).message;
   }
 }
+
+/** Where a command writes: the process's streams, or a test's collectors. */
+export interface CommandIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+export const processIo: CommandIo = {
+  stdout: (t) => {
+    process.stdout.write(t);
+  },
+  stderr: (t) => {
+    process.stderr.write(t);
+  },
+};

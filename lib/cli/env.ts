@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { captureEnvironment, parseSnapshot, SnapshotFormatError, type DeviceIdentity, type EnvSnapshot } from '../env/capture.js';
 import { diffEnvironments, renderEnvDiff, renderSnapshot } from '../env/diff.js';
-import { EXIT, jsonFileProblem, jsonOption, outputPlan } from './common.js';
+import { type CommandIo, EXIT, jsonFileProblem, jsonOption, outputPlan, processIo } from './common.js';
 import { checkWritable, FileUsageError, FileWriteError, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
 
 const EXIT_OK = EXIT.ok;
@@ -13,15 +13,7 @@ export interface EnvCommandOptions {
   listDevices?: () => DeviceIdentity[] | undefined | Promise<DeviceIdentity[] | undefined>;
 }
 
-export interface EnvCommandIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-}
-
-const processIo: EnvCommandIo = {
-  stdout: (t) => { process.stdout.write(t); },
-  stderr: (t) => { process.stderr.write(t); },
-};
+export type EnvCommandIo = CommandIo;
 
 export interface CaptureCommandOptions {
   /** --json alone: the snapshot on stdout instead of the report; --json FILE: written to FILE. */

@@ -5,17 +5,9 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { LIBRARY_IDS, shippedLibraries, type ShippedLibrary } from '../binding/libraries.js';
-import { EXIT, toJson } from './common.js';
+import { type CommandIo, EXIT, processIo, toJson } from './common.js';
 
-export interface PathsIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-}
-
-const processIo: PathsIo = {
-  stdout: (t) => { process.stdout.write(t); },
-  stderr: (t) => { process.stderr.write(t); },
-};
+export type PathsIo = CommandIo;
 
 export function renderPaths(libraries: readonly ShippedLibrary[]): string {
   const width = Math.max(...libraries.map((l) => l.id.length));

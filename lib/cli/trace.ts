@@ -6,18 +6,10 @@ import { TraceFormatError } from '../trace/format.js';
 import { renderTraceSummary } from '../trace/render.js';
 import { runTraced, TraceUnavailableError, type TraceRunOptions } from '../trace/run.js';
 import { summarizeTracePath, type TraceSummary } from '../trace/summary.js';
-import { EXIT, jsonFileProblem, jsonOption, outputPlan } from './common.js';
+import { type CommandIo, EXIT, jsonFileProblem, jsonOption, outputPlan, processIo } from './common.js';
 import { FileWriteError, writeOutputFile } from './files.js';
 
-export interface TraceCommandIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-}
-
-const processIo: TraceCommandIo = {
-  stdout: (t) => { process.stdout.write(t); },
-  stderr: (t) => { process.stderr.write(t); },
-};
+export type TraceCommandIo = CommandIo;
 
 export interface TraceCommandOptions {
   out?: string;
