@@ -17,23 +17,14 @@
 #include <string>
 #include <vector>
 
-#include "loader/cuda_table.h"
+#include "bench/entry_points.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 // The same declarative table the addon resolves; only the rows the bench calls are required.
-struct EntryPoints {
-#define BENCH_RT_FIELD(name, params, args) cudaError_t(*name) params = nullptr;
-  CUIPC_RUNTIME_TABLE(BENCH_RT_FIELD)
-  CUIPC_ALLOCATION_TABLE(BENCH_RT_FIELD)
-#undef BENCH_RT_FIELD
-#define BENCH_DRV_FIELD(name, params, args) CUresult(*name) params = nullptr;
-  CUIPC_DRIVER_TABLE(BENCH_DRV_FIELD)
-#undef BENCH_DRV_FIELD
-};
-
+using cuipc_bench::EntryPoints;
 EntryPoints fn;
 
 [[noreturn]] void Fail(const std::string& why) {
@@ -58,28 +49,7 @@ void* Open(const std::string& path, const char* role) {
 }
 
 void Resolve(void* runtime, void* driver) {
-#define BENCH_RESOLVE_RT(name, params, args) fn.name = reinterpret_cast<decltype(fn.name)>(dlsym(runtime, #name));
-  CUIPC_RUNTIME_TABLE(BENCH_RESOLVE_RT)
-#undef BENCH_RESOLVE_RT
-#define BENCH_RESOLVE_ALLOC(name, params, args)                     \
-  {                                                                 \
-    void* sym = dlsym(RTLD_DEFAULT, #name);                         \
-    if (!sym) sym = dlsym(runtime, #name);                          \
-    fn.name = reinterpret_cast<decltype(fn.name)>(sym);             \
-  }
-  CUIPC_ALLOCATION_TABLE(BENCH_RESOLVE_ALLOC)
-#undef BENCH_RESOLVE_ALLOC
-  auto getProc = reinterpret_cast<cuipc_cuGetProcAddress_t>(dlsym(driver, "cuGetProcAddress_v2"));
-  if (!getProc) Fail("the driver has no cuGetProcAddress_v2 (older than CUDA 12)");
-#define BENCH_RESOLVE_DRV(name, params, args)                                                                  \
-  {                                                                                                            \
-    void* pfn = nullptr;                                                                                       \
-    int status = 0;                                                                                            \
-    if (getProc(#name, &pfn, cuabi::kProcAddressVersion, cuabi::kGetProcAddressDefault, &status) != 0) pfn = nullptr; \
-    fn.name = reinterpret_cast<decltype(fn.name)>(pfn);                                                        \
-  }
-  CUIPC_DRIVER_TABLE(BENCH_RESOLVE_DRV)
-#undef BENCH_RESOLVE_DRV
+  if (!cuipc_bench::ResolveEntryPoints(runtime, driver, fn)) Fail("the driver has no cuGetProcAddress_v2 (older than CUDA 12)");
   const std::pair<const char*, bool> required[] = {
       {"cuInit", fn.cuInit != nullptr},
       {"cuPointerGetAttribute", fn.cuPointerGetAttribute != nullptr},

@@ -47,7 +47,7 @@
 
 #include "bench/raw_frames.h"
 #include "cuipc_kernels_fatbin.h"
-#include "loader/cuda_table.h"
+#include "bench/entry_points.h"
 
 namespace {
 
@@ -57,15 +57,7 @@ constexpr int kInputsPerAllocation = 8;  // lib/probe/rank-session.ts INPUTS_PER
 constexpr uint32_t kFillMultiplier = 2654435761u;
 constexpr int kCudaMemcpyHostToDevice = 1, kCudaMemcpyDeviceToHost = 2;
 
-struct EntryPoints {
-#define RAW_RT_FIELD(name, params, args) cudaError_t(*name) params = nullptr;
-  CUIPC_RUNTIME_TABLE(RAW_RT_FIELD)
-  CUIPC_ALLOCATION_TABLE(RAW_RT_FIELD)
-#undef RAW_RT_FIELD
-#define RAW_DRV_FIELD(name, params, args) CUresult(*name) params = nullptr;
-  CUIPC_DRIVER_TABLE(RAW_DRV_FIELD)
-#undef RAW_DRV_FIELD
-};
+using cuipc_bench::EntryPoints;
 EntryPoints fn;
 
 uint64_t NowNs() {
@@ -137,28 +129,7 @@ void Load(const Options& o) {
     }
     if (!runtime) runtime = Open(o.runtime.empty() ? "libcudart.so.13" : o.runtime, "runtime");
   }
-#define RAW_RESOLVE_RT(name, params, args) fn.name = reinterpret_cast<decltype(fn.name)>(dlsym(runtime, #name));
-  CUIPC_RUNTIME_TABLE(RAW_RESOLVE_RT)
-#undef RAW_RESOLVE_RT
-#define RAW_RESOLVE_ALLOC(name, params, args)            \
-  {                                                      \
-    void* sym = dlsym(RTLD_DEFAULT, #name);              \
-    if (!sym) sym = dlsym(runtime, #name);               \
-    fn.name = reinterpret_cast<decltype(fn.name)>(sym);  \
-  }
-  CUIPC_ALLOCATION_TABLE(RAW_RESOLVE_ALLOC)
-#undef RAW_RESOLVE_ALLOC
-  auto getProc = reinterpret_cast<cuipc_cuGetProcAddress_t>(dlsym(driver, "cuGetProcAddress_v2"));
-  if (!getProc) throw Failure{"the driver has no cuGetProcAddress_v2"};
-#define RAW_RESOLVE_DRV(name, params, args)                                                                         \
-  {                                                                                                                 \
-    void* pfn = nullptr;                                                                                            \
-    int status = 0;                                                                                                 \
-    if (getProc(#name, &pfn, cuabi::kProcAddressVersion, cuabi::kGetProcAddressDefault, &status) != 0) pfn = nullptr; \
-    fn.name = reinterpret_cast<decltype(fn.name)>(pfn);                                                             \
-  }
-  CUIPC_DRIVER_TABLE(RAW_RESOLVE_DRV)
-#undef RAW_RESOLVE_DRV
+  if (!cuipc_bench::ResolveEntryPoints(runtime, driver, fn)) throw Failure{"the driver has no cuGetProcAddress_v2"};
   const std::pair<const char*, bool> required[] = {
       {"cuInit", fn.cuInit}, {"cuPointerGetAttribute", fn.cuPointerGetAttribute}, {"cudaSetDevice", fn.cudaSetDevice},
       {"cudaMalloc", fn.cudaMalloc}, {"cudaFree", fn.cudaFree}, {"cudaMemcpy", fn.cudaMemcpy},
