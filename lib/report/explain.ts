@@ -39,10 +39,15 @@ function isExportFailure(ev: Evidence): boolean {
 
 const usesVmmAllocator = (ev: Evidence): boolean => ev.allocator === 'vmm' || ev.allocator === 'vmm-fd';
 
-/** What in the launch made the memory VMM, each with its evidence, most specific first. */
-function vmmSources(ev: Evidence): Array<{ source: string; evidence: string; remedy: string }> {
-  const sources: Array<{ source: string; evidence: string; remedy: string }> = [];
+/**
+ * What in the launch made the memory VMM, each with its evidence, most specific first. A
+ * source that only restates an entered memory-saver region (its hook's library, the variable,
+ * the preload entry) keeps its evidence but adds no remedy of its own: the region's covers it.
+ */
+function vmmSources(ev: Evidence): Array<{ source: string; evidence: string; remedy?: string }> {
+  const sources: Array<{ source: string; evidence: string; remedy?: string }> = [];
   const region = ev.memorySaver;
+  const regionCovers = region?.entered === true;
   const hookNames: Record<string, string> = { torch_memory_saver: "torch_memory_saver's preload hook", 'cuipc-interposer': "cuipc's VMM interposer" };
   if (region?.entered) {
     for (const hook of region.hooks) {
@@ -69,7 +74,9 @@ function vmmSources(ev: Evidence): Array<{ source: string; evidence: string; rem
     sources.push({
       source: `${which}: ${origin.symbol} is provided by ${origin.path}, not by the CUDA runtime`,
       evidence: `loader: ${origin.symbol} resolves to ${origin.path} (interposed)`,
-      remedy: `launch without that LD_PRELOAD entry, or keep CUDA-graph capture out of its region (SGLang: unset SGLANG_MEMORY_SAVER_CUDA_GRAPH)`,
+      ...(regionCovers && hook
+        ? {}
+        : { remedy: `launch without that LD_PRELOAD entry, or keep CUDA-graph capture out of its region (SGLang: unset SGLANG_MEMORY_SAVER_CUDA_GRAPH)` }),
     });
   }
   for (const hazard of ev.hazards) {
@@ -81,10 +88,11 @@ function vmmSources(ev: Evidence): Array<{ source: string; evidence: string; rem
         hazard.variable === 'SGLANG_MEMORY_SAVER_CUDA_GRAPH' ||
         hazard.variable.startsWith('TMS_'));
     if (!vmmRelated) continue;
+    const restatesRegion = regionCovers && (hazard.variable === 'LD_PRELOAD' || hazard.variable === 'SGLANG_MEMORY_SAVER_CUDA_GRAPH');
     sources.push({
       source: `${hazard.variable}=${hazard.value}: ${hazard.effect}`,
       evidence: `environment hazard ${hazard.id} (${hazard.severity}): ${hazard.evidence}`,
-      remedy: hazard.remedy ?? `remove ${hazard.variable} from the launch environment`,
+      ...(restatesRegion ? {} : { remedy: hazard.remedy ?? `remove ${hazard.variable} from the launch environment` }),
     });
   }
   if (usesVmmAllocator(ev)) {
@@ -188,7 +196,7 @@ const RULES: Rule[] = [
       tryNext: [
         COPY_REMEDY,
         'export VMM memory the way NCCL and PyTorch do: allocate with a POSIX-fd handle type and pass cuMemExportToShareableHandle fds over a Unix socket (--alloc vmm-fd --share vmm-export)',
-        ...sources.map((s) => s.remedy),
+        ...sources.flatMap((s) => (s.remedy === undefined ? [] : [s.remedy])),
         MATRIX_HINT,
       ],
     };
