@@ -26,6 +26,33 @@ function cuipcStepsMs(run: ProbeRun): number {
   return Object.values(run.stepMs).reduce((sum, ms) => sum + (ms ?? 0), 0);
 }
 
+/**
+ * What bounds cuipc / raw: the Node start-ups before a rank's first statement, which the raw
+ * program (forked ranks) does not pay, added to the raw wall as if all else cost what raw pays.
+ */
+function boundTable(floor: FloorResult): string[] {
+  const lines = [
+    '',
+    'What bounds the ratio: a cuipc rank makes its first CUDA call from JavaScript, so no rank begins its context before two Node processes have started (the coordinator, then the rank); the raw program forks its ranks at once. "Node start-ups" is an empty Node parent spawning as many empty Node children as there are ranks, from the spawn of the parent to the last child\'s first statement (no module loading, no CUDA). The least ratio adds it to the raw wall, as if everything after a rank\'s first statement cost cuipc what it costs raw.',
+    '',
+    '| ranks x inputs | raw C++ | Node start-ups | the least cuipc / raw with them | cuipc / raw measured | cuipc less the Node start-ups, / raw |',
+    '|---|---|---|---|---|---|',
+  ];
+  for (const size of floor.sizes) {
+    const raw = median(size.raw.map((r) => r.wallMs));
+    const cuipc = median(size.cuipc.map((r) => r.wallMs));
+    const chain = floor.nodeChains.find((c) => c.ranks === size.ranks);
+    if (!chain || 'error' in chain) {
+      lines.push(`| ${size.ranks} x ${size.inputs} | ${formatMs(raw)} | not measured${chain ? `: ${chain.error}` : ''} | n/a | ${formatRatio(cuipc, raw)} | n/a |`);
+      continue;
+    }
+    lines.push(
+      `| ${size.ranks} x ${size.inputs} | ${formatMs(raw)} | ${formatMs(chain.lastChildMs)} | ${formatRatio(raw + chain.lastChildMs, raw)} | ${formatRatio(cuipc, raw)} | ${formatRatio(cuipc - chain.lastChildMs, raw)} |`,
+    );
+  }
+  return lines;
+}
+
 export function floorTables(floor: FloorResult, simulated: boolean, tag: string): string[] {
   const n = floor.runsPerSize;
   const lines = [
@@ -68,6 +95,7 @@ export function floorTables(floor: FloorResult, simulated: boolean, tag: string)
       `| ${size.ranks} x ${size.inputs} | ${formatMs(rawLoad)} | ${formatMs(rawInit)} | ${formatMs(rawOther)} | ${formatMs(median(size.raw.map((r) => r.wallMs)))} | ${formatMs(init)} | ${formatMs(steps)} | ${formatMs(probe)} | ${formatMs(wall)} | ${formatMs(inProbe)} | ${formatMs(outside)} |`,
     );
   }
+  lines.push(...boundTable(floor));
   const ctx = floor.context;
   const ctxRss = 'error' in ctx ? null : ctx.rssKiB;
   const both = ctxRss !== null && floor.node.rssKiB !== null ? ctxRss + floor.node.rssKiB : null;

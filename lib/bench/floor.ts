@@ -10,6 +10,7 @@ import type { Backend } from '../../binding.js';
 import { addonPath, packageRoot, simulatedDevicePath } from '../binding/native.js';
 import type { Cuda } from '../cuda/index.js';
 import { runProbe, type ProbeRun } from './probe-runs.js';
+import { measureNodeChain, type NodeChain } from './node-chain.js';
 import { measureTimeline, type Timeline } from './timeline.js';
 import { median, nowNs } from './stats.js';
 
@@ -58,6 +59,8 @@ export interface FloorResult {
   sizes: FloorSize[];
   runsPerSize: number;
   node: { wallMs: number; rssKiB: number | null };
+  /** Per rank count of the sizes: the two Node start-ups a rank waits for (node-chain.ts). */
+  nodeChains: Array<NodeChain | { ranks: number; error: string }>;
   context: { loadMs: number; contextMs: number; rssKiB: number } | { error: string };
   /** What loading the backend and counting devices costs a Node process (the coordinator's check). */
   backendCheck: BackendCheck | { error: string };
@@ -190,6 +193,7 @@ export async function measureFloor(
 ): Promise<FloorResult> {
   const libraryArgs = rawLibraryArgs(cuda, backend);
   const node = measureEmptyNode(Math.max(3, runs));
+  const nodeChains = [...new Set(FLOOR_SIZES.map((s) => s.ranks))].map((ranks) => measureNodeChain(ranks, Math.max(3, runs)));
   const deviceList0 = devices(1);
   const context = measureContextFloor(libraryArgs, deviceList0[0] ?? 0);
   const sizes: FloorSize[] = [];
@@ -205,7 +209,7 @@ export async function measureFloor(
   progress('floor: the coordinator\'s backend check, and one 4 x 72 probe with its timeline');
   const backendCheck = measureBackendCheck(backend);
   const timeline = await measureTimeline(4, 72, backend);
-  return { sizes, runsPerSize: runs, node, context, backendCheck, timeline, program: rawProbeProgramPath() };
+  return { sizes, runsPerSize: runs, node, nodeChains, context, backendCheck, timeline, program: rawProbeProgramPath() };
 }
 
 /** The slowest rank's duration of a raw step, per run, then the median over runs. */

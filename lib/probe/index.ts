@@ -31,7 +31,8 @@ export { renderProbeReport, renderMatrixReport } from '../report/render.js';
 
 /** The rank program; the same relative path works from lib/probe (tests) and dist/probe. */
 export function rankProgramPath(): string {
-  return fileURLToPath(new URL('../../dist/probe/rank.js', import.meta.url));
+  // The rank program as one file (scripts/bundle.mjs): each rank starts without resolving a module tree.
+  return fileURLToPath(new URL('../../dist/bundle/rank.js', import.meta.url));
 }
 
 function abortedBeforeStart(resolved: ResolvedProbeOptions, devices: number[], abort: ProbeAbort, simulated: boolean | null): ProbeReport {

@@ -1,4 +1,4 @@
-// The rank program (`node dist/probe/rank.js`), started by the coordinator with its rank
+// The rank program (`node dist/bundle/rank.js`, this file bundled), started by the coordinator with its rank
 // number, the rendezvous address and the probe's token in its environment. It connects,
 // says hello, runs each round it is sent, and leaves when told to or when the coordinator
 // goes away.
@@ -91,7 +91,9 @@ function main(): void {
 
   socket.on('connect', () => {
     send({ type: 'hello', token, rank, pid: process.pid, placement: placementFromEnvironment(process.env) });
-    // While the other ranks start: load the backend, start the context (early-init.ts).
+    // While the other ranks start: load the backend, start the context (early-init.ts). Not
+    // before 'connect': a line written while connecting waits in this process, and init's
+    // 'calling' lines must have left it before the call they announce can hang or kill it.
     session.prestart(process.env.CUIPC_BACKEND, deviceHint(process.env, rank));
   });
   socket.on('error', (error) => {

@@ -59,6 +59,7 @@ describe('floorTables', () => {
         sizes: [{ ranks: 4, inputs: 72, target: 1.15, raw: [raw(800), raw(700), raw(900)], cuipc: [cuipc(1000), cuipc(880), cuipc(900)] }],
         runsPerSize: 3,
         node: { wallMs: 80, rssKiB: 40 * 1024 },
+        nodeChains: [{ ranks: 4, lastChildMs: 200 }],
         context: { loadMs: 30, contextMs: 100, rssKiB: 100 * 1024 },
         backendCheck: { error: 'not run' },
         timeline: null,
@@ -73,5 +74,24 @@ describe('floorTables', () => {
     expect(floor(true)).toMatch(/\| 1\.13x \| <= 1\.15x \| n\/a \(SIMULATED\) \|/);
     expect(floor(false)).toMatch(/the two together: what a rank is held to \| - \| 140\.0 MB/);
     expect(floor(false)).toMatch(/150\.0 MB \(10\.0 MB over the floors' sum\)/);
+  });
+
+  it('states the bound: the raw wall plus the Node start-ups, and what cuipc costs beyond them', () => {
+    // (800 + 200) / 800 = 1.25; 900 / 800 = 1.13; (900 - 200) / 800 = 0.88
+    expect(floor(false)).toMatch(/\| 4 x 72 \| 800 ms \| 200 ms \| 1\.25x \| 1\.13x \| 0\.88x \|/);
+  });
+});
+
+describe('the Node start-ups a rank waits for', () => {
+  it('measures an empty parent spawning empty children, up to the last child\'s first statement', async () => {
+    const { measureNodeChain } = await import('../../lib/bench/node-chain.js');
+    const one = measureNodeChain(1, 1);
+    const two = measureNodeChain(2, 1);
+    if ('error' in one || 'error' in two) throw new Error(JSON.stringify([one, two]));
+    // Two Node start-ups, one after the other: more than one process's start (never zero),
+    // and bounded well within the spawn timeout.
+    expect(one.lastChildMs).toBeGreaterThan(0);
+    expect(two.lastChildMs).toBeGreaterThan(0);
+    expect(two.ranks).toBe(2);
   });
 });

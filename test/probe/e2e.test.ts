@@ -14,7 +14,7 @@ const shmBefore = shmEntries();
 const pids: number[] = [];
 
 beforeAll(() => {
-  if (!existsSync(rankProgramPath())) throw new Error('dist/probe/rank.js is missing: run `npx tsc -p tsconfig.json` first');
+  if (!existsSync(rankProgramPath())) throw new Error('dist/bundle/rank.js is missing: run `npm run build:ts` first');
 });
 
 afterAll(() => {
