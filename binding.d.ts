@@ -286,7 +286,14 @@ export interface NativeBinding {
   launchChecksum(ptr: Ptr, count: number, out: Ptr, stream: Ptr): CudaStatus;
   /** out[i] = sum over r < ranks of ((uint32*)table[r])[i]; table is a device array of ranks pointers. */
   launchAllReduce(table: Ptr, ranks: number, out: Ptr, count: number, stream: Ptr): CudaStatus;
+  /** launchFill(ptrs[i], count, seeds[i], stream) for each i in order, stopping at the first failure. */
+  launchFillBatch(ptrs: BigUint64Array | Ptr[], count: number, seeds: Uint32Array, stream: Ptr): BatchLaunchStatus;
+  /** launchAllReduce(tables[i], ranks, outs[i], count, stream) for each i in order, stopping at the first failure. */
+  launchAllReduceBatch(tables: BigUint64Array | Ptr[], ranks: number, outs: BigUint64Array | Ptr[], count: number, stream: Ptr): BatchLaunchStatus;
 }
+
+/** A batch of launches: the status of the last launch made (the failing one, if any), and how many succeeded before it. */
+export type BatchLaunchStatus = CudaStatus & { launched: number };
 
 /** Results of a batched call, packed: entry i is codes[i] (and its value where codes[i] is 0). */
 export interface PackedBatch {

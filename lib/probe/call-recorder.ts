@@ -2,7 +2,7 @@
 // the last-error slot around it, the pointer's provenance and the capture state at that
 // moment. The steps (rank-session.ts) and the share strategies (share/) make their calls
 // through one recorder, so every call reads the same in the report.
-import type { CudaStatus, Ptr } from '../../binding.js';
+import type { BatchLaunchStatus, CudaStatus, Ptr } from '../../binding.js';
 import type { Cuda } from '../cuda/index.js';
 import { toProvenance } from '../report/provenance.js';
 import type { CallArguments, CallRecord, CaptureSnapshot, ErrorCode, FailureRecord, StepName } from '../report/types.js';
@@ -73,6 +73,21 @@ export class CallRecorder {
     if (result.ok) this.succeeded(result.call || entry, method, args);
     else this.fail(method, args, result, failure, before);
     return result;
+  }
+
+  /**
+   * Makes a batch of one call, in order, announced once (the call, and the batch's arguments):
+   * the calls that succeeded are one record with their count; a failure is recorded with the
+   * arguments and failure details of the entry that failed. True when all succeeded.
+   */
+  batch(entry: string, method: string, args: CallArguments, fn: () => BatchLaunchStatus, entryArgs: (i: number) => CallArguments, failureOf: (i: number) => Failure = () => ({})): boolean {
+    this.announce(this.log.step, entry, method, args);
+    const before = this.context.cuda()?.peekAtLastError();
+    const result = fn();
+    if (result.launched > 0) this.succeeded(entry, method, args, result.launched);
+    if (result.ok) return true;
+    this.fail(method, entryArgs(result.launched), result, failureOf(result.launched), before);
+    return false;
   }
 
   /** A teardown call: recorded, and a failure does not stop the ones after it. */

@@ -337,20 +337,24 @@ export class RankSession {
     if (!begun.ok) return;
     this.capturing = true;
     if (this.kernels) {
+      // One all-reduce per input, table i at i * ranks pointers and output i at i * bytes, all
+      // launched by one addon call (thousands of launches a rank at the largest sizes).
       const outputs = this.outputs.ptr;
       const tables = this.tables.ptr;
       const count = bytes / 4;
+      const tableList = new BigUint64Array(inputs);
+      const outList = new BigUint64Array(inputs);
       for (let i = 0; i < inputs; i += 1) {
-        const table = tables + BigInt(i * ranks * 8);
-        const out = outputs + BigInt(i * bytes);
-        const launched = await this.rec.call(
-          'cuLaunchKernel',
-          'launchAllReduce',
-          { table: ptrToHex(table), ranks, out: ptrToHex(out), count, stream: ptrToHex(s), input: ptrToHex(this.inputs[i]) },
-          () => cuda.launchAllReduce(table, ranks, out, count, s),
-        );
-        if (!launched.ok) break;
+        tableList[i] = tables + BigInt(i * ranks * 8);
+        outList[i] = outputs + BigInt(i * bytes);
       }
+      this.rec.batch(
+        'cuLaunchKernel',
+        'launchAllReduceBatch',
+        { launches: inputs, tables: ptrToHex(tables), ranks, outs: ptrToHex(outputs), count, stream: ptrToHex(s) },
+        () => cuda.launchAllReduceBatch(tableList, ranks, outList, count, s),
+        (i) => ({ table: ptrToHex(tableList[i]), ranks, out: ptrToHex(outList[i]), count, stream: ptrToHex(s), input: ptrToHex(this.inputs[i]) }),
+      );
     } else {
       this.rec.note('kernels unavailable: the graph is captured without the all-reduce kernel');
     }
@@ -449,13 +453,26 @@ export class RankSession {
     const cuda = this.api;
     const stream = this.stream as Ptr;
     const count = bytes / 4;
-    for (let i = 0; i < inputs; i += 1) {
-      const ptr = this.inputs[i];
-      const seed = seedOf(rank, i);
-      const filled = this.kernels
-        ? await this.rec.call('cuLaunchKernel', 'launchFill', { ptr: ptrToHex(ptr), count, seed, stream: ptrToHex(stream) }, () => cuda.launchFill(ptr, count, seed, stream), { ptr })
-        : await this.rec.call('cudaMemcpy', 'copyFromHost', { dst: ptrToHex(ptr), bytes, seed }, () => cuda.copyFromHost(ptr, fillBytes(seed, count)), { ptr });
-      if (!filled.ok) return;
+    if (this.kernels) {
+      // Every input's fill, launched by one addon call.
+      const ptrs = BigUint64Array.from(this.inputs);
+      const seeds = Uint32Array.from({ length: inputs }, (_, i) => seedOf(rank, i));
+      const filled = this.rec.batch(
+        'cuLaunchKernel',
+        'launchFillBatch',
+        { launches: inputs, count, stream: ptrToHex(stream) },
+        () => cuda.launchFillBatch(ptrs, count, seeds, stream),
+        (i) => ({ ptr: ptrToHex(ptrs[i]), count, seed: seeds[i], stream: ptrToHex(stream) }),
+        (i) => ({ ptr: ptrs[i] }),
+      );
+      if (!filled) return;
+    } else {
+      for (let i = 0; i < inputs; i += 1) {
+        const ptr = this.inputs[i];
+        const seed = seedOf(rank, i);
+        const filled = await this.rec.call('cudaMemcpy', 'copyFromHost', { dst: ptrToHex(ptr), bytes, seed }, () => cuda.copyFromHost(ptr, fillBytes(seed, count)), { ptr });
+        if (!filled.ok) return;
+      }
     }
     const synced = await this.rec.call('cudaStreamSynchronize', 'streamSynchronizeAsync', { stream: ptrToHex(stream) }, () => cuda.streamSynchronizeAsync(stream));
     if (!synced.ok) return;

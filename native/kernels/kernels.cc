@@ -94,6 +94,60 @@ Napi::Value LaunchAllReduce(const Napi::CallbackInfo& info) {
   return MakeStatus(info.Env(), CUIPC_DRV(cuLaunchKernel, m->allreduce, Blocks(count), 1, 1, 256, 1, 1, 0, s, params, nullptr));
 }
 
+// Many launches in one call: the probe captures one all-reduce per graph input and fills every
+// input before a replay, thousands per rank at 4096 inputs, where a Node-API call and the
+// rank's announcement per launch cost more than the launch. Launches in order and stops at the
+// first that fails; the status says which call failed, `launched` how many succeeded before it.
+Napi::Value BatchStatus(Napi::Env env, const Outcome& o, size_t launched) {
+  Napi::Object status = MakeStatus(env, o).As<Napi::Object>();
+  status.Set("launched", Napi::Number::New(env, static_cast<double>(launched)));
+  return status;
+}
+
+Napi::Value LaunchFillBatch(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 4, "launchFillBatch(ptrs, count, seeds, stream)");
+  PtrList ptrs = ArgPtrs(info, 0, "ptrs");
+  unsigned long long count = Count(info, 1);
+  auto* seeds = ArgTyped<uint32_t>(info, 2, "seeds (a Uint32Array, one per pointer)", napi_uint32_array, ptrs.size);
+  cudaStream_t s = Stream(info, 3);
+  Module* m = nullptr;
+  Outcome o = GetModule(&m);
+  if (o.code != 0) return BatchStatus(info.Env(), o, 0);
+  size_t i = 0;
+  for (; i < ptrs.size; ++i) {
+    void* p = reinterpret_cast<void*>(ptrs.data[i]);
+    uint32_t seed = seeds[i];
+    void* params[] = {&p, &count, &seed};
+    o = CUIPC_DRV(cuLaunchKernel, m->fill, Blocks(count), 1, 1, 256, 1, 1, 0, s, params, nullptr);
+    if (o.code != 0) break;
+  }
+  return BatchStatus(info.Env(), o, i);
+}
+
+Napi::Value LaunchAllReduceBatch(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 5, "launchAllReduceBatch(tables, ranks, outs, count, stream)");
+  PtrList tables = ArgPtrs(info, 0, "tables");
+  int ranks = static_cast<int>(ArgInt(info, 1, "ranks", 1, 1024));
+  PtrList outs = ArgPtrs(info, 2, "outs");
+  if (outs.size != tables.size) {
+    throw Napi::RangeError::New(info.Env(), "outs must hold one pointer per table (" + std::to_string(tables.size) + "), got " + std::to_string(outs.size));
+  }
+  unsigned long long count = Count(info, 3);
+  cudaStream_t s = Stream(info, 4);
+  Module* m = nullptr;
+  Outcome o = GetModule(&m);
+  if (o.code != 0) return BatchStatus(info.Env(), o, 0);
+  size_t i = 0;
+  for (; i < tables.size; ++i) {
+    void* t = reinterpret_cast<void*>(tables.data[i]);
+    void* q = reinterpret_cast<void*>(outs.data[i]);
+    void* params[] = {&t, &ranks, &q, &count};
+    o = CUIPC_DRV(cuLaunchKernel, m->allreduce, Blocks(count), 1, 1, 256, 1, 1, 0, s, params, nullptr);
+    if (o.code != 0) break;
+  }
+  return BatchStatus(info.Env(), o, i);
+}
+
 std::string Reason() {
   if (!CUIPC_HAVE_KERNELS) return "built without nvcc: no kernels embedded; probes verify with copies";
   if (!GetLoader().fn.cuModuleLoadData) return "no CUDA driver loaded";
@@ -129,6 +183,8 @@ void RegisterKernels(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "launchFill", LaunchFill);
   Export(env, exports, "launchChecksum", LaunchChecksum);
   Export(env, exports, "launchAllReduce", LaunchAllReduce);
+  Export(env, exports, "launchFillBatch", LaunchFillBatch);
+  Export(env, exports, "launchAllReduceBatch", LaunchAllReduceBatch);
 }
 
 }  // namespace cuipc

@@ -206,6 +206,46 @@ describe('data paths', () => {
     cuda.free(b.ptr);
   });
 
+  test('batched launches write what one launch per buffer writes, and count their launches', async () => {
+    if (!cuda.kernelsAvailable().available) return; // no kernels: the probe fills and checks with copies
+    const count = 1024;
+    const n = 6;
+    const ranks = 2;
+    const stream = cuda.streamCreate(true).value!;
+    const buffers = Array.from({ length: n }, () => cuda.malloc('device', count * 4).value!);
+    const seeds = Uint32Array.from({ length: n }, (_, i) => 100 + i);
+    const filled = cuda.launchFillBatch(BigUint64Array.from(buffers.map((b) => b.ptr)), count, seeds, stream);
+    expect(filled.ok, `${filled.call}: ${filled.name}`).toBe(true);
+    expect(filled.launched).toBe(n);
+    // Output i = buffer i + buffer (i + 1) mod n, through table i.
+    const tables = cuda.malloc('device', n * ranks * 8).value!;
+    const outs = cuda.malloc('device', n * count * 4).value!;
+    const pointers = Buffer.alloc(n * ranks * 8);
+    for (let i = 0; i < n; i++) {
+      pointers.writeBigUInt64LE(buffers[i].ptr, (i * ranks) * 8);
+      pointers.writeBigUInt64LE(buffers[(i + 1) % n].ptr, (i * ranks + 1) * 8);
+    }
+    expect(cuda.copyFromHost(tables.ptr, pointers).ok).toBe(true);
+    const tableList = Array.from({ length: n }, (_, i) => tables.ptr + BigInt(i * ranks * 8));
+    const outList = Array.from({ length: n }, (_, i) => outs.ptr + BigInt(i * count * 4));
+    const reduced = cuda.launchAllReduceBatch(tableList, ranks, outList, count, stream);
+    expect(reduced.ok, `${reduced.call}: ${reduced.name}`).toBe(true);
+    expect(reduced.launched).toBe(n);
+    expect((await cuda.streamSynchronizeAsync(stream)).ok).toBe(true);
+    for (let i = 0; i < n; i++) {
+      const got = cuda.copyToHost(buffers[i].ptr, count * 4).value!;
+      expect(Buffer.from(got).equals(Buffer.from(fillPattern(seeds[i], count).buffer))).toBe(true);
+      const want = fillPattern(seeds[i], count).map((v, e) => (v + fillPattern(seeds[(i + 1) % n], count)[e]) >>> 0);
+      const out = cuda.copyToHost(outList[i], count * 4).value!;
+      expect(Buffer.from(out).equals(Buffer.from(want.buffer)), `output ${i}`).toBe(true);
+    }
+    expect(() => cuda.launchAllReduceBatch(tableList, ranks, outList.slice(1), count, stream)).toThrow(RangeError);
+    expect(() => cuda.launchFillBatch(BigUint64Array.from(buffers.map((b) => b.ptr)), count, new Uint32Array(n - 1), stream)).toThrow(RangeError);
+    expect(() => cuda.launchFillBatch(BigUint64Array.from(buffers.map((b) => b.ptr)), count, new Int32Array(n) as unknown as Uint32Array, stream)).toThrow(TypeError);
+    for (const a of [...buffers, tables, outs]) cuda.free(a.ptr);
+    cuda.streamDestroy(stream);
+  });
+
   test('a graph captured over the all-reduce kernel reads the pointer table written after capture', async () => {
     if (!cuda.kernelsAvailable().available) return; // verified with copies elsewhere; the report says so
     const count = 1024;

@@ -163,6 +163,20 @@ describe('faults injected into the simulated device', () => {
     expect(report.pinpoint?.explanations[0].id).toBe(explanation);
   });
 
+  it('a failing launch inside a batch: the launches before it counted, the failure recorded with its own input', async () => {
+    // 4 inputs: launches 1-4 are the captured all-reduces, 5-8 the fills before the replay.
+    const capture = await run({ ranks: 2, env: { CUIPC_SIM_FAULT: 'cuLaunchKernel@1#3=1' } });
+    expect(capture.pinpoint).toMatchObject({ rank: 1, step: 'capture', call: 'cuLaunchKernel', code: 1 });
+    const captureCalls = capture.ranks[1].steps.capture.calls.filter((c) => c.call === 'cuLaunchKernel');
+    expect(captureCalls.map((c) => [c.method, c.ok, c.count])).toEqual([['launchAllReduceBatch', true, 2], ['launchAllReduceBatch', false, 1]]);
+    expect(captureCalls[1].args).toMatchObject({ ranks: 2, count: 1024 });
+    const fill = await run({ ranks: 2, env: { CUIPC_SIM_FAULT: 'cuLaunchKernel@1#6=1' } });
+    expect(fill.pinpoint).toMatchObject({ rank: 1, step: 'replay', call: 'cuLaunchKernel', code: 1 });
+    const failed = fill.ranks[1].steps.replay.calls.find((c) => !c.ok);
+    // The second fill of rank 1: seed rank * 1000 + input (lib/probe/values.ts).
+    expect(failed).toMatchObject({ method: 'launchFillBatch', args: { seed: 1001, count: 1024 } });
+  });
+
   it('a rank killed in cudaIpcOpenMemHandle: rank, step and call named, the others killed, exit 3', async () => {
     // Rank 2 opens 2 registered buffers first; its third open is in import.
     const report = await run({ ranks: 3, env: { CUIPC_SIM_FAULT: 'cudaIpcOpenMemHandle@2#3=kill' } });
