@@ -59,11 +59,13 @@ describe('rendezvous limits before hello', () => {
   });
 
   it('closes connections beyond the cap on those without a hello, recording the burst once', async () => {
-    const { port, rejected } = await start(limits);
+    // A hello deadline far beyond the bound below, so that only a close on accept meets it,
+    // however loaded the machine is.
+    const { port, rejected } = await start({ ...limits, helloDeadlineMs: 20_000 });
     await client(port);
     await client(port);
     const third = await client(port);
-    expect(await third.closed).toBeLessThan(250);
+    expect(await third.closed).toBeLessThan(10_000);
     const fourth = await client(port);
     await fourth.closed;
     expect(rejected.filter((r) => r.startsWith('more than 2 connections without a hello'))).toHaveLength(1);
