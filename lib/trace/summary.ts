@@ -11,8 +11,6 @@ import { completeProvenance, handleTypeNames } from '../report/provenance.js';
 import type { CallArguments, CaptureSnapshot, Explanation, Provenance } from '../report/types.js';
 import { callCodeText } from './codes.js';
 import {
-  listTraceFiles,
-  readTraceFile,
   TraceFormatError,
   type CallKind,
   type HexString,
@@ -23,6 +21,7 @@ import {
   type TraceProvenance,
   type TraceState,
 } from './format.js';
+import { listTraceFiles, readTraceFile } from './read.js';
 
 /** Where the failing call's pointer came from, as far as the trace saw. */
 interface AllocationOrigin {

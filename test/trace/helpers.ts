@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseTrace, type ProcessTrace } from '../../lib/trace/format.js';
+import type { ProcessTrace } from '../../lib/trace/format.js';
+import { parseTrace } from '../../lib/trace/read.js';
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/trace/', import.meta.url));
 

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseTrace } from '../../lib/trace/format.js';
+import { parseTrace } from '../../lib/trace/read.js';
 import { summarizeProcess } from '../../lib/trace/summary.js';
 import { compileWithTrace, ROOT, traceBuildUnavailable } from '../contract/trace-build.js';
 import { removeScratchDirs, scratchDir } from './helpers.js';

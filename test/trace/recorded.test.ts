@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readTraceFile } from '../../lib/trace/format.js';
+import { readTraceFile } from '../../lib/trace/read.js';
 import { findOrigin, summarizeProcess } from '../../lib/trace/summary.js';
 import { FIXTURES } from './helpers.js';
 
