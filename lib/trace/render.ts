@@ -4,8 +4,10 @@
 import { formatHazard } from '../env/hazards.js';
 import { describeProvenance } from '../report/provenance.js';
 import { callCodeText } from './codes.js';
+import type { TraceFailure } from './failure.js';
 import type { TraceArgument, TraceCallLine } from './format.js';
-import { describeOrigin, libraryName, type ProcessSummary, type TraceFailure, type TraceSummary } from './summary.js';
+import { describeOrigin, libraryName } from './origin.js';
+import type { ProcessSummary, TraceSummary } from './summary.js';
 
 const SYNTHETIC_BANNER = 'SYNTHETIC TRACE -- hand-made fixture, not recorded on a GPU';
 

@@ -4,8 +4,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { findOrigin } from '../../lib/trace/origin.js';
 import { readTraceFile } from '../../lib/trace/read.js';
-import { findOrigin, summarizeProcess } from '../../lib/trace/summary.js';
+import { summarizeProcess } from '../../lib/trace/summary.js';
 import { FIXTURES } from './helpers.js';
 
 const DIR = process.env.CUIPC_TRACE_RECORDINGS ?? FIXTURES;

@@ -5,10 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { probeEvidence } from '../../lib/report/build.js';
 import { explainFailure } from '../../lib/report/explain.js';
 import { STEPS, type FailureRecord, type RankReport, type RankStep, type StepName } from '../../lib/report/types.js';
-import type { TraceCallLine } from '../../lib/trace/format.js';
 import { parseTrace } from '../../lib/trace/read.js';
 import { renderTraceSummary, summaryIsQuiet } from '../../lib/trace/render.js';
-import { findOrigin, summarizeProcess, summarizeTraces } from '../../lib/trace/summary.js';
+import { summarizeProcess, summarizeTraces } from '../../lib/trace/summary.js';
 import { fixture, fixtureText } from './helpers.js';
 
 describe('PyTorch expandable segments', () => {
@@ -103,14 +102,6 @@ describe('default allocator (nothing fails)', () => {
     expect(renderTraceSummary(s)).toBe('');
     expect(renderTraceSummary(s, { verbose: true })).toContain('4 call(s) traced, none failed');
   });
-
-  it('still knows where an exported pointer came from: the runtime call, not the driver call inside it', () => {
-    const calls = fixture('plain_cudamalloc.synthetic.jsonl').calls;
-    const origin = findOrigin(calls, '0x7f5000000400', 3);
-    expect(origin?.how).toBe('allocation');
-    expect(origin?.call.call).toBe('cudaMalloc');
-    expect(origin?.madeBy?.lib).toMatch(/libc10_cuda\.so$/);
-  });
 });
 
 describe('cudaMalloc during a global-mode capture', () => {
@@ -159,16 +150,5 @@ describe('damaged and unusual traces', () => {
     expect(p.complete).toBe(false);
     expect(p.firstFailure?.call.seq).toBe(8);
     expect(renderTraceSummary(summarizeTraces([trace]))).toContain('did not exit normally');
-  });
-
-  it('tells a freed allocation from a live one', () => {
-    const call = (seq: number, kind: TraceCallLine['kind'], args: TraceCallLine['args'], out?: TraceCallLine['out']): TraceCallLine => ({
-      type: 'call', seq, t: seq, tid: 1, api: 'runtime', call: kind === 'alloc' ? 'cudaMalloc' : 'cudaFree', kind, code: 0, args, ...(out ? { out } : {}),
-    });
-    const calls = [call(1, 'alloc', { size: 4096 }, { ptr: '0x1000' }), call(2, 'free', { ptr: '0x1000' })];
-    expect(findOrigin(calls, '0x1800', 2)?.released).toBeNull();
-    const gone = findOrigin(calls, '0x1800', 3);
-    expect(gone?.released?.call).toBe('cudaFree');
-    expect(findOrigin(calls, '0x9000', 3)).toBeNull();
   });
 });
