@@ -1,8 +1,10 @@
 // Launch-environment hazards: what in a process's environment changes how CUDA IPC behaves.
-// One declarative table of rules (RULES) and one small checker per rule kind (CHECKERS).
+// The one declarative table of rules (RULES) is here; the rule kinds it uses, and how each is
+// checked, are hazard-rule-kinds.ts's.
 // Every rule cites a measured fact (docs/hardware-facts.md) or a public source as its evidence.
 import { citeFacts } from './hardware-facts.js';
-import { describeLdPreload, summarizePreloadEntry, type PreloadEntry } from './preload.js';
+import { preloadCase, preloadEntries, runRule, type Rule, type ValueRule } from './hazard-rule-kinds.js';
+import { describeLdPreload, type PreloadEntry } from './preload.js';
 import { MEMORY_SAVER_CUDA_GRAPH, readSglangBool } from './sglang.js';
 
 export type HazardSeverity = 'high' | 'medium' | 'info';
@@ -28,7 +30,7 @@ export interface ShmInfo {
   freeBytes: number;
 }
 
-interface EnvContext {
+export interface EnvContext {
   /** LD_PRELOAD entries already described (a snapshot's); when absent they are described from the files here. */
   preload?: readonly PreloadEntry[];
   /** When false, LD_PRELOAD entries are judged by name only (no file access). Default true. */
@@ -41,7 +43,7 @@ interface EnvContext {
   shm?: ShmInfo | null;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
+export type Env = Readonly<Record<string, string | undefined>>;
 
 export const SEVERITY_ORDER: Readonly<Record<HazardSeverity, number>> = { high: 0, medium: 1, info: 2 };
 
@@ -82,92 +84,6 @@ function anyVmmSource(env: Env, ctx: EnvContext): string | null {
 function hasTmsHook(env: Env, ctx: EnvContext): boolean {
   return preloadEntries(env, ctx).some((p) => preloadCase(p) === 'torch_memory_saver');
 }
-
-// detectHazards describes the LD_PRELOAD files once per call and passes them in the context.
-function preloadEntries(_env: Env, ctx: EnvContext): readonly PreloadEntry[] {
-  return ctx.preload ?? [];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Rule kinds
-// ---------------------------------------------------------------------------------------------
-
-type Text = string | ((value: string, env: Env, ctx: EnvContext) => string);
-
-interface Case {
-  id: string;
-  when: (value: string, env: Env, ctx: EnvContext) => boolean;
-  severity: HazardSeverity | ((value: string, env: Env, ctx: EnvContext) => HazardSeverity);
-  effect: Text;
-  evidence: string;
-  remedy?: Text;
-}
-
-/** A variable; the first case whose `when` holds gives the hazard. */
-interface ValueRule { kind: 'value'; variable: string; cases: Case[] }
-/** Every variable with the prefix that no other rule names, one hazard each. */
-interface PrefixRule { kind: 'prefix'; prefix: string; cases: Case[] }
-/** One hazard per LD_PRELOAD entry. */
-interface PreloadRule { kind: 'preload'; cases: Record<PreloadCase, Omit<Case, 'when'>> }
-type PreloadCase = PreloadEntry['identity'] | 'missing' | 'unreadable' | 'uninspected';
-
-function preloadCase(p: PreloadEntry): PreloadCase {
-  // A file ld.so cannot load changes nothing, whatever its name says.
-  if (!p.exists && p.error !== undefined && !p.entry.includes('$')) return 'missing';
-  if (p.identity !== 'other') return p.identity;
-  if (p.exists && !p.inspected) return 'unreadable';
-  return p.inspected ? 'other' : 'uninspected';
-}
-/** A fact about the process rather than a variable (PID namespace, /dev/shm). */
-interface ContextRule { kind: 'context'; variable: string; value: (ctx: EnvContext) => string | null; cases: Case[] }
-
-type Rule = ValueRule | PrefixRule | PreloadRule | ContextRule;
-
-function text(t: Text, value: string, env: Env, ctx: EnvContext): string {
-  return typeof t === 'string' ? t : t(value, env, ctx);
-}
-
-function hazardFrom(c: Omit<Case, 'when'>, variable: string, value: string, env: Env, ctx: EnvContext): Hazard {
-  const h: Hazard = {
-    id: c.id, variable, value,
-    severity: typeof c.severity === 'string' ? c.severity : c.severity(value, env, ctx),
-    effect: text(c.effect, value, env, ctx),
-    evidence: c.evidence,
-  };
-  if (c.remedy !== undefined) h.remedy = text(c.remedy, value, env, ctx);
-  return h;
-}
-
-function firstCase(cases: readonly Case[], variable: string, value: string, env: Env, ctx: EnvContext): Hazard[] {
-  const c = cases.find((k) => k.when(value, env, ctx));
-  return c ? [hazardFrom(c, variable, value, env, ctx)] : [];
-}
-
-const CHECKERS: { [K in Rule['kind']]: (rule: Extract<Rule, { kind: K }>, env: Env, ctx: EnvContext, named: ReadonlySet<string>) => Hazard[] } = {
-  value(rule, env, ctx) {
-    const value = env[rule.variable];
-    return value === undefined ? [] : firstCase(rule.cases, rule.variable, value, env, ctx);
-  },
-  prefix(rule, env, ctx, named) {
-    return Object.keys(env).filter((k) => k.startsWith(rule.prefix) && !named.has(k)).sort()
-      .flatMap((k) => firstCase(rule.cases, k, env[k] ?? '', env, ctx));
-  },
-  preload(rule, env, ctx) {
-    return preloadEntries(env, ctx).map((p) => {
-      const h = hazardFrom(rule.cases[preloadCase(p)], 'LD_PRELOAD', p.entry, env, ctx);
-      h.effect = `${summarizePreloadEntry(p)}: ${h.effect}`;
-      return h;
-    });
-  },
-  context(rule, env, ctx) {
-    const value = rule.value(ctx);
-    return value === null ? [] : firstCase(rule.cases, rule.variable, value, env, ctx);
-  },
-};
-
-// ---------------------------------------------------------------------------------------------
-// The rules
-// ---------------------------------------------------------------------------------------------
 
 const VMM_NOT_EXPORTABLE = `${citeFacts('vmm-not-exportable')}: cuMemCreate + cuMemMap (VMM), no handle type requested -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue`;
 const COPY_OR_VMM_EXPORT = 'share graph inputs by copying them into the registered IPC buffer (SGLANG_OPT_USE_CUSTOM_ALL_REDUCE_V2=0), or export VMM memory with cuMemExportToShareableHandle over a Unix socket; `cuipc matrix` shows which remedy works on this machine';
@@ -458,21 +374,12 @@ export function formatBytes(n: number): string {
   return `${u === 0 ? v : v.toFixed(v >= 10 ? 0 : 1)} ${units[u]}`;
 }
 
-function runRule(rule: Rule, env: Env, ctx: EnvContext): Hazard[] {
-  switch (rule.kind) {
-    case 'value': return CHECKERS.value(rule, env, ctx, NAMED);
-    case 'prefix': return CHECKERS.prefix(rule, env, ctx, NAMED);
-    case 'preload': return CHECKERS.preload(rule, env, ctx, NAMED);
-    case 'context': return CHECKERS.context(rule, env, ctx, NAMED);
-  }
-}
-
 /** The hazards of an environment, most severe first (rule order within a severity). */
 export function detectHazards(env: Record<string, string | undefined>, context: EnvContext = {}): Hazard[] {
   const ctx: EnvContext = context.preload
     ? context
     : { ...context, preload: describeLdPreload(env['LD_PRELOAD'], env, context.inspectFiles !== false) };
-  const hazards = RULES.flatMap((rule) => runRule(rule, env, ctx));
+  const hazards = RULES.flatMap((rule) => runRule(rule, env, ctx, NAMED));
   return hazards
     .map((h, i) => ({ h, i }))
     .sort((x, y) => SEVERITY_ORDER[x.h.severity] - SEVERITY_ORDER[y.h.severity] || x.i - y.i)
