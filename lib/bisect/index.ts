@@ -2,8 +2,9 @@
 // GOOD and BAD, then searches the changes between them with ddmin, one independent probe per
 // distinct environment (answers are reused only for an identical environment, within one
 // bisect), for a 1-minimal set that, applied to GOOD, fails the way BAD fails.
-import { captureEnvironment, isCudaRelevant, parseSnapshot, SnapshotFormatError, type EnvSnapshot } from '../env/capture.js';
+import { captureEnvironment, isCudaRelevant, type EnvSnapshot } from '../env/capture.js';
 import { diffEnvironments } from '../env/diff.js';
+import { parseSnapshot, SnapshotFormatError } from '../env/read-snapshot.js';
 import { probe } from '../probe/index.js';
 import { ProbeUsageError, resolveProbeOptions, type ProbeOptions } from '../probe/options.js';
 import type { ProbeReport } from '../report/types.js';

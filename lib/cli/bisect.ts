@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { bisect, renderBisect, type BisectProgress, type BisectSnapshotInput } from '../bisect/index.js';
-import { SnapshotFormatError } from '../env/capture.js';
+import { SnapshotFormatError } from '../env/read-snapshot.js';
 import { DEFAULTS, ProbeUsageError } from '../probe/options.js';
 import { INPUT_ALLOCATORS, SHARE_STRATEGIES, type InputAllocator, type ShareStrategy } from '../report/types.js';
 import { EXIT } from './common.js';

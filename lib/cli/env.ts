@@ -1,7 +1,8 @@
 // `cuipc env capture` and `cuipc env diff`: snapshot a launch environment and compare two.
 import type { Command } from 'commander';
-import { captureEnvironment, parseSnapshot, SnapshotFormatError, type DeviceIdentity, type EnvSnapshot } from '../env/capture.js';
+import { captureEnvironment, type DeviceIdentity, type EnvSnapshot } from '../env/capture.js';
 import { diffEnvironments, renderEnvDiff, renderSnapshot } from '../env/diff.js';
+import { parseSnapshot, SnapshotFormatError } from '../env/read-snapshot.js';
 import { type CommandIo, EXIT, jsonFileProblem, jsonOption, outputPlan, processIo } from './common.js';
 import { checkWritable, FileUsageError, FileWriteError, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
 

@@ -5,7 +5,7 @@ import { constants } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Backend, CaptureMode } from '../../binding.js';
 import { runMatrix, runProbe, type MatrixOptions } from '../probe/index.js';
-import { SnapshotFormatError } from '../env/capture.js';
+import { SnapshotFormatError } from '../env/read-snapshot.js';
 import { DEFAULTS, MAX_RANKS, parseDeviceList, parseEnvAssignment, parseEnvFile, ProbeUsageError, type ProbeOptions, type ProbeProgress, type RayLaunchOptions } from '../probe/options.js';
 import { checkWritable, FileUsageError, FileWriteError, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
 import { renderMatrixReport, renderProbeReport } from '../report/render.js';

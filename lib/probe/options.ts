@@ -6,7 +6,8 @@ import { isIP } from 'node:net';
 import type { Backend, CaptureMode } from '../../binding.js';
 import { concreteBackend, requestedBackend, type BackendChoice } from '../binding/backend.js';
 import type { ResolvedLaunch } from '../launch/launcher.js';
-import { parseSnapshot, SnapshotFormatError, type EnvSnapshot } from '../env/capture.js';
+import type { EnvSnapshot } from '../env/capture.js';
+import { parseSnapshot, SnapshotFormatError } from '../env/read-snapshot.js';
 import {
   CAPTURE_MODES,
   DEVICE_VISIBILITIES,

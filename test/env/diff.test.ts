@@ -2,8 +2,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { captureEnvironment, parseSnapshot, type EnvSnapshot } from '../../lib/env/capture.js';
+import { captureEnvironment, type EnvSnapshot } from '../../lib/env/capture.js';
 import { diffEnvironments, renderEnvDiff, renderSnapshot } from '../../lib/env/diff.js';
+import { parseSnapshot } from '../../lib/env/read-snapshot.js';
 import { registerEnvCommand, runEnvCapture, runEnvDiff, type EnvCommandIo } from '../../lib/cli/env.js';
 import { buildAllocatorInterposer, makeTempDir } from './fixtures.js';
 
