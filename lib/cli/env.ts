@@ -1,8 +1,9 @@
 // `cuipc env capture` and `cuipc env diff`: snapshot a launch environment and compare two.
 import type { Command } from 'commander';
 import { captureEnvironment, type DeviceIdentity, type EnvSnapshot } from '../env/capture.js';
-import { diffEnvironments, renderEnvDiff, renderSnapshot } from '../env/diff.js';
+import { diffEnvironments } from '../env/diff.js';
 import { parseSnapshot, SnapshotFormatError } from '../env/read-snapshot.js';
+import { renderEnvDiff, renderSnapshot } from '../env/render.js';
 import { type CommandIo, EXIT, jsonFileProblem, jsonOption, outputPlan, processIo } from './common.js';
 import { checkWritable, FileUsageError, FileWriteError, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
 

@@ -1,5 +1,6 @@
 // Differences between two environment snapshots (say, inside a Ray actor and in a shell),
-// CUDA-relevant ones first, most severe first, each with what it does to CUDA IPC.
+// CUDA-relevant ones first, most severe first, each with what it does to CUDA IPC. render.ts
+// renders them for a person.
 import { hazardsOfSnapshot, isCudaRelevant, REDACTED, type DeviceIdentity, type EnvSnapshot } from './capture.js';
 import { formatBytes, SEVERITY_ORDER, type Hazard, type HazardSeverity } from './hazards.js';
 import { summarizePreloadEntry } from './preload.js';
@@ -23,14 +24,14 @@ interface EnvDifference {
   hazardsB: Hazard[];
 }
 
-interface SnapshotSummary {
+export interface SnapshotSummary {
   label: string | null;
   hostname: string;
   pid: number;
   capturedAt: string;
 }
 
-interface EnvDiff {
+export interface EnvDiff {
   schema: typeof ENV_DIFF_SCHEMA;
   schemaVersion: typeof ENV_DIFF_SCHEMA_VERSION;
   a: SnapshotSummary;
@@ -46,9 +47,10 @@ interface EnvDiff {
   notCompared: string[];
 }
 
-const hazardKey = (h: Hazard): string => `${h.id}\u0000${h.variable}\u0000${h.value}`;
+/** The same id, variable and value: the same hazard, on either side. */
+export const hazardKey = (h: Hazard): string => `${h.id}\u0000${h.variable}\u0000${h.value}`;
 
-function devicesText(devices: DeviceIdentity[] | undefined): string | null {
+export function devicesText(devices: DeviceIdentity[] | undefined): string | null {
   return devices === undefined ? null : devices.map((d) => `${d.ordinal}:${d.uuid}${d.pciBusId ? `@${d.pciBusId}` : ''}`).join(', ') || '(none)';
 }
 
@@ -139,71 +141,4 @@ export function diffEnvironments(a: EnvSnapshot, b: EnvSnapshot): EnvDiff {
     hazardsOnlyInB: hazardsB.filter((h) => !keysA.has(hazardKey(h))),
     notCompared,
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Rendering for a person
-// ---------------------------------------------------------------------------------------------
-
-const MAX_OTHER_VALUE = 100;
-
-function clip(v: string | null, max: number): string {
-  if (v === null) return '(unset)';
-  return v.length > max ? `${v.slice(0, max - 3)}...` : v;
-}
-
-function describeSide(s: SnapshotSummary, letter: string): string {
-  return `${letter}: ${s.label ?? '(no label)'} on ${s.hostname || '?'}, pid ${s.pid}, captured ${s.capturedAt || '?'}`;
-}
-
-function hazardLines(h: Hazard, indent: string): string[] {
-  const lines = [`${indent}[${h.severity}] ${h.effect}`, `${indent}  evidence: ${h.evidence}`];
-  if (h.remedy) lines.push(`${indent}  try: ${h.remedy}`);
-  return lines;
-}
-
-export function renderEnvDiff(diff: EnvDiff, labels: { a?: string; b?: string } = {}): string {
-  const la = labels.a ?? diff.a.label ?? 'A';
-  const lb = labels.b ?? diff.b.label ?? 'B';
-  const out: string[] = [describeSide(diff.a, 'A'), describeSide(diff.b, 'B'), ''];
-  const highB = diff.hazardsOnlyInB.filter((h) => h.severity === 'high').length;
-  const highA = diff.hazardsOnlyInA.filter((h) => h.severity === 'high').length;
-  if (highA + highB > 0) {
-    out.push(`${highB} high-severity hazard(s) only in ${lb}, ${highA} only in ${la}: the launches differ in ways that change CUDA IPC.`, '');
-  } else if (diff.cudaRelevant.length === 0) {
-    out.push('No CUDA-relevant difference.', '');
-  }
-  out.push(`CUDA-relevant differences (${diff.cudaRelevant.length})`);
-  for (const d of diff.cudaRelevant) {
-    out.push(`  ${d.severity ? `[${d.severity.toUpperCase()}] ` : ''}${d.key}`);
-    out.push(`    ${la}: ${clip(d.a, 400)}`);
-    out.push(`    ${lb}: ${clip(d.b, 400)}`);
-    const keysB = new Set(d.hazardsB.map(hazardKey));
-    const keysA = new Set(d.hazardsA.map(hazardKey));
-    for (const h of d.hazardsA.filter((x) => !keysB.has(hazardKey(x)))) out.push(`    only in ${la}:`, ...hazardLines(h, '      '));
-    for (const h of d.hazardsB.filter((x) => !keysA.has(hazardKey(x)))) out.push(`    only in ${lb}:`, ...hazardLines(h, '      '));
-  }
-  out.push('', `Other differences (${diff.other.length})`);
-  for (const d of diff.other) out.push(`  ${d.key}: ${clip(d.a, MAX_OTHER_VALUE)} -> ${clip(d.b, MAX_OTHER_VALUE)}`);
-  if (diff.notCompared.length > 0) out.push('', `Redacted on both sides, not compared: ${diff.notCompared.join(', ')}`);
-  return `${out.join('\n')}\n`;
-}
-
-export function renderSnapshot(s: EnvSnapshot): string {
-  const out: string[] = [];
-  out.push(`${s.label ? `${s.label}: ` : ''}pid ${s.pid} on ${s.hostname}, ${s.platform} ${s.arch} ${s.kernelRelease}, node ${s.nodeVersion}, captured ${s.capturedAt}`);
-  out.push(`user ${s.user.name ?? '?'} (uid ${s.user.uid ?? '?'}), PID namespace ${s.pidNamespace ?? 'unknown'}, /dev/shm ${s.shm ? `${formatBytes(s.shm.sizeBytes)} (${formatBytes(s.shm.freeBytes)} free)` : 'not mounted or unreadable'}`);
-  if (s.devices) out.push(`devices: ${devicesText(s.devices)}`);
-  out.push('', `Hazards (${s.hazards.length})`);
-  if (s.hazards.length === 0) out.push('  none found');
-  for (const h of s.hazards) out.push(`  ${h.variable}=${clip(h.value, 200)}`, ...hazardLines(h, '    '));
-  out.push('', 'LD_PRELOAD');
-  if (s.preload.length === 0) out.push('  (none)');
-  for (const p of s.preload) out.push(`  ${summarizePreloadEntry(p)}${p.error ? ` -- ${p.error}` : ''}`);
-  const relevant = Object.keys(s.relevant).sort();
-  out.push('', `CUDA-relevant variables (${relevant.length})`);
-  for (const k of relevant) out.push(`  ${k}=${s.relevant[k] ?? ''}`);
-  out.push('', `${Object.keys(s.environment).length} variables in all; ${s.redacted.length} value(s) redacted`);
-  if (s.notes.length > 0) out.push('', 'Notes', ...s.notes.map((n) => `  ${n}`));
-  return `${out.join('\n')}\n`;
 }

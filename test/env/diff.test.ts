@@ -2,26 +2,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { captureEnvironment, type EnvSnapshot } from '../../lib/env/capture.js';
-import { diffEnvironments, renderEnvDiff, renderSnapshot } from '../../lib/env/diff.js';
+import { captureEnvironment } from '../../lib/env/capture.js';
+import { diffEnvironments } from '../../lib/env/diff.js';
 import { parseSnapshot } from '../../lib/env/read-snapshot.js';
 import { registerEnvCommand, runEnvCapture, runEnvDiff, type EnvCommandIo } from '../../lib/cli/env.js';
-import { buildAllocatorInterposer, makeTempDir } from './fixtures.js';
-
-function shellAndActor(): { shell: EnvSnapshot; actor: EnvSnapshot; interposer: string } {
-  const dir = makeTempDir();
-  const interposer = buildAllocatorInterposer(dir, 'libvmm_alloc_hook.so').path;
-  const common = { PATH: '/usr/bin:/bin', HOME: '/home/me', NCCL_DEBUG: 'WARN', TERM: 'xterm' };
-  const shell = captureEnvironment({ env: { ...common, EDITOR: 'vi' }, label: 'shell' });
-  const actor = captureEnvironment({
-    env: {
-      ...common, TERM: 'dumb', RAY_ADDRESS: '10.0.0.1:6379', LD_PRELOAD: interposer,
-      PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True', CUDA_VISIBLE_DEVICES: '1', CUDA_DEVICE_MAX_CONNECTIONS: '1',
-    },
-    label: 'actor',
-  });
-  return { shell, actor, interposer };
-}
+import { makeTempDir, shellAndActor } from './fixtures.js';
 
 function captureIo(): EnvCommandIo & { out: string; err: string } {
   const io = { out: '', err: '', stdout: (t: string) => { io.out += t; }, stderr: (t: string) => { io.err += t; } };
@@ -84,24 +69,6 @@ describe('diffEnvironments', () => {
     const diff = diffEnvironments(a, b);
     expect(diff.notCompared).toEqual(['HF_TOKEN']);
     expect(diff.other.map((d) => d.key)).toEqual(['GITHUB_TOKEN']);
-  });
-
-  it('renders for a person: CUDA-relevant first, effects and evidence, then the rest', () => {
-    const { shell, actor } = shellAndActor();
-    const text = renderEnvDiff(diffEnvironments(shell, actor));
-    const relevantAt = text.indexOf('CUDA-relevant differences');
-    const otherAt = text.indexOf('Other differences');
-    expect(relevantAt).toBeGreaterThan(0);
-    expect(otherAt).toBeGreaterThan(relevantAt);
-    expect(text.indexOf('[HIGH] LD_PRELOAD')).toBeGreaterThan(relevantAt);
-    expect(text.indexOf('[HIGH] LD_PRELOAD')).toBeLessThan(text.indexOf('CUDA_VISIBLE_DEVICES'));
-    expect(text).toMatch(/only in actor:/);
-    expect(text).toMatch(/evidence: docs\/hardware-facts\.md#[a-z-]+/);
-    expect(text).toMatch(/high-severity hazard\(s\) only in actor/);
-    expect(text.slice(otherAt)).toMatch(/TERM: xterm -> dumb/);
-    const snap = renderSnapshot(actor);
-    expect(snap).toMatch(/Hazards \(\d+\)/);
-    expect(snap).toMatch(/libvmm_alloc_hook\.so \(exists; exports cudaMalloc, cudaFree/);
   });
 });
 

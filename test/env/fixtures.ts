@@ -1,10 +1,12 @@
 // Test fixtures: shared objects that export CUDA allocation entry points, built with `cc` when
-// it is here, or written by hand as a minimal ELF64 with a .dynsym when it is not.
+// it is here, or written by hand as a minimal ELF64 with a .dynsym when it is not; and the
+// snapshots of a shell and of a Ray actor that the diff and rendering tests compare.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
+import { captureEnvironment, type EnvSnapshot } from '../../lib/env/capture.js';
 
 const made: string[] = [];
 // Registered while the importing test file is collected: its folders go when it ends.
@@ -114,4 +116,20 @@ export function buildAllocatorInterposer(dir: string, fileName: string, extraExp
   }
   writeFileSync(path, buildElfFixture({ exported: ['cudaMalloc', 'cudaFree', ...extraExports], imported: ['cuMemCreate'] }));
   return { path, builtWith: 'fixture' };
+}
+
+/** A shell and a Ray actor whose launch environments differ in CUDA-relevant ways (the actor preloads `interposer`). */
+export function shellAndActor(): { shell: EnvSnapshot; actor: EnvSnapshot; interposer: string } {
+  const dir = makeTempDir();
+  const interposer = buildAllocatorInterposer(dir, 'libvmm_alloc_hook.so').path;
+  const common = { PATH: '/usr/bin:/bin', HOME: '/home/me', NCCL_DEBUG: 'WARN', TERM: 'xterm' };
+  const shell = captureEnvironment({ env: { ...common, EDITOR: 'vi' }, label: 'shell' });
+  const actor = captureEnvironment({
+    env: {
+      ...common, TERM: 'dumb', RAY_ADDRESS: '10.0.0.1:6379', LD_PRELOAD: interposer,
+      PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True', CUDA_VISIBLE_DEVICES: '1', CUDA_DEVICE_MAX_CONNECTIONS: '1',
+    },
+    label: 'actor',
+  });
+  return { shell, actor, interposer };
 }
