@@ -1,6 +1,6 @@
 // What the explanation rules (explain.ts) judge: one failing call and what was known about it,
 // whoever collected it. The probe's report builder (build.ts) fills one from a rank's failure
-// record, the trace summary (trace/summary.ts) from a traced process; the rules read nothing
+// record, the trace summary (trace/failure.ts) from a traced process; the rules read nothing
 // else, so both get the same explanations in the same words.
 import type { CaptureMode, SymbolOrigin } from '../../binding.js';
 import type { Hazard } from '../env/hazards.js';

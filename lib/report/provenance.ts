@@ -1,5 +1,5 @@
 // A pointer's provenance for the report: the driver's attribute answers, made JSON-friendly
-// and classified, from the binding's answers (a probe) or a trace's line (trace/summary.ts).
+// and classified, from the binding's answers (a probe) or a trace's line (trace/failure.ts).
 // VMM memory looks exactly like cudaMalloc memory by memory type and range; only
 // IS_LEGACY_CUDA_IPC_CAPABLE, ALLOWED_HANDLE_TYPES and cuMemRetainAllocationHandle tell them
 // apart (docs/hardware-facts.md#vmm-looks-like-device-memory), so those decide.
