@@ -4,7 +4,7 @@
 // SGLANG_MEMORY_SAVER_CUDA_GRAPH=1 (the seed; fails at export). The stand-in reproduces the
 // preload ABI and the thread-local region, not torch_memory_saver's pause/resume or tags.
 import { readFileSync } from 'node:fs';
-import Ajv2020 from 'ajv/dist/2020.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import * as native from '../../lib/binding/native.js';
 import { bisect, renderBisect, type BisectOptions, type BisectResult } from '../../lib/bisect/index.js';

@@ -1,6 +1,6 @@
 // Shared by the probe tests: is a process gone, what is in /dev/shm, and the report schema.
 import { readdirSync, readFileSync } from 'node:fs';
-import Ajv2020 from 'ajv/dist/2020.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 
 /** True while the process exists and is not a zombie (a reaped-late child counts as gone). */
 export function isAlive(pid: number): boolean {
