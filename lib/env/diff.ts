@@ -2,7 +2,7 @@
 // CUDA-relevant ones first, most severe first, each with what it does to CUDA IPC. render.ts
 // renders them for a person.
 import { hazardsOfSnapshot, isCudaRelevant, REDACTED, type DeviceIdentity, type EnvSnapshot } from './capture.js';
-import { formatBytes, SEVERITY_ORDER, type Hazard, type HazardSeverity } from './hazards.js';
+import { formatShm, SEVERITY_ORDER, type Hazard, type HazardSeverity } from './hazards.js';
 import { summarizePreloadEntry } from './preload.js';
 
 const ENV_DIFF_SCHEMA = 'cuipc.env-diff';
@@ -63,7 +63,7 @@ interface ProcessFact { key: string; relevant: boolean; read: (s: EnvSnapshot) =
 // Facts of the process, not variables; the relevant ones decide IPC, the others help tell the two launches apart.
 const PROCESS_FACTS: readonly ProcessFact[] = [
   { key: 'PID namespace', relevant: true, read: (s) => s.pidNamespace },
-  { key: '/dev/shm', relevant: true, read: (s) => s.shm === null ? null : `${formatBytes(s.shm.sizeBytes)} (${formatBytes(s.shm.freeBytes)} free)` },
+  { key: '/dev/shm', relevant: true, read: (s) => s.shm === null ? null : formatShm(s.shm) },
   { key: 'devices', relevant: true, read: (s) => devicesText(s.devices) },
   { key: 'LD_PRELOAD files', relevant: true, read: preloadFilesText },
   { key: 'hostname', relevant: false, read: (s) => s.hostname || null },

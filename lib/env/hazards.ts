@@ -345,7 +345,7 @@ export const RULES: readonly Rule[] = [
   },
   {
     kind: 'context', variable: '/dev/shm',
-    value: (ctx) => ctx.shm === undefined ? null : ctx.shm === null ? 'not mounted' : `${formatBytes(ctx.shm.sizeBytes)} (${formatBytes(ctx.shm.freeBytes)} free)`,
+    value: (ctx) => ctx.shm === undefined ? null : ctx.shm === null ? 'not mounted' : formatShm(ctx.shm),
     cases: [
       {
         id: 'shm.missing', when: (v) => v === 'not mounted', severity: 'medium',
@@ -372,6 +372,11 @@ export function formatBytes(n: number): string {
   let u = 0;
   while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
   return `${u === 0 ? v : v.toFixed(v >= 10 ? 0 : 1)} ${units[u]}`;
+}
+
+/** /dev/shm as every report shows it: its size and what is free. */
+export function formatShm(shm: ShmInfo): string {
+  return `${formatBytes(shm.sizeBytes)} (${formatBytes(shm.freeBytes)} free)`;
 }
 
 /** The hazards of an environment, most severe first (rule order within a severity). */

@@ -3,7 +3,7 @@
 // evidence and remedy.
 import type { EnvSnapshot } from './capture.js';
 import { devicesText, hazardKey, type EnvDiff, type SnapshotSummary } from './diff.js';
-import { formatBytes, type Hazard } from './hazards.js';
+import { formatShm, type Hazard } from './hazards.js';
 import { summarizePreloadEntry } from './preload.js';
 
 const MAX_OTHER_VALUE = 100;
@@ -53,7 +53,7 @@ export function renderEnvDiff(diff: EnvDiff, labels: { a?: string; b?: string } 
 export function renderSnapshot(s: EnvSnapshot): string {
   const out: string[] = [];
   out.push(`${s.label ? `${s.label}: ` : ''}pid ${s.pid} on ${s.hostname}, ${s.platform} ${s.arch} ${s.kernelRelease}, node ${s.nodeVersion}, captured ${s.capturedAt}`);
-  out.push(`user ${s.user.name ?? '?'} (uid ${s.user.uid ?? '?'}), PID namespace ${s.pidNamespace ?? 'unknown'}, /dev/shm ${s.shm ? `${formatBytes(s.shm.sizeBytes)} (${formatBytes(s.shm.freeBytes)} free)` : 'not mounted or unreadable'}`);
+  out.push(`user ${s.user.name ?? '?'} (uid ${s.user.uid ?? '?'}), PID namespace ${s.pidNamespace ?? 'unknown'}, /dev/shm ${s.shm ? formatShm(s.shm) : 'not mounted or unreadable'}`);
   if (s.devices) out.push(`devices: ${devicesText(s.devices)}`);
   out.push('', `Hazards (${s.hazards.length})`);
   if (s.hazards.length === 0) out.push('  none found');
