@@ -11,12 +11,10 @@ import type { CaptureSnapshot, MemorySaverRegion, RankLoader, StepName, VerifySu
 import { CallRecorder, pseudoStatus, type Announce } from './call-recorder.js';
 import { startEarly, type EarlyInit } from './early-init.js';
 import { decideMemorySaverRegion, enterRegions } from './memory-saver.js';
+import { checkExportData } from './export-check.js';
+import { bytesToHex, hexToBytes, ptrToHex } from './hex.js';
 import {
-  bytesToHex,
-  checkExportData,
-  hexToBytes,
   LOAD_CALL,
-  ptrToHex,
   type ExportData,
   type InitData,
   type RankConfig,

@@ -13,10 +13,10 @@ import { connect, type Socket } from 'node:net';
 import type { NativeBinding } from '../../binding.js';
 import { loadAddon } from '../binding/native.js';
 import type { StepName, CallArguments } from '../report/types.js';
+import { LineSplitter } from './decode.js';
 import {
   ADDRESS_ENV,
   encodeMessage,
-  LineSplitter,
   PARENT_PID_ENV,
   placementFromEnvironment,
   RANK_ENV,

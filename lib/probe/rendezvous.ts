@@ -12,15 +12,13 @@
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { ProbeUsageError } from './options.js';
+import { decodeRankMessage, LineSplitter, sampleOf } from './decode.js';
 import {
-  decodeRankMessage,
   encodeMessage,
   HELLO_DEADLINE_MS,
   HELLO_LINE_BYTES,
-  LineSplitter,
   MAX_LINE_BYTES,
   SPARE_UNAUTHENTICATED,
-  sampleOf,
   type CoordinatorMessage,
   type RankMessage,
 } from './protocol.js';

@@ -2,7 +2,7 @@
 // graph input is exported: at replay each rank copies its inputs into the communicator's
 // registered buffer, whose handle went out in register, and the all-reduce reads peers'
 // registered buffers. Works for any allocator, at the cost of a copy per input.
-import { ptrToHex } from '../protocol.js';
+import { ptrToHex } from '../hex.js';
 import type { ShareStrategyModule } from './strategy.js';
 
 export function copyStrategy(): ShareStrategyModule {

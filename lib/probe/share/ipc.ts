@@ -4,7 +4,8 @@
 // memory fail here with cudaErrorInvalidValue: the failure this project exists for.
 import type { Ptr } from '../../../binding.js';
 import { IPC_MEM_LAZY_ENABLE_PEER_ACCESS } from '../../cuda/index.js';
-import { bytesToHex, hexToBytes, ptrToHex, type SharedBase } from '../protocol.js';
+import { bytesToHex, hexToBytes, ptrToHex } from '../hex.js';
+import type { SharedBase } from '../protocol.js';
 import type { ShareStrategyModule } from './strategy.js';
 
 export function ipcStrategy(): ShareStrategyModule {

@@ -3,7 +3,8 @@
 // exporting process (pidfd_getfd) and imports and maps it. Needs memory made with that handle
 // type (--alloc vmm-fd).
 import type { Ptr } from '../../../binding.js';
-import { ptrToHex, type SharedBase } from '../protocol.js';
+import { ptrToHex } from '../hex.js';
+import type { SharedBase } from '../protocol.js';
 import type { ShareStrategyModule } from './strategy.js';
 
 export function vmmExportStrategy(): ShareStrategyModule {
