@@ -1,6 +1,6 @@
 // Records every CUDA call a rank makes in a step: its arguments and status, and for a failure
 // the last-error slot around it, the pointer's provenance and the capture state at that
-// moment. The steps (rank-session.ts) and the share strategies (share/) make their calls
+// moment. The steps (steps/) and the share strategies (share/) make their calls
 // through one recorder, so every call reads the same in the report.
 import type { BatchLaunchStatus, CudaStatus, Ptr } from '../../binding.js';
 import type { Cuda } from '../cuda/index.js';

@@ -1,5 +1,5 @@
 // How graph inputs are shared between ranks (--share): one module per strategy, each with what
-// it does in export, import, replay and teardown. The steps (rank-session.ts) call them in the
+// it does in export, import, replay and teardown. The steps (../steps/) call them in the
 // same places whatever the strategy, so a new one (fabric handles, say) is one new file here and
 // one row in index.ts.
 import type { Ptr } from '../../../binding.js';

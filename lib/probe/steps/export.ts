@@ -1,0 +1,36 @@
+// The export step: each graph input's allocation base, de-duplicated, then what the share
+// strategy sends for each base. The bases are read in one batch, announced once.
+import type { Ptr } from '../../../binding.js';
+import { ptrToHex } from '../hex.js';
+import type { ExportData, RoundData } from '../protocol.js';
+import type { SessionState } from './state.js';
+
+export async function exportInputs(state: SessionState): Promise<RoundData> {
+  const cuda = state.api;
+  const { strategy, ctx } = state.share;
+  state.rec.announce('export', 'cuPointerGetAttribute', 'rangeStartBatch', { count: state.inputs.length });
+  const before = cuda.peekAtLastError();
+  const ranges = cuda.rangeStartBatch(state.inputs);
+  const baseIndex = new Map<bigint, number>();
+  const bases: Ptr[] = [];
+  const inputs: ExportData['inputs'] = [];
+  for (let i = 0; i < ranges.count; i += 1) {
+    const args = { ptr: ptrToHex(state.inputs[i]), attribute: 'CU_POINTER_ATTRIBUTE_RANGE_START_ADDR', input: i };
+    if (ranges.codes[i] !== 0) {
+      state.rec.fail('rangeStartBatch', args, ranges.status(i), { ptr: state.inputs[i] }, before);
+      return { kind: 'none' };
+    }
+    state.rec.succeeded(ranges.call, 'rangeStartBatch', args);
+    const base = ranges.bases[i];
+    let index = baseIndex.get(base);
+    if (index === undefined) {
+      index = bases.length;
+      baseIndex.set(base, index);
+      bases.push(base);
+    }
+    inputs.push({ base: index, offset: Number(state.inputs[i] - base) });
+  }
+  state.rec.note(`${state.inputs.length} inputs in ${bases.length} allocation bases`);
+  const exported = await strategy.export(ctx, { bases, inputs });
+  return exported ? { kind: 'export', export: exported } : { kind: 'none' };
+}

@@ -1,0 +1,58 @@
+// The verify step: the all-reduce outputs against the sums expected (with kernels), or, without
+// them, every peer's inputs read through this rank's pointer tables against their fills. The
+// first mismatch fails the step; the rest are counted.
+import type { Allocation, Ptr } from '../../../binding.js';
+import type { VerifySummary } from '../../report/types.js';
+import { pseudoStatus } from '../call-recorder.js';
+import { ptrToHex } from '../hex.js';
+import type { RoundData } from '../protocol.js';
+import { expectedSumBytes, fillBytes, firstMismatch, seedOf } from '../values.js';
+import type { SessionState } from './state.js';
+
+export async function verify(state: SessionState): Promise<RoundData> {
+  const { ranks, inputs, bytes } = state.cfg;
+  const count = bytes / 4;
+  const summary: VerifySummary = { mode: state.kernels ? 'kernel' : 'copy', inputsChecked: 0, bytesChecked: 0, mismatches: 0 };
+  if (state.kernels) {
+    // The outputs are one allocation, output i at i * bytes: one copy reads them all.
+    const outputs = (state.outputs as Allocation).ptr;
+    const all = await readDevice(state, outputs, inputs * bytes, { outputs: inputs });
+    if (!all) return { kind: 'verify', verify: summary };
+    for (let i = 0; i < inputs; i += 1) {
+      check(state, summary, i, outputs + BigInt(i * bytes), expectedSumBytes(ranks, i, count), all.subarray(i * bytes, (i + 1) * bytes));
+      summary.inputsChecked += 1;
+    }
+  } else {
+    for (let i = 0; i < inputs; i += 1) {
+      for (let r = 0; r < ranks; r += 1) {
+        const ptr = state.hostTables[i][r];
+        const read = await readDevice(state, ptr, bytes, { input: i, peer: r });
+        if (!read) return { kind: 'verify', verify: summary };
+        check(state, summary, i, ptr, fillBytes(seedOf(r, i), count), read, r);
+      }
+      summary.inputsChecked += 1;
+    }
+    state.rec.note('verified with copies: kernels are unavailable');
+  }
+  return { kind: 'verify', verify: summary };
+}
+
+/** One copy to the host, recorded; null when it failed. */
+async function readDevice(state: SessionState, ptr: Ptr, bytes: number, args: Record<string, number>): Promise<Buffer | null> {
+  const cuda = state.api;
+  const read = await state.rec.call('cudaMemcpy', 'copyToHost', { src: ptrToHex(ptr), bytes, ...args }, () => cuda.copyToHost(ptr, bytes), { ptr });
+  return read.ok ? read.value : null;
+}
+
+/** Compares one input's bytes, byte for byte; the first mismatch is a failure of verify. */
+function check(state: SessionState, summary: VerifySummary, input: number, ptr: Ptr, expected: Buffer, actual: Buffer, peer?: number): void {
+  summary.bytesChecked += actual.length;
+  const mismatch = firstMismatch(expected, actual);
+  if (!mismatch) return;
+  summary.mismatches += 1;
+  if (summary.firstMismatch) return;
+  summary.firstMismatch = { input, ...mismatch, ...(peer !== undefined ? { peer } : {}) };
+  const what = peer !== undefined ? `rank ${peer}'s input ${input} read through ${ptrToHex(ptr)}` : `all-reduce output ${input}`;
+  const detail = `${what}: element ${mismatch.element} is ${mismatch.actual}, expected ${mismatch.expected}`;
+  state.rec.fail('verify', { input, ptr: ptrToHex(ptr) }, pseudoStatus('verify', 'VerificationMismatch', detail), { detail });
+}
