@@ -9,6 +9,13 @@ import type { CallArguments, CallRecord, CaptureSnapshot, ErrorCode, FailureReco
 
 export type Announce = (step: StepName, call: string, method: string, args: CallArguments) => void;
 
+/**
+ * Says that an announced call returned. Only a call made before its round needs it (early-init.ts):
+ * the rank then waits for the round, and until it says so the coordinator would count the call as
+ * still in flight, and could name it as the one a rank was stuck in.
+ */
+export type Returned = (step: StepName, call: string) => void;
+
 /** What a failure record carries besides the call: the pointer it was about, the peer, a detail. */
 export interface Failure {
   ptr?: Ptr;

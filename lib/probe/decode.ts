@@ -113,6 +113,9 @@ export function decodeRankMessage(line: string, token: string): DecodeResult {
         return { ok: false, reason: 'malformed calling message' };
       }
       return { ok: true, message: value as RankMessage };
+    case 'returned':
+      if (!isStep(value.step) || typeof value.call !== 'string') return { ok: false, reason: 'malformed returned message' };
+      return { ok: true, message: value as RankMessage };
     case 'result':
       if (!isRankNumber(value.round) || !isStepResult(value.result)) return { ok: false, reason: 'malformed result message' };
       return { ok: true, message: value as RankMessage };

@@ -5,7 +5,7 @@
 // and records every call; it finds them under way or done.
 import type { Backend, CudaStatus } from '../../binding.js';
 import { openCuda, type Cuda } from '../cuda/index.js';
-import type { Announce } from './call-recorder.js';
+import type { Announce, Returned } from './call-recorder.js';
 
 /** Comma-separated device ordinals, one per rank, as the launcher's deviceFor gives them. */
 export const DEVICES_HINT_ENV = 'CUIPC_PROBE_DEVICES';
@@ -38,7 +38,7 @@ export interface EarlyInit {
  * cudaFree(0) on a worker thread), announced as init's so a hang here reads as a hang in init.
  * Nothing when the backend is not named: the init round then does it all.
  */
-export function startEarly(backend: string | undefined, device: number | undefined, announce: Announce): EarlyInit | null {
+export function startEarly(backend: string | undefined, device: number | undefined, announce: Announce, returned: Returned): EarlyInit | null {
   if (backend !== 'cuda' && backend !== 'sim') return null;
   const early: EarlyInit = { backend, cuda: null, loadError: null, device: device ?? null, set: null, context: null };
   try {
@@ -52,8 +52,15 @@ export function startEarly(backend: string | undefined, device: number | undefin
   announce('init', 'cudaSetDevice', 'setDevice', { device });
   early.before = cuda.peekAtLastError();
   early.set = cuda.setDevice(device);
-  if (!early.set.ok) return early;
+  if (!early.set.ok) {
+    returned('init', 'cudaSetDevice');
+    return early;
+  }
   announce('init', 'cudaFree', 'initDeviceAsync', { device });
   early.context = cuda.initDeviceAsync(device);
+  // Registered before the init round can await it, so the coordinator hears of the return
+  // before any line the round writes after it.
+  const done = (): void => returned('init', 'cudaFree');
+  void early.context.then(done, done);
   return early;
 }

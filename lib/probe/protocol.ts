@@ -116,6 +116,8 @@ export interface RankStepResult {
 export type RankMessage =
   | { type: 'hello'; token: string; rank: number; pid: number; placement?: RankPlacement }
   | { type: 'calling'; token: string; rank: number; step: StepName; call: string; method: string; args: CallArguments }
+  /** A call made before its round (announced with 'calling') returned; call-recorder.ts Returned. */
+  | { type: 'returned'; token: string; rank: number; step: StepName; call: string }
   | { type: 'result'; token: string; rank: number; round: number; result: RankStepResult };
 
 export type CoordinatorMessage =

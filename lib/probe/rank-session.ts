@@ -6,7 +6,7 @@
 // its first failing call, as a server would; teardown goes on through failures so that nothing
 // is left behind.
 import type { StepName } from '../report/types.js';
-import { pseudoStatus, type Announce } from './call-recorder.js';
+import { pseudoStatus, type Announce, type Returned } from './call-recorder.js';
 import { startEarly, type EarlyInit } from './early-init.js';
 import type { RankStepResult, RoundData, RoundInput, RoundPhase } from './protocol.js';
 import { capture } from './steps/capture.js';
@@ -20,19 +20,22 @@ import { SessionState } from './steps/state.js';
 import { teardownClose, teardownFree } from './steps/teardown.js';
 import { verify } from './steps/verify.js';
 
-export type { Announce } from './call-recorder.js';
+export type { Announce, Returned } from './call-recorder.js';
 
 export class RankSession {
   private readonly state: SessionState;
   private early: EarlyInit | null = null;
 
-  constructor(private readonly announce: Announce) {
+  constructor(
+    private readonly announce: Announce,
+    private readonly returned: Returned = () => {},
+  ) {
     this.state = new SessionState(announce);
   }
 
   /** Before the init round: load the backend, start the context (early-init.ts); init records the calls. */
   prestart(backend: string | undefined, device: number | undefined): void {
-    if (!this.early && !this.state.config) this.early = startEarly(backend, device, this.announce);
+    if (!this.early && !this.state.config) this.early = startEarly(backend, device, this.announce, this.returned);
   }
 
   async run(step: StepName, phase: RoundPhase, input: RoundInput): Promise<RankStepResult> {

@@ -84,7 +84,8 @@ function main(): void {
   };
   const announce = (step: StepName, call: string, method: string, args: CallArguments): void =>
     send({ type: 'calling', token, rank, step, call, method, args });
-  const session = new RankSession(announce);
+  const returned = (step: StepName, call: string): void => send({ type: 'returned', token, rank, step, call });
+  const session = new RankSession(announce, returned);
   let leaving = false;
   // Rounds run one at a time, in arrival order.
   let queue: Promise<void> = Promise.resolve();

@@ -53,7 +53,7 @@ namespace {
 
 using namespace rawprobe;
 
-constexpr int kInputsPerAllocation = 8;  // lib/probe/rank-session.ts INPUTS_PER_ALLOCATION
+constexpr int kInputsPerAllocation = 8;  // lib/probe/steps/capture.ts INPUTS_PER_ALLOCATION
 constexpr uint32_t kFillMultiplier = 2654435761u;
 constexpr int kCudaMemcpyHostToDevice = 1, kCudaMemcpyDeviceToHost = 2;
 

@@ -33,6 +33,9 @@ describe('a signal to the coordinator at each step', () => {
   it.each(cases)('hung in %s, %s: every rank stopped, report marked INTERRUPTED, exit %i, nothing left', async (step, signal, code) => {
     const run = startCuipc(['probe', '--ranks', '2', '--inputs', '2', '--timeout', '30000', '--env', `CUIPC_SIM_FAULT=${faultAt(step, 2, 'hang')}`]);
     await hungRank(run);
+    // A moment for rank 0 to finish the quick calls it was making (a loaded machine may not
+    // have run them yet), so that the one call still in flight is the hung one.
+    await new Promise((r) => setTimeout(r, 300));
     const sent = Date.now();
     process.kill(run.pid, signal);
     const r = await run.done;

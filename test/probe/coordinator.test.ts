@@ -83,6 +83,25 @@ describe('coordinator with fake ranks', () => {
     expectAllGone(report.ranks.map((r) => r.pid));
   });
 
+  it('a call made before its round that returned is not the one a rank is named as stuck in', async () => {
+    // Rank 0 started its context early and it returned; rank 1 then hangs in init. Interrupted
+    // there, the report must name rank 1's call, not rank 0's older, finished cudaFree.
+    const interrupt = new AbortController();
+    const resolved = resolveProbeOptions({ backend: 'sim', ranks: 2, timeoutMs: 30_000, env: { FAKE_MODE_0: 'early', FAKE_MODE_1: 'hang-at:init' } }, {});
+    const report = await coordinate({
+      options: resolved,
+      launcher: plainLauncher(resolved, [0, 0], { program: process.execPath, args: [fakeRank] }),
+      coordinatorSimulated: true,
+      interrupt: interrupt.signal,
+      onProgress: (progress) => {
+        if (progress.ranks[1]?.call === 'cudaIpcOpenMemHandle' && !interrupt.signal.aborted) interrupt.abort('SIGINT');
+      },
+    });
+    assertValidReport(report);
+    expect(report.abort).toMatchObject({ reason: 'interrupted', rank: 1, step: 'init', call: 'cudaIpcOpenMemHandle' });
+    expectAllGone(report.ranks.map((r) => r.pid));
+  });
+
   it('ends a hung step within the timeout and kills the whole process group', async () => {
     const pidFile = join(scratch, 'child.pid');
     const started = Date.now();

@@ -21,6 +21,8 @@ describe('reading the wire', () => {
     expect(decodeRankMessage(`{"type":"shout","token":"${token}","rank":0}`, token)).toMatchObject({ ok: false, reason: /unknown message type/ });
     expect(decodeRankMessage(`{"type":"result","token":"${token}","rank":0,"round":1,"result":{}}`, token)).toMatchObject({ ok: false, reason: 'malformed result message' });
     expect(decodeRankMessage(`{"type":"hello","token":"${token}","rank":0,"pid":1}`, token)).toMatchObject({ ok: true });
+    expect(decodeRankMessage(`{"type":"returned","token":"${token}","rank":0,"step":"init","call":"cudaFree"}`, token)).toMatchObject({ ok: true, message: { type: 'returned', step: 'init', call: 'cudaFree' } });
+    expect(decodeRankMessage(`{"type":"returned","token":"${token}","rank":0,"step":"warmup","call":"cudaFree"}`, token)).toMatchObject({ ok: false, reason: 'malformed returned message' });
     expect(tokensEqual(token, token.slice(1))).toBe(false);
   });
 });

@@ -1,5 +1,6 @@
 // What the coordinator does with what comes through the rendezvous: a rank's hello, the call
-// it announces, its result for the round that runs; a rejected line; a closed connection. A
+// it announces (and, for a call made before its round, that it returned), its result for the
+// round that runs; a rejected line; a closed connection. A
 // message that does not fit what the coordinator knows is refused (and recorded by the
 // rendezvous); everything else wakes the wait of the rounds and updates the progress line.
 import type { RankMessage } from '../protocol.js';
@@ -23,6 +24,8 @@ function onMessage(run: CoordinatorState, connection: RankConnection, message: R
     state.placement = message.placement ?? null;
   } else if (message.type === 'calling') {
     state.inFlight = { step: message.step, call: message.call, method: message.method, args: message.args, since: Date.now() };
+  } else if (message.type === 'returned') {
+    if (state.inFlight && state.inFlight.step === message.step && state.inFlight.call === message.call) state.inFlight = null;
   } else {
     if (message.round !== run.currentRound) return `a result for round ${message.round} while round ${run.currentRound} runs`;
     if (state.results.has(message.round)) return `a second result for round ${message.round}`;
