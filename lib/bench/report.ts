@@ -228,7 +228,10 @@ How it measures:
   nine steps with its sizes and checks in forked C++ ranks (the same loader table, the same
   kernels, all-gathers and barriers through the parent over socketpairs), alternately with
   \`cuipc probe\` at 1 x 72, 4 x 72 and 8 x 4096; ratios cuipc / raw. The floors: an empty
-  \`node -e 0\` and a bare C++ process that loaded CUDA and created a context.
+  \`node -e 0\` and a bare C++ process that loaded CUDA and created a context. The bound: an
+  empty Node parent spawning as many empty Node children as there are ranks, to the last
+  child's first statement (lib/bench/node-chain.ts); no cuipc rank can begin its context
+  earlier, so the raw wall plus it is the least ratio a Node coordinator with Node ranks allows.
 - Scale: the report's per-step durations (the slowest rank per step); what is left of the wall
   time is process start, module loading, the rendezvous and the coordinator.
 - Trace overhead: the PyTorch program alone and under \`cuipc trace\`, alternately.
