@@ -100,6 +100,20 @@ export class CallRecorder {
   /** A teardown call: recorded, and a failure does not stop the ones after it. */
   teardownCall(entry: string, method: string, args: CallArguments, fn: () => CudaStatus): void {
     this.announce('teardown', entry, method, args);
+    this.teardownRecord(entry, method, args, fn);
+  }
+
+  /**
+   * One teardown call per item, announced once for all (thousands of closes a rank at the
+   * largest sizes): each recorded, a failure with its own arguments, and none stops the rest.
+   */
+  teardownCalls<T>(entry: string, method: string, items: readonly T[], argsOf: (item: T) => CallArguments, fn: (item: T) => CudaStatus): void {
+    if (items.length === 0) return;
+    this.announce('teardown', entry, method, { count: items.length });
+    for (const item of items) this.teardownRecord(entry, method, argsOf(item), () => fn(item));
+  }
+
+  private teardownRecord(entry: string, method: string, args: CallArguments, fn: () => CudaStatus): void {
     const before = this.context.cuda()?.peekAtLastError();
     const status = fn();
     if (status.ok) this.succeeded(status.call || entry, method, args);

@@ -177,6 +177,17 @@ describe('faults injected into the simulated device', () => {
     expect(failed).toMatchObject({ method: 'launchFillBatch', args: { seed: 1001, count: 1024 } });
   });
 
+  it('a failing close in teardown is recorded with its own pointer, and the closes and frees after it still run', async () => {
+    // Rank 1 closes the registered buffer's import first, then its peer's graph-input base.
+    const report = await run({ ranks: 2, env: { CUIPC_SIM_FAULT: 'cudaIpcCloseMemHandle@1#1=1' } });
+    expect(report.pinpoint).toMatchObject({ rank: 1, step: 'teardown', call: 'cudaIpcCloseMemHandle', code: 1 });
+    const calls = report.ranks[1].steps.teardown.calls;
+    const closes = calls.filter((c) => c.call === 'cudaIpcCloseMemHandle');
+    expect(closes.map((c) => [c.ok, c.count])).toEqual([[false, 1], [true, 1]]);
+    expect(closes[0].args.ptr).toMatch(/^0x[0-9a-f]+$/);
+    expect(calls.filter((c) => c.call === 'cudaFree' && c.ok).reduce((n, c) => n + c.count, 0)).toBeGreaterThan(0);
+  });
+
   it('a rank killed in cudaIpcOpenMemHandle: rank, step and call named, the others killed, exit 3', async () => {
     // Rank 2 opens 2 registered buffers first; its third open is in import.
     const report = await run({ ranks: 3, env: { CUIPC_SIM_FAULT: 'cudaIpcOpenMemHandle@2#3=kill' } });

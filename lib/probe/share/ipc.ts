@@ -64,7 +64,7 @@ export function ipcStrategy(): ShareStrategyModule {
 
     close(ctx) {
       const { cuda, rec } = ctx;
-      for (const ptr of opened.splice(0)) rec.teardownCall('cudaIpcCloseMemHandle', 'ipcCloseMemHandle', { ptr: ptrToHex(ptr) }, () => cuda.ipcCloseMemHandle(ptr));
+      rec.teardownCalls('cudaIpcCloseMemHandle', 'ipcCloseMemHandle', opened.splice(0), (ptr) => ({ ptr: ptrToHex(ptr) }), (ptr) => cuda.ipcCloseMemHandle(ptr));
     },
     release: () => {},
   };

@@ -57,7 +57,7 @@ export function vmmExportStrategy(): ShareStrategyModule {
 
     close(ctx) {
       const { cuda, rec } = ctx;
-      for (const ptr of mapped.splice(0)) rec.teardownCall('cuMemUnmap', 'vmmUnmapImported', { ptr: ptrToHex(ptr) }, () => cuda.vmmUnmapImported(ptr));
+      rec.teardownCalls('cuMemUnmap', 'vmmUnmapImported', mapped.splice(0), (ptr) => ({ ptr: ptrToHex(ptr) }), (ptr) => cuda.vmmUnmapImported(ptr));
       for (const fd of importedFds.splice(0)) cuda.closeFd(fd);
     },
     release(ctx) {

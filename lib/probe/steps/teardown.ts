@@ -15,7 +15,7 @@ export function teardownClose(state: SessionState): void {
     if (ended.ok && ended.value !== undefined) state.graph = ended.value;
     cuda.getLastError();
   }
-  for (const ptr of state.registeredImports.splice(0)) state.rec.teardownCall('cudaIpcCloseMemHandle', 'ipcCloseMemHandle', { ptr: ptrToHex(ptr) }, () => cuda.ipcCloseMemHandle(ptr));
+  state.rec.teardownCalls('cudaIpcCloseMemHandle', 'ipcCloseMemHandle', state.registeredImports.splice(0), (ptr) => ({ ptr: ptrToHex(ptr) }), (ptr) => cuda.ipcCloseMemHandle(ptr));
   if (state.strategy) state.strategy.close(state.share.ctx);
 }
 
@@ -40,8 +40,6 @@ export function teardownFree(state: SessionState): void {
   const allocations = [...state.segments, state.outputs, state.tables, state.registered].filter((a): a is Allocation => a !== null);
   state.segments = [];
   state.outputs = state.tables = state.registered = null;
-  for (const allocation of allocations) {
-    state.rec.teardownCall('cudaFree', 'free', { ptr: ptrToHex(allocation.ptr), kind: allocation.kind }, () => cuda.free(allocation.ptr));
-  }
+  state.rec.teardownCalls('cudaFree', 'free', allocations, (allocation) => ({ ptr: ptrToHex(allocation.ptr), kind: allocation.kind }), (allocation) => cuda.free(allocation.ptr));
   if (state.strategy) state.strategy.release(state.share.ctx);
 }
