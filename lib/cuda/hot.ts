@@ -81,9 +81,13 @@ export function hotCalls(native: NativeBinding): HotCalls {
     },
     ipcGetMemHandleBatch(list: BigUint64Array | Ptr[]): HandleBatch {
       const ptrs = pointerList(list);
-      const handles = Buffer.alloc(HANDLE_BYTES * ptrs.length);
+      // The native side writes every handle that succeeds: only a failed entry's bytes need zeroing.
+      const handles = Buffer.allocUnsafe(HANDLE_BYTES * ptrs.length);
       const batchCodes = new Int32Array(ptrs.length);
       const failed = native.ipcGetMemHandlePacked(ptrs, handles, batchCodes);
+      if (failed > 0) {
+        for (let i = 0; i < batchCodes.length; i++) if (batchCodes[i] !== 0) handles.fill(0, i * HANDLE_BYTES, (i + 1) * HANDLE_BYTES);
+      }
       return {
         call: 'cudaIpcGetMemHandle',
         count: ptrs.length,

@@ -366,7 +366,7 @@ export const RULES: readonly Rule[] = [
 // Variables a value rule names are not reported again by a prefix rule.
 const NAMED = new Set<string>(RULES.flatMap((r) => r.kind === 'value' ? [r.variable] : []));
 
-export function formatBytes(n: number): string {
+function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = n;
   let u = 0;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tmsStandinPath, vmmInterposerPath } from '../../lib/binding/native.js';
+import { vmmInterposerPath } from '../../lib/binding/native.js';
 import { progressLine } from '../../lib/cli/bisect.js';
 import { captureEnvironment } from '../../lib/env/capture.js';
 

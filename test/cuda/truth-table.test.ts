@@ -76,6 +76,7 @@ describe('cudaIpcGetMemHandle by allocation kind', () => {
     expect(results.failed).toBe(1);
     expect(results.handle(0)!.length).toBe(64);
     expect(results.handle(1)).toBeUndefined();
+    expect(results.handles.subarray(64, 128).every((b) => b === 0), 'a failed entry reads as zeros').toBe(true);
     expect(results.status(1)).toMatchObject({ ok: false, code: 1, name: 'cudaErrorInvalidValue', call: 'cudaIpcGetMemHandle' });
     // The batch gives the same handles as single calls.
     expect(results.handle(0)!.equals(cuda.ipcGetMemHandle(good.ptr).value!)).toBe(true);

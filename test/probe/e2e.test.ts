@@ -177,6 +177,13 @@ describe('faults injected into the simulated device', () => {
     expect(failed).toMatchObject({ method: 'launchFillBatch', args: { seed: 1001, count: 1024 } });
   });
 
+  it('a failing base lookup in export: the lookups before it are one record, the failure names its own input', async () => {
+    const report = await run({ ranks: 2, env: { CUIPC_SIM_FAULT: 'cuPointerGetAttribute@1#3=1' } });
+    expect(report.pinpoint).toMatchObject({ rank: 1, step: 'export', call: 'cuPointerGetAttribute' });
+    const lookups = report.ranks[1].steps.export.calls.filter((c) => c.method === 'rangeStartBatch');
+    expect(lookups.map((c) => [c.ok, c.count, c.args.input])).toEqual([[true, 2, 0], [false, 1, 2]]);
+  });
+
   it('a failing close in teardown is recorded with its own pointer, and the closes and frees after it still run', async () => {
     // Rank 1 closes the registered buffer's import first, then its peer's graph-input base.
     const report = await run({ ranks: 2, env: { CUIPC_SIM_FAULT: 'cudaIpcCloseMemHandle@1#1=1' } });

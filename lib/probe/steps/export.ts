@@ -11,16 +11,20 @@ export async function exportInputs(state: SessionState): Promise<RoundData> {
   state.rec.announce('export', 'cuPointerGetAttribute', 'rangeStartBatch', { count: state.inputs.length });
   const before = cuda.peekAtLastError();
   const ranges = cuda.rangeStartBatch(state.inputs);
+  const argsOf = (i: number) => ({ ptr: ptrToHex(state.inputs[i]), attribute: 'CU_POINTER_ATTRIBUTE_RANGE_START_ADDR', input: i });
+  // The lookups up to the first failure are one record (with the first input's arguments), the
+  // failure one more; arguments are formatted only for those, not for every input.
+  const firstFailed = ranges.failed > 0 ? ranges.codes.findIndex((code) => code !== 0) : -1;
+  const succeeded = firstFailed < 0 ? ranges.count : firstFailed;
+  if (succeeded > 0) state.rec.succeeded(ranges.call, 'rangeStartBatch', argsOf(0), succeeded);
+  if (firstFailed >= 0) {
+    state.rec.fail('rangeStartBatch', argsOf(firstFailed), ranges.status(firstFailed), { ptr: state.inputs[firstFailed] }, before);
+    return { kind: 'none' };
+  }
   const baseIndex = new Map<bigint, number>();
   const bases: Ptr[] = [];
   const inputs: ExportData['inputs'] = [];
   for (let i = 0; i < ranges.count; i += 1) {
-    const args = { ptr: ptrToHex(state.inputs[i]), attribute: 'CU_POINTER_ATTRIBUTE_RANGE_START_ADDR', input: i };
-    if (ranges.codes[i] !== 0) {
-      state.rec.fail('rangeStartBatch', args, ranges.status(i), { ptr: state.inputs[i] }, before);
-      return { kind: 'none' };
-    }
-    state.rec.succeeded(ranges.call, 'rangeStartBatch', args);
     const base = ranges.bases[i];
     let index = baseIndex.get(base);
     if (index === undefined) {
