@@ -6,6 +6,7 @@ import { citeFacts } from './hardware-facts.js';
 import { preloadCase, preloadEntries, runRule, type Rule, type ValueRule } from './hazard-rule-kinds.js';
 import { describeLdPreload, type PreloadEntry } from './preload.js';
 import { MEMORY_SAVER_CUDA_GRAPH, readSglangBool } from './sglang.js';
+import { parseAllocConf, readTorchAllocConf, type TorchAllocConf } from './alloc-conf.js';
 
 export type HazardSeverity = 'high' | 'medium' | 'info';
 
@@ -60,21 +61,16 @@ function isFalsy(value: string | undefined): boolean {
   return value !== undefined && /^(0|false|no|off)$/i.test(value.trim());
 }
 
-/** Parses PyTorch's allocator configuration, "key:value,key:value" (keys lower-cased). */
-export function parseAllocConf(value: string): Map<string, string> {
-  const options = new Map<string, string>();
-  for (const part of value.split(',')) {
-    const at = part.indexOf(':');
-    if (at < 0) { if (part.trim()) options.set(part.trim().toLowerCase(), ''); continue; }
-    options.set(part.slice(0, at).trim().toLowerCase(), part.slice(at + 1).trim());
-  }
-  return options;
+/** The settings PyTorch takes from this one variable's value; null when it raises on them. */
+function strictConf(variable: string, value: string): TorchAllocConf | null {
+  const reading = readTorchAllocConf({ [variable]: value });
+  return reading.ok ? reading.conf : null;
 }
 
 function anyVmmSource(env: Env, ctx: EnvContext): string | null {
   for (const name of ['PYTORCH_CUDA_ALLOC_CONF', 'PYTORCH_ALLOC_CONF']) {
     const v = env[name];
-    if (v !== undefined && /^true$/i.test(parseAllocConf(v).get('expandable_segments') ?? '')) return `${name}=${v}`;
+    if (v !== undefined && strictConf(name, v)?.expandableSegments) return `${name}=${v}`;
   }
   if (sglangFlagOn(env[MEMORY_SAVER_CUDA_GRAPH])) return MEMORY_SAVER_CUDA_GRAPH;
   const preload = preloadEntries(env, ctx).find((p) => preloadCase(p) === 'torch_memory_saver' || preloadCase(p) === 'cuipc-vmm-interposer');
@@ -93,8 +89,19 @@ function allocConfRule(variable: string): ValueRule {
   return {
     kind: 'value', variable, cases: [
       {
+        id: 'alloc-conf.invalid',
+        when: (v) => !readTorchAllocConf({ [variable]: v }).ok,
+        severity: 'high',
+        effect: (v) => {
+          const reading = readTorchAllocConf({ [variable]: v });
+          return `PyTorch raises "${reading.ok ? '' : reading.message}" at its first CUDA allocation (keys and True/False are case-sensitive): the process fails before any IPC happens`;
+        },
+        evidence: 'PyTorch c10/core/AllocatorConfig.cpp (parseArgs: unknown keys and values other than True/False raise)',
+        remedy: `fix ${variable}: keys as PyTorch spells them, booleans as True or False`,
+      },
+      {
         id: 'alloc-conf.expandable-segments',
-        when: (v) => /^true$/i.test(parseAllocConf(v).get('expandable_segments') ?? ''),
+        when: (v) => strictConf(variable, v)?.expandableSegments === true && strictConf(variable, v)?.backend === 'native',
         severity: 'high',
         effect: 'PyTorch maps its cached segments with cuMemCreate/cuMemMap (VMM). Tensors, CUDA-graph inputs included, are not legacy-IPC-capable: cudaIpcGetMemHandle on their base returns 1 cudaErrorInvalidValue ("invalid argument"), and the error stays in cudaGetLastError, so the next PyTorch call reports it again',
         evidence: `${citeFacts('expandable-segments')}: PyTorch tensor under PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True -> cudaIpcGetMemHandle 1 cudaErrorInvalidValue (default allocator: 0 cudaSuccess)`,
@@ -102,7 +109,7 @@ function allocConfRule(variable: string): ValueRule {
       },
       {
         id: 'alloc-conf.cuda-malloc-async',
-        when: (v) => /^cudamallocasync$/i.test(parseAllocConf(v).get('backend') ?? ''),
+        when: (v) => strictConf(variable, v)?.backend === 'cudaMallocAsync',
         severity: 'high',
         effect: 'PyTorch allocates from the cudaMallocAsync stream-ordered pool; pool memory is not legacy-IPC-capable, so cudaIpcGetMemHandle on tensors returns 1 cudaErrorInvalidValue',
         evidence: `${citeFacts('pool-not-exportable')}: cudaMallocAsync (default pool) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue`,

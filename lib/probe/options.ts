@@ -31,7 +31,7 @@ export const DEFAULTS = {
   ranks: 4,
   inputs: 72,
   bytes: 4096,
-  alloc: 'cudaMalloc' as InputAllocator,
+  alloc: 'torch' as InputAllocator,
   share: 'ipc' as ShareStrategy,
   captureMode: 'global' as CaptureMode,
   timeoutMs: 20_000,

@@ -13,9 +13,13 @@ export type StepName = (typeof STEPS)[number];
 /** How a rank's step ended. 'interrupted': the coordinator killed the rank while it ran the step. */
 export type StepOutcome = 'passed' | 'failed' | 'skipped' | 'not-run' | 'crashed' | 'hung' | 'interrupted';
 
-/** --alloc: how the graph inputs are allocated ('cudaMalloc' is the binding's 'device'). */
-export type InputAllocator = 'cudaMalloc' | Exclude<AllocationKind, 'device'>;
-export const INPUT_ALLOCATORS: readonly InputAllocator[] = ['cudaMalloc', 'vmm', 'vmm-fd', 'pool', 'managed', 'host'];
+/**
+ * --alloc: how the graph inputs are allocated. 'torch' (the default): as PyTorch's caching
+ * allocator does under the rank's PYTORCH_CUDA_ALLOC_CONF, whole segments carved into tensors;
+ * the others call one allocator directly ('cudaMalloc' is the binding's 'device').
+ */
+export type InputAllocator = 'torch' | 'cudaMalloc' | Exclude<AllocationKind, 'device'>;
+export const INPUT_ALLOCATORS: readonly InputAllocator[] = ['torch', 'cudaMalloc', 'vmm', 'vmm-fd', 'pool', 'managed', 'host'];
 
 export type ShareStrategy = 'ipc' | 'copy' | 'vmm-export';
 export const SHARE_STRATEGIES: readonly ShareStrategy[] = ['ipc', 'copy', 'vmm-export'];

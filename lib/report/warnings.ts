@@ -38,12 +38,13 @@ function findings(rank: RankEvidence, alloc: InputAllocator): Finding[] {
         message: `LD_PRELOAD entry ${hazard.value} was not loaded (${hazard.effect}); nothing it would do was exercised.`,
         command: 'give the path of a file that exists; `cuipc paths` lists the libraries this package ships',
       });
-    } else if (hazard.id === 'alloc-conf.expandable-segments' && !VMM_ALLOCATORS.includes(alloc)) {
+    } else if (hazard.id.startsWith('alloc-conf.') && hazard.severity === 'high' && alloc !== 'torch' && !(hazard.id === 'alloc-conf.expandable-segments' && VMM_ALLOCATORS.includes(alloc))) {
+      // --alloc torch replays PyTorch under these settings; the other allocators bypass it.
       out.push({
         id: hazard.id,
         severity: 'high',
-        message: `${hazard.variable}=${hazard.value} makes PyTorch allocate tensors with cuMemCreate, but the probe allocated graph inputs itself (--alloc ${alloc}), bypassing PyTorch.`,
-        command: 'the same probe with --alloc vmm (what expandable segments allocate)',
+        message: `${hazard.variable}=${hazard.value} changes how PyTorch allocates tensors, but the probe allocated graph inputs itself (--alloc ${alloc}), bypassing PyTorch.`,
+        command: 'the same probe without --alloc (the default, --alloc torch, allocates as PyTorch does under these settings)',
       });
     } else if (hazard.id === 'ld-preload.allocator-interposer' || hazard.id === 'ld-preload.driver-interposer') {
       out.push({

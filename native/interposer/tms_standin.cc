@@ -10,9 +10,12 @@
 //    act on the calling thread only; `TMS_INIT_ENABLE` (read once per thread, "1"/"true")
 //    starts a thread inside it ("1", "true", "TRUE", "yes", "YES");
 //  - `tms_set_current_tag` / `tms_get_current_tag` (the tag is recorded, nothing else).
+//  - as torch_memory_saver 0.0.9 and 0.0.9.post1 (the releases RL frameworks pin): the size goes
+//    to cuMemCreate unrounded, and a driver error prints the code on stderr and exits the
+//    process (CURESULT_CHECK), so a size that is not a multiple of the granularity kills it.
 // What it does NOT reproduce: pause/resume, CPU and disk backup, the memory margin, the
-// GPUDirect-RDMA allocation flag, per-tag bookkeeping, and the aborts the real library makes
-// on driver errors (this one returns the error code).
+// GPUDirect-RDMA allocation flag, per-tag bookkeeping, and the newer releases' rounding (cuipc's
+// own interposer rounds, as they do).
 #include <cstdlib>
 #include <initializer_list>
 #include <cstring>
@@ -61,7 +64,8 @@ CUIPC_EXPORT const char* tms_get_current_tag(void) { return t_region.tag.c_str()
 CUIPC_EXPORT cudaError_t cudaMalloc(void** ptr, size_t size) {
   if (!ptr) return cuabi::kErrorInvalidValue;
   init();
-  return t_region.inside() ? cuipc_interposer::ServeVmm(ptr, size) : cuipc_interposer::ForwardMalloc(ptr, size);
+  static const cuipc_interposer::VmmPolicy kAs009{/*roundToGranularity=*/false, /*exitOnDriverError=*/true};
+  return t_region.inside() ? cuipc_interposer::ServeVmm(ptr, size, kAs009) : cuipc_interposer::ForwardMalloc(ptr, size);
 }
 
 CUIPC_EXPORT cudaError_t cudaFree(void* ptr) {

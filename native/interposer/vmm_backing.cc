@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -33,6 +34,7 @@ using cuMemAddressFree_t = CUresult (*)(CUdeviceptr, size_t);
 using cuMemMap_t = CUresult (*)(CUdeviceptr, size_t, size_t, CUmemGenericAllocationHandle, unsigned long long);
 using cuMemUnmap_t = CUresult (*)(CUdeviceptr, size_t);
 using cuMemSetAccess_t = CUresult (*)(CUdeviceptr, size_t, const CUmemAccessDesc*, size_t);
+using cuGetErrorString_t = CUresult (*)(CUresult, const char**);
 using cudaMalloc_t = cudaError_t (*)(void**, size_t);
 using cudaFree_t = cudaError_t (*)(void*);
 using cudaGetDevice_t = cudaError_t (*)(int*);
@@ -51,6 +53,7 @@ struct Driver {
   cuMemMap_t cuMemMap = nullptr;
   cuMemUnmap_t cuMemUnmap = nullptr;
   cuMemSetAccess_t cuMemSetAccess = nullptr;
+  cuGetErrorString_t cuGetErrorString = nullptr;  // optional: names the code in an exit message
 };
 
 struct Allocation {
@@ -98,6 +101,7 @@ void resolveDriver() {
   if (!ok) return;
   fetch(gpa, "cuCtxGetDevice", &d.cuCtxGetDevice);
   fetch(gpa, "cuCtxSynchronize", &d.cuCtxSynchronize);
+  fetch(gpa, "cuGetErrorString", &d.cuGetErrorString);
   d.cuInit(0);
   d.ok = true;
   g_driver = d;
@@ -189,7 +193,18 @@ CUresult granularityFor(const CUmemAllocationProp& prop, size_t* granularity) {
   return cuabi::kSuccess;
 }
 
-cudaError_t vmmMalloc(void** ptr, size_t size) {
+// torch_memory_saver's CURESULT_CHECK (csrc/utils.h): the code and its string on stderr, then
+// exit(1). `func` is the helper of the real library the failing call sits in.
+[[noreturn]] void exitLikeTms(CUresult r, const char* func) {
+  const char* text = nullptr;
+  if (g_driver.cuGetErrorString) g_driver.cuGetErrorString(r, &text);
+  std::fprintf(stderr, "[torch_memory_saver stand-in] CUresult error: %d (%s) func=%s (cuipc's test stand-in exits as torch_memory_saver 0.0.9 does)\n",
+               static_cast<int>(r), text ? text : "Unknown error", func);
+  std::fflush(stderr);
+  std::exit(1);
+}
+
+cudaError_t vmmMalloc(void** ptr, size_t size, const cuipc_interposer::VmmPolicy& policy) {
   const Driver& d = g_driver;
   CUdevice device = 0;
   if (!currentDevice(&device)) return cuabi::kErrorInitializationError;
@@ -203,18 +218,22 @@ cudaError_t vmmMalloc(void** ptr, size_t size) {
   CUresult r = granularityFor(prop, &granularity);
   if (r != cuabi::kSuccess) return toRuntimeError(r);
   if (size > SIZE_MAX - granularity) return cuabi::kErrorMemoryAllocation;
-  const size_t rounded = (size + granularity - 1) / granularity * granularity;
+  // torch_memory_saver before its mid-2026 releases hands the size to cuMemCreate unrounded.
+  const size_t rounded = policy.roundToGranularity ? (size + granularity - 1) / granularity * granularity : size;
 
   CUmemGenericAllocationHandle handle = 0;
   r = d.cuMemCreate(&handle, rounded, &prop, 0);
+  if (r != cuabi::kSuccess && policy.exitOnDriverError) exitLikeTms(r, "cu_mem_create");
   if (r != cuabi::kSuccess) return toRuntimeError(r);
   CUdeviceptr va = 0;
   r = d.cuMemAddressReserve(&va, rounded, granularity, 0, 0);
+  if (r != cuabi::kSuccess && policy.exitOnDriverError) exitLikeTms(r, "malloc");
   if (r != cuabi::kSuccess) {
     d.cuMemRelease(handle);
     return toRuntimeError(r);
   }
   r = d.cuMemMap(va, rounded, 0, handle, 0);
+  if (r != cuabi::kSuccess && policy.exitOnDriverError) exitLikeTms(r, "malloc");
   if (r != cuabi::kSuccess) {
     d.cuMemAddressFree(va, rounded);
     d.cuMemRelease(handle);
@@ -263,13 +282,13 @@ cudaError_t ForwardMalloc(void** ptr, size_t size) {
   return g_next_malloc ? g_next_malloc(ptr, size) : cuabi::kErrorInitializationError;
 }
 
-cudaError_t ServeVmm(void** ptr, size_t size) {
+cudaError_t ServeVmm(void** ptr, size_t size, const VmmPolicy& policy) {
   // A zero-byte request has nothing to map; the runtime answers it (success, null pointer).
   if (size == 0 || !g_driver.ok) {
     if (size == 0 && g_next_malloc) return g_next_malloc(ptr, size);
     return g_driver.ok ? cuabi::kErrorInvalidValue : cuabi::kErrorInitializationError;
   }
-  return vmmMalloc(ptr, size);
+  return vmmMalloc(ptr, size, policy);
 }
 
 cudaError_t Free(void* ptr) {

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ElfFormatError, readElfDynamicSymbols } from '../../lib/env/elf.js';
-import { detectHazards, parseAllocConf, RULES, type Hazard } from '../../lib/env/hazards.js';
+import { parseAllocConf } from '../../lib/env/alloc-conf.js';
+import { detectHazards, RULES, type Hazard } from '../../lib/env/hazards.js';
 import { describeLdPreload, splitLdPreload } from '../../lib/env/preload.js';
 import { buildAllocatorInterposer, buildElfFixture, makeTempDir } from './fixtures.js';
 

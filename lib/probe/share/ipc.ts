@@ -25,8 +25,9 @@ export function ipcStrategy(): ShareStrategyModule {
         const args = { ptr: ptrToHex(bases[b]), baseIndex: b, of: bases.length };
         const handle = handles.handle(b);
         if (!handle) {
+          const segment = ctx.segmentOf(bases[b]);
           // Every failing base is recorded; the last-error slot belongs to the first.
-          rec.fail('ipcGetMemHandleBatch', args, handles.status(b), { ptr: bases[b] }, first ? before : undefined);
+          rec.fail('ipcGetMemHandleBatch', segment ? { ...args, segment } : args, handles.status(b), { ptr: bases[b] }, first ? before : undefined);
           first = false;
           continue;
         }

@@ -20,6 +20,8 @@ export interface ShareContext {
   readonly registered: Ptr | null;
   /** The mapped size of this rank's allocation at `base` (what an importer maps). */
   allocationBytes(base: Ptr): number;
+  /** What the segment at `base` holds and how it was made (--alloc torch), or null. */
+  segmentOf(base: Ptr): string | null;
 }
 
 /** This rank's inputs as allocation bases, de-duplicated, and each input as (base index, offset). */

@@ -1,10 +1,12 @@
-// The capture step: allocate the graph inputs as a caching allocator would (several to an
-// allocation, inside the memory saver's region where the server uses one) and record the
+// The capture step: allocate the graph inputs (as PyTorch does by default, else with the chosen
+// allocator, inside the memory saver's region where the server uses one) and record the
 // all-reduce over them into a CUDA graph.
-import type { AllocationKind } from '../../../binding.js';
+import type { AllocationKind, Ptr } from '../../../binding.js';
+import type { TorchAllocConf } from '../../env/alloc-conf.js';
 import { ptrToHex } from '../hex.js';
 import { enterRegions } from '../memory-saver.js';
 import type { SessionState } from './state.js';
+import { allocateTensors, CUSTOM_AR_MAX_SIZE, describeConf, rankAllocConf } from './torch-inputs.js';
 
 /** Graph inputs share allocations, as a caching allocator's blocks do, so export de-duplicates bases. */
 export const INPUTS_PER_ALLOCATION = 8;
@@ -12,10 +14,21 @@ export const INPUTS_PER_ALLOCATION = 8;
 export async function capture(state: SessionState): Promise<void> {
   const { inputs, ranks, alloc } = state.cfg;
   const cuda = state.api;
-  const kind: AllocationKind = alloc === 'cudaMalloc' ? 'device' : alloc;
-  // The communicator's pointer tables exist before capture, outside any region (as rank_data does).
-  state.tables = await state.malloc('device', inputs * ranks * 8, 'peer pointer tables');
-  if (!state.tables) return;
+  const conf = alloc === 'torch' ? rankAllocConf(state) : null;
+  if (alloc === 'torch' && !conf) return;
+  // The communicator's pointer tables exist before capture, outside any region: rank_data,
+  // torch.empty(max_size) in SGLang (from the default pool), a cudaMalloc otherwise.
+  const tableBytes = inputs * ranks * 8;
+  if (conf) {
+    state.rec.note(`graph inputs allocated as PyTorch does: ${describeConf(conf)}`);
+    const at = await allocateTensors(state, conf, [Math.max(CUSTOM_AR_MAX_SIZE, tableBytes)], 'default pool', () => 'rank_data (peer pointer tables)');
+    if (!at) return;
+    state.tablesPtr = at[0];
+  } else {
+    state.tables = await state.malloc('device', tableBytes, 'peer pointer tables');
+    if (!state.tables) return;
+    state.tablesPtr = state.tables.ptr;
+  }
   // SGLang under SGLANG_MEMORY_SAVER_CUDA_GRAPH allocates graph inputs and captures inside the
   // memory saver's region (memory-saver.ts); the thread-local region is entered on this thread,
   // the one that allocates, and left as it was found.
@@ -23,15 +36,33 @@ export async function capture(state: SessionState): Promise<void> {
   const leave = region ? enterRegions(cuda, region) : () => {};
   if (region?.entered) state.rec.note(`graph inputs allocated and captured inside the region of ${region.hooks.map((h) => `${h.abi} (${h.library ?? 'unknown library'})`).join(' and ')}: ${region.reason}`);
   try {
-    await allocateAndCapture(state, kind);
+    if (conf) await allocateAsTorchAndCapture(state, conf);
+    else await allocateAndCapture(state, alloc === 'cudaMalloc' ? 'device' : (alloc as AllocationKind));
   } finally {
     leave();
   }
 }
 
+/** The graph's private pool: inputs, then the all-reduce output, allocated as the capture runs. */
+async function allocateAsTorchAndCapture(state: SessionState, conf: TorchAllocConf): Promise<void> {
+  const { inputs, bytes } = state.cfg;
+  const requests = [...Array.from({ length: inputs }, () => bytes), inputs * bytes];
+  const label = (t: number) => (t < inputs ? `input ${t}` : 'all-reduce output');
+  const allocate = async (): Promise<boolean> => {
+    const ptrs = await allocateTensors(state, conf, requests, 'graph pool', label);
+    if (!ptrs) return false;
+    state.inputs.push(...ptrs.slice(0, inputs));
+    state.outputsPtr = ptrs[inputs];
+    return true;
+  };
+  // The async backend's tensors are allocated before the capture (torch-inputs.ts says why).
+  if (conf.backend === 'cudaMallocAsync' && !(await allocate())) return;
+  await captureAllReduce(state, conf.backend === 'cudaMallocAsync' ? null : allocate);
+  if (!state.rec.failed()) state.rec.note(`recorded ${state.inputs.length} graph inputs in ${state.segments.length - 1} graph-pool allocation(s)`);
+}
+
 async function allocateAndCapture(state: SessionState, kind: AllocationKind): Promise<void> {
-  const { inputs, bytes, ranks, captureMode } = state.cfg;
-  const cuda = state.api;
+  const { inputs, bytes } = state.cfg;
   for (let first = 0; first < inputs; first += INPUTS_PER_ALLOCATION) {
     const count = Math.min(INPUTS_PER_ALLOCATION, inputs - first);
     const segment = await state.malloc(kind, count * bytes, `graph inputs ${first}..${first + count - 1}`);
@@ -40,8 +71,16 @@ async function allocateAndCapture(state: SessionState, kind: AllocationKind): Pr
     for (let j = 0; j < count; j += 1) state.inputs.push(segment.ptr + BigInt(j * bytes));
   }
   state.outputs = await state.malloc('device', inputs * bytes, 'all-reduce outputs');
-  if (!state.outputs || !state.tables) return;
+  if (!state.outputs || state.tablesPtr === null) return;
+  state.outputsPtr = state.outputs.ptr;
+  await captureAllReduce(state, null);
+  if (!state.rec.failed()) state.rec.note(`recorded ${state.inputs.length} graph inputs in ${state.segments.length} allocations`);
+}
 
+/** Begins the capture, runs `allocateDuring` (PyTorch's graph pool), records the all-reduces, ends it. */
+async function captureAllReduce(state: SessionState, allocateDuring: (() => Promise<boolean>) | null): Promise<void> {
+  const { inputs, bytes, ranks, captureMode } = state.cfg;
+  const cuda = state.api;
   const stream = await state.rec.call('cudaStreamCreateWithFlags', 'streamCreate', { nonBlocking: true }, () => cuda.streamCreate(true));
   if (!stream.ok || stream.value === undefined) return;
   state.stream = stream.value;
@@ -49,11 +88,13 @@ async function allocateAndCapture(state: SessionState, kind: AllocationKind): Pr
   const begun = await state.rec.call('cudaStreamBeginCapture', 'streamBeginCapture', { stream: ptrToHex(s), mode: captureMode }, () => cuda.streamBeginCapture(s, captureMode));
   if (!begun.ok) return;
   state.capturing = true;
-  if (state.kernels) {
+  // A failed allocation still ends the capture below, as a server's capture context manager does.
+  const allocated = allocateDuring ? await allocateDuring() : true;
+  if (allocated && state.kernels) {
     // One all-reduce per input, table i at i * ranks pointers and output i at i * bytes, all
     // launched by one addon call (thousands of launches a rank at the largest sizes).
-    const outputs = state.outputs.ptr;
-    const tables = state.tables.ptr;
+    const outputs = state.outputsPtr as Ptr;
+    const tables = state.tablesPtr as Ptr;
     const count = bytes / 4;
     const tableList = new BigUint64Array(inputs);
     const outList = new BigUint64Array(inputs);
@@ -68,7 +109,7 @@ async function allocateAndCapture(state: SessionState, kind: AllocationKind): Pr
       () => cuda.launchAllReduceBatch(tableList, ranks, outList, count, s),
       (i) => ({ table: ptrToHex(tableList[i]), ranks, out: ptrToHex(outList[i]), count, stream: ptrToHex(s), input: ptrToHex(state.inputs[i]) }),
     );
-  } else {
+  } else if (allocated) {
     state.rec.note('kernels unavailable: the graph is captured without the all-reduce kernel');
   }
   // End the capture even after a failed launch, as a server's capture context manager does.
@@ -79,5 +120,4 @@ async function allocateAndCapture(state: SessionState, kind: AllocationKind): Pr
   const graph = state.graph;
   const exec = await state.rec.call('cudaGraphInstantiate', 'graphInstantiate', { graph: ptrToHex(graph) }, () => cuda.graphInstantiate(graph));
   if (exec.ok && exec.value !== undefined) state.exec = exec.value;
-  state.rec.note(`recorded ${state.inputs.length} graph inputs in ${state.segments.length} allocations`);
 }

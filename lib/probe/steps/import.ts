@@ -21,10 +21,10 @@ export async function importInputs(state: SessionState): Promise<void> {
     locate.push(located);
   }
   // Pointer table i: for each rank r, where input i of rank r is visible from here.
-  const tables = state.tables;
-  if (!tables) throw new TypeError('import before capture');
+  const tables = state.tablesPtr;
+  if (tables === null) throw new TypeError('import before capture');
   state.hostTables = Array.from({ length: inputs }, (_, i) => locate.map((at) => at(i)));
-  // All tables are one allocation, table i at i * ranks pointers: one copy writes them all.
+  // All tables are one block, table i at i * ranks pointers: one copy writes them all.
   const data = new Uint8Array(BigUint64Array.from(state.hostTables.flat()).buffer);
-  await state.rec.call('cudaMemcpy', 'copyFromHost', { dst: ptrToHex(tables.ptr), bytes: data.byteLength, tables: inputs }, () => cuda.copyFromHost(tables.ptr, data), { ptr: tables.ptr });
+  await state.rec.call('cudaMemcpy', 'copyFromHost', { dst: ptrToHex(tables), bytes: data.byteLength, tables: inputs }, () => cuda.copyFromHost(tables, data), { ptr: tables });
 }

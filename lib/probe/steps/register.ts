@@ -6,11 +6,21 @@ import { IPC_MEM_LAZY_ENABLE_PEER_ACCESS } from '../../cuda/index.js';
 import { bytesToHex, hexToBytes, ptrToHex } from '../hex.js';
 import type { RegisteredExport, RoundData } from '../protocol.js';
 import type { SessionState } from './state.js';
+import { CUSTOM_AR_MAX_SIZE } from './torch-inputs.js';
+
+/**
+ * SGLang's CustomAllreduce registers create_shared_buffer(meta_size() + max_size) first: one
+ * cudaMalloc through ctypes (so an LD_PRELOAD hook serves it, in its region), never rounded.
+ * meta_size() is sizeof(Signal), 3456 bytes; max_size 8 MiB. The probe's copy strategy keeps
+ * every input in it, so it grows past max_size when the inputs need more.
+ */
+export const CUSTOM_AR_META_SIZE = 3456;
 
 export async function registerExport(state: SessionState): Promise<RoundData> {
   const { inputs, bytes } = state.cfg;
   const cuda = state.api;
-  state.registered = await state.malloc('device', inputs * bytes, 'registered buffer');
+  const size = CUSTOM_AR_META_SIZE + Math.max(CUSTOM_AR_MAX_SIZE, inputs * bytes);
+  state.registered = await state.malloc('device', size, 'registered buffer (create_shared_buffer(meta_size + max_size))');
   if (!state.registered) return { kind: 'none' };
   const base = state.registered.ptr;
   const handle = await state.rec.call('cudaIpcGetMemHandle', 'ipcGetMemHandle', { ptr: ptrToHex(base) }, () => cuda.ipcGetMemHandle(base), { ptr: base });

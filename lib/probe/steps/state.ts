@@ -31,8 +31,14 @@ export class SessionState {
   registeredPeers: Ptr[] = [];
   segments: Allocation[] = [];
   inputs: Ptr[] = [];
+  /** The all-reduce outputs and the peer pointer tables when each is an allocation of its own. */
   outputs: Allocation | null = null;
   tables: Allocation | null = null;
+  /** Where they are (with --alloc torch, blocks inside segments). */
+  outputsPtr: Ptr | null = null;
+  tablesPtr: Ptr | null = null;
+  /** What each segment --alloc torch made holds, by its base: the report names it for a failing base. */
+  segmentNotes = new Map<Ptr, string>();
   hostTables: Ptr[][] = [];
   stream: Ptr | null = null;
   capturing = false;
@@ -76,6 +82,7 @@ export class SessionState {
           return self.registered?.ptr ?? null;
         },
         allocationBytes: (base) => this.segments.find((s) => s.ptr === base)?.mappedBytes ?? 0,
+        segmentOf: (base) => this.segmentNotes.get(base) ?? null,
       },
     };
   }

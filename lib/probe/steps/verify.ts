@@ -1,7 +1,7 @@
 // The verify step: the all-reduce outputs against the sums expected (with kernels), or, without
 // them, every peer's inputs read through this rank's pointer tables against their fills. The
 // first mismatch fails the step; the rest are counted.
-import type { Allocation, Ptr } from '../../../binding.js';
+import type { Ptr } from '../../../binding.js';
 import type { VerifySummary } from '../../report/types.js';
 import { pseudoStatus } from '../call-recorder.js';
 import { ptrToHex } from '../hex.js';
@@ -14,8 +14,8 @@ export async function verify(state: SessionState): Promise<RoundData> {
   const count = bytes / 4;
   const summary: VerifySummary = { mode: state.kernels ? 'kernel' : 'copy', inputsChecked: 0, bytesChecked: 0, mismatches: 0 };
   if (state.kernels) {
-    // The outputs are one allocation, output i at i * bytes: one copy reads them all.
-    const outputs = (state.outputs as Allocation).ptr;
+    // The outputs are one block, output i at i * bytes: one copy reads them all.
+    const outputs = state.outputsPtr as Ptr;
     const all = await readDevice(state, outputs, inputs * bytes, { outputs: inputs });
     if (!all) return { kind: 'verify', verify: summary };
     for (let i = 0; i < inputs; i += 1) {
