@@ -1,7 +1,6 @@
 // `cuipc bisect GOOD BAD`: the smallest set of environment changes that turns GOOD's passing
 // probe into BAD's failing one. Takes the probe's options (shared with `cuipc probe`), prints
 // progress on a terminal, the result as text or JSON, and exits 0 found / 1 none / 2 / 3.
-import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { bisect, renderBisect, type BisectProgress, type BisectSnapshotInput } from '../bisect/index.js';
 import { SnapshotFormatError } from '../env/read-snapshot.js';
@@ -9,6 +8,7 @@ import { DEFAULTS, ProbeUsageError } from '../probe/options.js';
 import { INPUT_ALLOCATORS, SHARE_STRATEGIES, type InputAllocator, type ShareStrategy } from '../report/types.js';
 import { EXIT } from './common.js';
 import { readSnapshotFile } from './env.js';
+import { checkOutput, FileUsageError, FileWriteError, writeOutputFile } from './files.js';
 import { addCommonOptions, toOptions, type CommonFlags } from './probe.js';
 
 interface BisectFlags extends CommonFlags {
@@ -84,6 +84,10 @@ export function registerBisectCommand(program: Command): void {
   command.action(async (goodPath: string, badPath: string, flags: BisectFlags) => {
     try {
       if (flags.envSnapshot !== undefined) throw new ProbeUsageError('--env-snapshot: bisect builds every probe\'s environment from GOOD and BAD');
+      if (typeof flags.json === 'string') {
+        const inputs = [{ path: goodPath, label: 'GOOD' }, { path: badPath, label: 'BAD' }].filter((i) => i.path !== '-');
+        checkOutput(flags.json, '--json', flags.envFrom !== undefined ? [...inputs, { path: flags.envFrom, label: '--env-from' }] : inputs);
+      }
       const good = snapshotArgument('GOOD', goodPath);
       const bad = snapshotArgument('BAD', badPath);
       const showProgress = process.stderr.isTTY === true && !flags.quiet;
@@ -95,14 +99,19 @@ export function registerBisectCommand(program: Command): void {
         ...(showProgress ? { onProgress: (p: BisectProgress) => process.stderr.write(progressLine(p)) } : {}),
       });
       const json = `${JSON.stringify(result, null, 2)}\n`;
-      if (typeof flags.json === 'string') writeFileSync(flags.json, json);
-      else if (flags.json === true) process.stdout.write(json);
       if (!flags.quiet && flags.json !== true) process.stdout.write(renderBisect(result));
+      if (flags.json === true) process.stdout.write(json);
       process.exitCode = result.exitCode;
+      if (typeof flags.json === 'string') writeOutputFile(flags.json, json, '--json');
     } catch (error) {
-      if (error instanceof ProbeUsageError) {
+      if (error instanceof ProbeUsageError || error instanceof FileUsageError) {
         process.stderr.write(`cuipc: ${error.message}\n`);
         process.exitCode = EXIT.usage;
+        return;
+      }
+      if (error instanceof FileWriteError) {
+        process.stderr.write(`cuipc: ${error.message}\n`);
+        process.exitCode = EXIT.couldNotRun;
         return;
       }
       throw error;

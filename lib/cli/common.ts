@@ -1,5 +1,5 @@
 import { Option } from 'commander';
-import { checkWritable } from './files.js';
+import { checkOutput } from './files.js';
 
 /** Exit statuses shared by every command (DESIGN.md). */
 export const EXIT = { ok: 0, failureFound: 1, usage: 2, couldNotRun: 3 } as const;
@@ -47,11 +47,11 @@ export function outputPlan(flag: JsonFlag): { text: boolean; stdoutJson: boolean
   return { text: flag !== true, stdoutJson: flag === true, file: null };
 }
 
-/** Why the --json FILE cannot be written (checked before anything runs), or null. */
-export function jsonFileProblem(plan: ReturnType<typeof outputPlan>): string | null {
+/** Why the --json FILE cannot be written, or is one of `inputs` (checked before anything runs), or null. */
+export function jsonFileProblem(plan: ReturnType<typeof outputPlan>, inputs: ReadonlyArray<{ path: string; label: string }> = []): string | null {
   if (plan.file === null) return null;
   try {
-    checkWritable(plan.file, '--json');
+    checkOutput(plan.file, '--json', inputs);
     return null;
   } catch (error) {
     return (error as Error).message;

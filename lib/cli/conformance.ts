@@ -8,7 +8,7 @@ import { runConformance, type ConformanceRecording } from '../conformance/cells.
 import { compareRecordings } from '../conformance/compare.js';
 import { renderRecording } from '../conformance/render.js';
 import { backendOption, EXIT, toJson } from './common.js';
-import { checkWritable, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
+import { checkOutput, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
 
 /** Where the package keeps the recordings it ships (the simulated device is held to h200.json). */
 export const SHIPPED_RECORDINGS = join(packageRoot, 'test', 'fixtures', 'conformance');
@@ -21,6 +21,22 @@ export function resolveReference(name: string): string {
   if (existsSync(name) || name.includes('/')) return name;
   const shipped = join(SHIPPED_RECORDINGS, name.endsWith('.json') ? name : `${name}.json`);
   return existsSync(shipped) ? shipped : name;
+}
+
+/**
+ * `data` as a recording --compare can use: every cell an object with a string id and group and
+ * an object of observations. Throws naming the first part that is not (before the run starts).
+ */
+export function checkRecording(data: unknown): ConformanceRecording {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(data)) throw new Error('the top level is not a JSON object');
+  if (!Array.isArray(data.cells)) throw new Error('it has no "cells" array');
+  data.cells.forEach((cell: unknown, i) => {
+    if (!isObject(cell) || typeof cell.id !== 'string' || typeof cell.group !== 'string' || !isObject(cell.observed)) {
+      throw new Error(`"cells[${i}]" is not a cell (an object with a string "id" and "group" and an object "observed")`);
+    }
+  });
+  return data as unknown as ConformanceRecording;
 }
 
 export function registerConformanceCommand(program: Command): void {
@@ -55,15 +71,16 @@ Exit status: 0 recorded (and matching, with --compare); 1 differs from the refer
 2 bad usage (unreadable reference); 3 no device could be initialised.`,
     )
     .action(async (opts: { backend?: 'cuda' | 'sim' | 'auto'; device: string; json?: string | boolean; compare?: string }) => {
+      // Number('') is 0: the text itself must be an ordinal.
+      if (!/^\d+$/.test(opts.device.trim())) throw new RangeError(`--device must be a device ordinal (0, 1, ...), got '${opts.device}'`);
       const device = Number(opts.device);
-      if (!Number.isInteger(device) || device < 0) throw new RangeError(`--device must be a device ordinal (0, 1, ...), got '${opts.device}'`);
-      if (typeof opts.json === 'string') checkWritable(opts.json, '--json');
+      const referencePath = opts.compare !== undefined ? resolveReference(opts.compare) : undefined;
+      if (typeof opts.json === 'string') checkOutput(opts.json, '--json', referencePath !== undefined ? [{ path: referencePath, label: '--compare' }] : []);
       let reference: ConformanceRecording | undefined;
-      if (opts.compare) {
-        const text = readCappedText(resolveReference(opts.compare), READ_CAPS.conformance, '--compare');
+      if (referencePath !== undefined && opts.compare !== undefined) {
+        const text = readCappedText(referencePath, READ_CAPS.conformance, '--compare');
         try {
-          reference = JSON.parse(text) as ConformanceRecording;
-          if (!Array.isArray(reference.cells)) throw new Error('it has no "cells" array');
+          reference = checkRecording(JSON.parse(text));
         } catch (error) {
           const shipped = readdirSync(SHIPPED_RECORDINGS).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5));
           throw new RangeError(`--compare ${opts.compare}: expected a conformance recording (JSON): ${(error as Error).message} (shipped recordings: ${shipped.join(', ')})`);

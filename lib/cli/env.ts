@@ -29,6 +29,11 @@ export interface CaptureCommandOptions {
 /** Runs `env capture`; returns the exit status. */
 export async function runEnvCapture(opts: CaptureCommandOptions, io: EnvCommandIo = processIo, options: EnvCommandOptions = {}): Promise<number> {
   const plan = outputPlan(opts.json);
+  if (plan.file !== null && opts.out !== undefined) {
+    // Two names for the one snapshot file: neither may be silently dropped.
+    io.stderr(`cuipc env capture: --json ${plan.file} and --out ${opts.out} both name the snapshot file; give one (--out FILE is the older spelling of --json FILE)\n`);
+    return EXIT_USAGE;
+  }
   const file = plan.file ?? opts.out;
   const flag = plan.file !== null ? '--json' : '--out';
   if (file !== undefined) {
@@ -89,7 +94,7 @@ export function readSnapshotFile(path: string): EnvSnapshot {
 /** Runs `env diff A B`; returns the exit status. */
 export function runEnvDiff(fileA: string, fileB: string, opts: { json?: boolean | string }, io: EnvCommandIo = processIo): number {
   const plan = outputPlan(opts.json);
-  const problem = jsonFileProblem(plan);
+  const problem = jsonFileProblem(plan, [{ path: fileA, label: 'snapshot A' }, { path: fileB, label: 'snapshot B' }]);
   if (problem !== null) {
     io.stderr(`cuipc env diff: ${problem}\n`);
     return EXIT_USAGE;

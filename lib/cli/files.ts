@@ -1,9 +1,13 @@
-// Files the command line reads and writes. Every file read has a size cap (reading stops one
-// byte past it, so `/dev/zero` or a runaway log fails at once, not after filling memory), and
-// every file to be written is checked before a run starts: a probe of minutes must not end in
-// a report that cannot be written. A write that fails anyway is reported, never thrown.
-import { accessSync, closeSync, constants, fstatSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+// Files the command line reads and writes, through one reader and one writer. Inputs must be
+// regular files (a FIFO would block the open, a device or a link to one would be read without
+// end) and are capped: fstat's size first, then reading stops one byte past the cap. Outputs
+// are checked before a run starts (a probe of minutes must not end in a report that cannot be
+// written, nor overwrite one of its own inputs), and written atomically: a temporary file in
+// the same folder, flushed, renamed over the target, so the user's previous file survives any
+// failure. A write that fails anyway is reported, never thrown.
+import { accessSync, closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync, writeSync, type Stats } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** Caps on what the CLI reads; each is far above what cuipc itself writes. */
 export const READ_CAPS = {
@@ -13,6 +17,8 @@ export const READ_CAPS = {
   envFile: 1024 * 1024,
   /** A conformance recording is a few hundred KiB. */
   conformance: 32 * 1024 * 1024,
+  /** One process's trace; a long traced run writes tens of MiB. */
+  trace: 256 * 1024 * 1024,
 } as const;
 
 /** A file the user named cannot be used: bad usage (exit 2). */
@@ -25,24 +31,50 @@ export class FileWriteError extends Error {
   override readonly name = 'FileWriteError';
 }
 
-function why(error: unknown): string {
+/** The reason of a failed file operation, in words. */
+export function why(error: unknown): string {
   const e = error as NodeJS.ErrnoException;
-  if (e.code === 'ENOENT') return 'no such file';
-  if (e.code === 'EACCES' || e.code === 'EPERM') return 'permission denied';
-  if (e.code === 'EISDIR') return 'it is a folder';
-  return e.code ?? e.message;
+  switch (e.code) {
+    case 'ENOENT': return 'no such file or folder';
+    case 'EACCES': case 'EPERM': return 'permission denied';
+    case 'EISDIR': return 'it is a folder';
+    case 'ENOTDIR': return 'a part of the path is not a folder';
+    case 'ENOSPC': case 'EDQUOT': return 'no space left on the device (free some, or name a file elsewhere)';
+    case 'EROFS': return 'the file system is read-only';
+    case 'EFBIG': return 'larger than this process may write (ulimit -f)';
+    case 'ELOOP': return 'too many levels of symbolic links';
+    case 'ENAMETOOLONG': return 'the name is too long';
+    default: return e.code ?? e.message;
+  }
 }
 
-/** The file's text, at most `maxBytes` bytes; throws FileUsageError naming `label` and the cap. */
-export function readCappedText(path: string, maxBytes: number, label: string): string {
+/** What a file that is not a regular one is, for messages. */
+function kindOf(stats: Stats): string {
+  if (stats.isDirectory()) return 'a folder';
+  if (stats.isFIFO()) return 'a FIFO (named pipe)';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isSocket()) return 'a socket';
+  return 'something other than a file';
+}
+
+/**
+ * The bytes of a regular file, at most `maxBytes`; throws FileUsageError naming `label`.
+ * Opened without blocking (O_NONBLOCK: a FIFO would wait for a writer); links are followed,
+ * and what they lead to must be a regular file.
+ */
+export function readRegularFile(path: string, maxBytes: number, label: string): Buffer {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (error) {
     throw new FileUsageError(`${label} ${path}: cannot read it: ${why(error)}`);
   }
   try {
-    if (fstatSync(fd).isDirectory()) throw new FileUsageError(`${label} ${path}: cannot read it: it is a folder`);
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw new FileUsageError(`${label} ${path}: not a regular file but ${kindOf(stats)}; name a file`);
+    const tooLarge = `${label} ${path}: larger than ${maxBytes} bytes, the most cuipc reads here; is it the right file?`;
+    if (stats.size > maxBytes) throw new FileUsageError(tooLarge);
     const chunks: Buffer[] = [];
     let total = 0;
     for (;;) {
@@ -56,46 +88,198 @@ export function readCappedText(path: string, maxBytes: number, label: string): s
       if (n === 0) break;
       chunks.push(chunk.subarray(0, n));
       total += n;
-      if (total > maxBytes) throw new FileUsageError(`${label} ${path}: larger than ${maxBytes} bytes, the most cuipc reads here; is it the right file?`);
+      // A file that grows while read (a log) is held to the cap too.
+      if (total > maxBytes) throw new FileUsageError(tooLarge);
     }
-    const bytes = Buffer.concat(chunks, total);
-    if (bytes.includes(0)) throw new FileUsageError(`${label} ${path}: contains a NUL byte; not a text file`);
-    return bytes.toString('utf8');
+    return Buffer.concat(chunks, total);
   } finally {
     closeSync(fd);
   }
 }
 
-/**
- * Throws FileUsageError when `path` cannot be written: a folder, an unwritable file, or a
- * folder that does not exist or cannot be written. Creates nothing.
- */
-export function checkWritable(path: string, label: string): void {
+/** The file's text, at most `maxBytes` bytes; throws FileUsageError naming `label` and the cap. */
+export function readCappedText(path: string, maxBytes: number, label: string): string {
+  const bytes = readRegularFile(path, maxBytes, label);
+  if (bytes.includes(0)) throw new FileUsageError(`${label} ${path}: contains a NUL byte; not a text file`);
+  return bytes.toString('utf8');
+}
+
+/** Where writing `path` lands: a link is followed to its file (which is replaced, not the link). */
+function outputTarget(path: string, label: string): { target: string; existing: Stats | null } {
   const full = resolve(path);
-  let exists = true;
+  let link: Stats;
   try {
-    if (statSync(full).isDirectory()) throw new FileUsageError(`${label} ${path}: it is a folder; name a file`);
+    link = lstatSync(full);
   } catch (error) {
-    if (error instanceof FileUsageError) throw error;
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new FileUsageError(`${label} ${path}: cannot use it: ${why(error)}`);
-    exists = false;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { target: full, existing: null };
+    throw new FileUsageError(`${label} ${path}: cannot use it: ${why(error)}`);
   }
-  const target = exists ? full : dirname(full);
+  if (!link.isSymbolicLink()) return { target: full, existing: link };
   try {
-    if (!exists && !statSync(target).isDirectory()) throw new FileUsageError(`${label} ${path}: ${target} is not a folder`);
-    accessSync(target, constants.W_OK);
+    const target = realpathSync(full);
+    return { target, existing: statSync(target) };
   } catch (error) {
-    if (error instanceof FileUsageError) throw error;
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? `the folder ${target} does not exist` : `${exists ? 'the file' : 'the folder'} cannot be written (${why(error)})`;
-    throw new FileUsageError(`${label} ${path}: ${reason}`);
+    throw new FileUsageError(`${label} ${path}: a link that leads nowhere usable (${why(error)}); name a file`);
   }
 }
 
-/** Writes `text`; throws FileWriteError with the reason (the disk filled, the folder went away...). */
-export function writeOutputFile(path: string, text: string, label: string): void {
+/** A name for a temporary file next to `target`, hidden and unique to this process. */
+function temporaryBeside(target: string): string {
+  return join(dirname(target), `.${basename(target)}.cuipc-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/**
+ * Throws FileUsageError when `path` cannot be written: a folder, a FIFO or socket, a folder
+ * that does not exist or in which no file can be created (tried: a temporary file is created
+ * and removed there, so /proc or a read-only mount fail now, not after the run).
+ */
+export function checkWritable(path: string, label: string): void {
+  const { target, existing } = outputTarget(path, label);
+  if (existing !== null && existing.isCharacterDevice()) return; // /dev/null: written in place
+  if (existing !== null && !existing.isFile()) throw new FileUsageError(`${label} ${path}: not a regular file but ${kindOf(existing)}; name a file`);
+  const folder = dirname(target);
+  let folderStats: Stats;
   try {
-    writeFileSync(path, text);
+    folderStats = statSync(folder);
   } catch (error) {
-    throw new FileWriteError(`${label} ${path}: could not write it: ${why(error)}`);
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? `the folder ${folder} does not exist` : `cannot use the folder ${folder}: ${why(error)}`;
+    throw new FileUsageError(`${label} ${path}: ${reason}`);
+  }
+  if (!folderStats.isDirectory()) throw new FileUsageError(`${label} ${path}: ${folder} is not a folder`);
+  if (existing !== null) {
+    try {
+      accessSync(target, constants.W_OK); // the rename would replace a file its owner made read-only
+    } catch (error) {
+      throw new FileUsageError(`${label} ${path}: the file cannot be written (${why(error)})`);
+    }
+  }
+  const probe = temporaryBeside(target);
+  try {
+    closeSync(openSync(probe, 'wx', 0o600));
+    unlinkSync(probe);
+  } catch (error) {
+    throw new FileUsageError(`${label} ${path}: no file can be written in ${folder} (${why(error)})`);
+  }
+}
+
+/**
+ * Throws FileUsageError when the output `path` is the same file as one of `inputs` (same
+ * device and inode, so also through links): writing it would destroy the input.
+ */
+export function checkNotAnInput(path: string, label: string, inputs: ReadonlyArray<{ path: string; label: string }>): void {
+  let out: Stats;
+  try {
+    out = statSync(path);
+  } catch {
+    return; // not there yet: it cannot be an input
+  }
+  for (const input of inputs) {
+    let stats: Stats;
+    try {
+      stats = statSync(input.path);
+    } catch {
+      continue; // the reader will say why
+    }
+    if (stats.dev === out.dev && stats.ino === out.ino) {
+      throw new FileUsageError(`${label} ${path} is the same file as ${input.label} ${input.path}; writing it would destroy that input: name another file`);
+    }
+  }
+}
+
+/** checkWritable, then checkNotAnInput: everything an output file must pass before a run. */
+export function checkOutput(path: string, label: string, inputs: ReadonlyArray<{ path: string; label: string }> = []): void {
+  checkWritable(path, label);
+  checkNotAnInput(path, label, inputs);
+}
+
+/**
+ * Writes `text` atomically (see the header); throws FileWriteError with the reason (the disk
+ * filled, the folder went away...), leaving the previous file as it was and no temporary file.
+ */
+export function writeOutputFile(path: string, text: string, label: string): void {
+  let target: string;
+  let existing: Stats | null;
+  try {
+    ({ target, existing } = outputTarget(path, label));
+  } catch (error) {
+    throw new FileWriteError((error as Error).message);
+  }
+  if (existing !== null && existing.isCharacterDevice()) {
+    try {
+      writeFileSync(target, text);
+      return;
+    } catch (error) {
+      throw new FileWriteError(`${label} ${path}: could not write it: ${why(error)}`);
+    }
+  }
+  const temporary = temporaryBeside(target);
+  let fd: number | null = null;
+  try {
+    fd = openSync(temporary, 'wx', 0o666);
+    if (existing !== null) fchmodSync(fd, existing.mode & 0o777); // the file keeps its mode
+    const bytes = Buffer.from(text, 'utf8');
+    for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = null;
+    renameSync(temporary, target);
+  } catch (error) {
+    if (fd !== null) closeSync(fd);
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // never created, or already renamed
+    }
+    throw new FileWriteError(`${label} ${path}: could not write it: ${why(error)}; the previous file, if any, is unchanged`);
+  }
+  syncFolder(dirname(target));
+}
+
+/** Makes a rename durable; a folder that cannot be opened for it is no failure of the write. */
+function syncFolder(folder: string): void {
+  try {
+    const fd = openSync(folder, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // some file systems refuse fsync on a folder
+  }
+}
+
+/**
+ * Throws FileUsageError when `dir` cannot be a folder for output files: not a folder, or it
+ * cannot be created (tried with a non-recursive mkdir of its first missing part, removed
+ * again: Node's recursive mkdir never returns under /proc).
+ */
+export function checkOutputFolder(dir: string, label: string): void {
+  let path = resolve(dir);
+  const missing: string[] = [];
+  for (;;) {
+    let stats: Stats;
+    try {
+      stats = statSync(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(path) === path) throw new FileUsageError(`${label} ${dir}: cannot use it: ${why(error)}`);
+      missing.unshift(path);
+      path = dirname(path);
+      continue;
+    }
+    if (!stats.isDirectory()) throw new FileUsageError(`${label} ${dir}: ${path} is ${stats.isFile() ? 'a file' : kindOf(stats)}; name a folder`);
+    break;
+  }
+  try {
+    if (missing.length > 0) {
+      mkdirSync(missing[0]);
+      rmdirSync(missing[0]);
+    } else {
+      const probe = join(path, `.cuipc-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+      closeSync(openSync(probe, 'wx', 0o600));
+      unlinkSync(probe);
+    }
+  } catch (error) {
+    throw new FileUsageError(`${label} ${dir}: cannot ${missing.length > 0 ? 'create the folder' : 'write in the folder'} (${why(error)})`);
   }
 }

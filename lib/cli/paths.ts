@@ -2,10 +2,10 @@
 // CUDA_INJECTION64_PATH. A missing file is reported as missing (and the exit status says so):
 // a nonexistent LD_PRELOAD entry is ignored by the dynamic linker, and a probe run with it
 // would pass without having tested anything.
-import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { LIBRARY_IDS, shippedLibraries, type ShippedLibrary } from '../binding/libraries.js';
 import { type CommandIo, EXIT, processIo, toJson } from './common.js';
+import { checkWritable, FileUsageError, FileWriteError, writeOutputFile } from './files.js';
 
 export type PathsIo = CommandIo;
 
@@ -46,7 +46,16 @@ export function runPaths(
     return EXIT.ok;
   }
   const document = { kind: 'paths', libraries };
-  if (typeof opts.json === 'string') writeFileSync(opts.json, toJson(document) + '\n');
+  if (typeof opts.json === 'string') {
+    try {
+      checkWritable(opts.json, '--json');
+      writeOutputFile(opts.json, toJson(document) + '\n', '--json');
+    } catch (error) {
+      if (!(error instanceof FileUsageError || error instanceof FileWriteError)) throw error;
+      io.stderr(`cuipc paths: ${error.message}\n`);
+      return error instanceof FileUsageError ? EXIT.usage : EXIT.couldNotRun;
+    }
+  }
   if (opts.json === true) io.stdout(toJson(document) + '\n');
   else io.stdout(renderPaths(libraries));
   return libraries.some((l) => !l.exists) ? EXIT.failureFound : EXIT.ok;

@@ -7,7 +7,7 @@ import type { Backend, CaptureMode } from '../../binding.js';
 import { runMatrix, runProbe, type MatrixOptions } from '../probe/index.js';
 import { SnapshotFormatError } from '../env/read-snapshot.js';
 import { DEFAULTS, MAX_RANKS, parseDeviceList, parseEnvAssignment, parseEnvFile, ProbeUsageError, type ProbeOptions, type ProbeProgress, type RayLaunchOptions } from '../probe/options.js';
-import { checkWritable, FileUsageError, FileWriteError, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
+import { checkOutput, FileUsageError, FileWriteError, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
 import { renderMatrixReport, renderProbeReport } from '../report/render.js';
 import { terminalWidth } from '../report/text.js';
 import { describeProgress, ProgressLine } from './progress.js';
@@ -119,7 +119,10 @@ export const ENV_FILE_RENAMED =
 
 export function toOptions(flags: CommonFlags): Omit<ProbeOptions, 'alloc' | 'share'> {
   if (flags.envFile !== undefined) throw new ProbeUsageError(ENV_FILE_RENAMED);
-  if (typeof flags.json === 'string') checkWritable(flags.json, '--json');
+  if (typeof flags.json === 'string') {
+    const inputs = [{ path: flags.envFrom, label: '--env-from' }, { path: flags.envSnapshot, label: '--env-snapshot' }];
+    checkOutput(flags.json, '--json', inputs.filter((i): i is { path: string; label: string } => i.path !== undefined));
+  }
   const env: Record<string, string> = flags.envFrom ? parseEnvFile(readCappedText(flags.envFrom, READ_CAPS.envFile, '--env-from'), flags.envFrom) : {};
   for (const assignment of flags.env) {
     const [key, value] = parseEnvAssignment(assignment);

@@ -1,13 +1,14 @@
 // `cuipc trace [--out DIR] -- COMMAND ARGS...` and `cuipc trace report PATH`: run a command
 // under the CUPTI injection library and summarize what failed, or summarize traces again (a
 // folder of them, renamed or not, or one trace file).
+import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { TraceFormatError } from '../trace/format.js';
 import { renderTraceSummary } from '../trace/render.js';
 import { runTraced, TraceUnavailableError, type TraceRunOptions } from '../trace/run.js';
 import { summarizeTracePath, type TraceSummary } from '../trace/summary.js';
 import { type CommandIo, EXIT, jsonFileProblem, jsonOption, outputPlan, processIo } from './common.js';
-import { FileWriteError, writeOutputFile } from './files.js';
+import { checkOutputFolder, FileUsageError, FileWriteError, writeOutputFile } from './files.js';
 
 export type TraceCommandIo = CommandIo;
 
@@ -58,6 +59,17 @@ export async function runTraceCommand(command: string[], opts: TraceCommandOptio
     io.stderr(`cuipc trace: ${problem}\n`);
     return EXIT.usage;
   }
+  // The trace folder is checked here, before the command starts (creating one under /proc never returns).
+  const outDir = opts.out ?? (runOptions.env ?? process.env).CUIPC_TRACE_DIR;
+  if (outDir !== undefined) {
+    try {
+      checkOutputFolder(outDir, opts.out !== undefined ? '--out' : 'CUIPC_TRACE_DIR');
+    } catch (error) {
+      if (!(error instanceof FileUsageError)) throw error;
+      io.stderr(`cuipc trace: ${error.message}\n`);
+      return EXIT.usage;
+    }
+  }
   let result;
   try {
     result = await runTraced(command, { ...runOptions, ...(opts.out !== undefined ? { outDir: opts.out } : {}) });
@@ -88,20 +100,27 @@ export async function runTraceCommand(command: string[], opts: TraceCommandOptio
  */
 export function runTraceReport(path: string, opts: TraceCommandOptions, io: TraceCommandIo = processIo): number {
   const plan = outputPlan(opts.json);
-  const problem = jsonFileProblem(plan);
+  const problem = jsonFileProblem(plan, [{ path, label: 'the trace' }]);
   if (problem !== null) {
     io.stderr(`cuipc trace report: ${problem}\n`);
     return EXIT.usage;
   }
   let summary: TraceSummary;
   try {
+    const stats = statSync(path, { throwIfNoEntry: false });
+    if (stats !== undefined && !stats.isFile() && !stats.isDirectory()) throw new FileUsageError(`${path}: neither a trace file nor a folder of traces (not a regular file)`);
     summary = summarizeTracePath(path, opts.run !== undefined ? { run: opts.run } : {});
   } catch (error) {
-    if (error instanceof TraceFormatError) {
+    if (error instanceof TraceFormatError || error instanceof FileUsageError) {
       io.stderr(`cuipc trace report: ${error.message}\n`);
       return EXIT.usage;
     }
     throw error;
+  }
+  if (opts.run !== undefined && summary.processes.length === 0) {
+    const runs = summary.otherRuns.map((r) => r ?? '(no run id)');
+    io.stderr(`cuipc trace report: no trace of run ${opts.run} in ${path}; ${runs.length > 0 ? `the runs there: ${runs.join(', ')}` : 'it holds no traces'}\n`);
+    return EXIT.usage;
   }
   if (plan.text) io.stdout(renderTraceSummary(summary, { verbose: true }));
   if (!writeSummary(plan, summaryJson(summary), io)) return EXIT.couldNotRun;

@@ -1,7 +1,8 @@
 // Reads traces back: one process's file, line by line (a line that cannot be read is one of
 // the trace's problems, not an error, since a process may die mid-write), and the trace files
 // of a folder, found by name or by content. What the lines hold is format.ts's.
-import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { READ_CAPS, readRegularFile } from '../cli/files.js';
 import { basename, join } from 'node:path';
 import {
   CALL_KINDS,
@@ -140,7 +141,7 @@ export function parseTrace(text: string, file = '<trace>'): ProcessTrace {
 }
 
 export function readTraceFile(path: string): ProcessTrace {
-  return parseTrace(readFileSync(path, 'utf8'), path);
+  return parseTrace(readRegularFile(path, READ_CAPS.trace, 'trace').toString('utf8'), path);
 }
 
 /**

@@ -115,7 +115,7 @@ describe('cuipc env (CLI module)', () => {
       [join(dir, 'absent.json'), /absent\.json: not a cuipc environment snapshot .*: no such file/],
       [notJson, /not\.json: .*it is not JSON/],
       [wrong, /wrong\.json: .*"schema" is "cuipc\.report"/],
-      [dir, /cannot read it/],
+      [dir, /not a regular file but a folder/],
     ];
     for (const [file, message] of cases) {
       const io = captureIo();
