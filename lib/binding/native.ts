@@ -1,7 +1,7 @@
 // Finds and loads the native addon (a prebuild, else the local build), and the simulated
 // device beside it. When the addon cannot be loaded at all, one error lists what was tried
 // and what to do about it.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,16 @@ export class CuipcLoadError extends Error {
 
 let cached: { binding: NativeBinding; addonPath: string } | undefined;
 
+/**
+ * Why `path` cannot be a library to load, or null: it must be a regular file (after links).
+ * Loading /dev/zero or a FIFO would read without end or block.
+ */
+export function libraryFileProblem(path: string): string | null {
+  const stats = statSync(path, { throwIfNoEntry: false });
+  if (stats === undefined) return 'no such file';
+  return stats.isFile() ? null : `not a regular file (${stats.isDirectory() ? 'a folder' : stats.isFIFO() ? 'a FIFO' : stats.isCharacterDevice() ? 'a character device' : 'not a plain file'})`;
+}
+
 export function addonPath(): string {
   return loadAddon().addonPath;
 }
@@ -43,9 +53,13 @@ export function loadAddon(): { binding: NativeBinding; addonPath: string } {
       tried.push(`prebuilds/${process.platform}-${process.arch} and build/Release: ${(error as Error).message.split('\n')[0]}`);
     }
   }
-  if (path) {
+  const problem = path && explicit ? libraryFileProblem(path) : null;
+  if (path && problem !== null) {
+    tried.push(`${path}: ${problem}`);
+  } else if (path) {
     try {
-      const binding = require(path) as NativeBinding;
+      // require() reads a name not ending in .node as JavaScript; dlopen loads any addon.
+      const binding = path.endsWith('.node') ? (require(path) as NativeBinding) : dlopenAddon(path);
       cached = { binding, addonPath: path };
       return cached;
     } catch (error) {
@@ -61,6 +75,26 @@ export function loadAddon(): { binding: NativeBinding; addonPath: string } {
     ].join('\n'),
     tried,
   );
+}
+
+function dlopenAddon(path: string): NativeBinding {
+  const module = { exports: {} as NativeBinding };
+  process.dlopen(module, path);
+  return module.exports;
+}
+
+/**
+ * libcuipc_sim.so, checked: a missing or unusable one is a CuipcLoadError naming it (and
+ * CUIPC_SIM_LIBRARY when that chose it), not a driver that seems to be missing.
+ */
+export function checkedSimulatedDevicePath(): string {
+  const path = simulatedDevicePath();
+  const problem = libraryFileProblem(path);
+  if (problem === null) return path;
+  const chosen = process.env.CUIPC_SIM_LIBRARY
+    ? `CUIPC_SIM_LIBRARY=${path}: ${problem}. It must name the simulated device library (libcuipc_sim.so); unset it to use the one this install ships.`
+    : `${path}: ${problem}. Rebuild cuipc (npm rebuild cuipc), or set CUIPC_SIM_LIBRARY to a libcuipc_sim.so.`;
+  throw new CuipcLoadError(`cuipc: the simulated device (--backend sim) could not be loaded: ${chosen}`, [path]);
 }
 
 /** libcuipc_sim.so: beside the addon (build/Release, or the prebuild folder). */

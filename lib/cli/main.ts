@@ -6,7 +6,8 @@ import { CuipcLoadError, packageRoot } from '../binding/native.js';
 import { openCuda } from '../cuda/index.js';
 import type { DeviceIdentity } from '../env/capture.js';
 import { EXIT } from './common.js';
-import { FileUsageError, FileWriteError } from './files.js';
+import { FileUsageError, FileWriteError, why } from './files.js';
+import { ProbeUsageError } from '../probe/options.js';
 import { registerBisectCommand } from './bisect.js';
 import { registerConformanceCommand } from './conformance.js';
 import { registerDoctorCommand } from './doctor.js';
@@ -70,13 +71,21 @@ function visibleDevices(): DeviceIdentity[] | undefined {
 
 /**
  * A reader that stops early (`cuipc probe --help | head`) is no error: leave quietly, through
- * process.exit so that the exit hooks still stop any rank that runs.
+ * process.exit so that the exit hooks still stop any rank that runs. Any other failure to
+ * write the output (ENOSPC: stdout is a file on a full disk) is one line and exit 3.
  */
-function quietOnClosedOutput(): void {
+export function quietOnClosedOutput(): void {
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EPIPE') throw error;
-      process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
+      if (error.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
+      if (stream === process.stdout) {
+        try {
+          process.stderr.write(`cuipc: cannot write the standard output: ${why(error)}\n`);
+        } catch {
+          // stderr is gone too
+        }
+      }
+      process.exit(EXIT.couldNotRun);
     });
   }
 }
@@ -87,26 +96,22 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    if (error instanceof CommanderError) {
-      // --help and --version end here too, with code 0.
-      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-      return;
-    }
-    if (error instanceof CuipcLoadError) {
-      process.stderr.write(error.message + '\n');
-      process.exitCode = EXIT.couldNotRun;
-      return;
-    }
-    if (error instanceof FileWriteError) {
-      process.stderr.write(`cuipc: ${error.message}\n`);
-      process.exitCode = EXIT.couldNotRun;
-      return;
-    }
-    if (error instanceof RangeError || error instanceof TypeError || error instanceof FileUsageError) {
-      process.stderr.write(`cuipc: ${error.message}\n`);
-      process.exitCode = EXIT.usage;
-      return;
-    }
-    throw error;
+    const { status, message } = failureOf(error);
+    if (message !== '') process.stderr.write(message);
+    process.exitCode = status;
   }
+}
+
+/**
+ * The exit status and the message for what a command threw. Bad usage (a RangeError is this
+ * code's convention for a bad value) is 2; what could not be done is 3; anything else is a
+ * bug, shown with its stack and 3, never passed off as bad usage (a TypeError included).
+ */
+export function failureOf(error: unknown): { status: number; message: string } {
+  // --help and --version end here too, with code 0; Commander printed the message.
+  if (error instanceof CommanderError) return { status: error.exitCode === 0 ? EXIT.ok : EXIT.usage, message: '' };
+  if (error instanceof CuipcLoadError) return { status: EXIT.couldNotRun, message: `${error.message}\n` };
+  if (error instanceof FileWriteError) return { status: EXIT.couldNotRun, message: `cuipc: ${error.message}\n` };
+  if (error instanceof RangeError || error instanceof FileUsageError || error instanceof ProbeUsageError) return { status: EXIT.usage, message: `cuipc: ${error.message}\n` };
+  return { status: EXIT.couldNotRun, message: `cuipc: internal error (a bug in cuipc; please report it with this text):\n${error instanceof Error ? error.stack : String(error)}\n` };
 }

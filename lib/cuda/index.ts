@@ -5,7 +5,7 @@ import type { Backend, HotCalls, LoaderReport, NativeBinding } from '../../bindi
 import { hotCalls } from './hot.js';
 import { resolveBackend } from '../binding/backend.js';
 import { driverCandidates, runtimeCandidates } from '../binding/search.js';
-import { loadAddon, simulatedDevicePath } from '../binding/native.js';
+import { checkedSimulatedDevicePath, loadAddon } from '../binding/native.js';
 
 export type * from '../../binding.js';
 
@@ -31,7 +31,7 @@ export function openCuda(options: { backend?: Backend | 'auto' } = {}): Cuda {
     return opened;
   }
   const { binding } = loadAddon();
-  const sim = backend === 'sim' ? [{ candidate: simulatedDevicePath(), source: 'simulated device (--backend sim)' }] : undefined;
+  const sim = backend === 'sim' ? [{ candidate: checkedSimulatedDevicePath(), source: 'simulated device (--backend sim)' }] : undefined;
   const report = binding.load({
     backend,
     driverCandidates: sim ?? driverCandidates(),

@@ -9,7 +9,8 @@
 // the coordinator hold is therefore about (ranks + 16) x 64 KiB. Once a rank's hello is
 // accepted its connection gets the 32 MiB line cap of an exchange and no idle timeout: a
 // rank may spend minutes in one CUDA call, and the coordinator's per-step timeout bounds it.
-import { chmodSync, existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, statSync, unlinkSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import { ProbeUsageError } from './options.js';
 import { decodeRankMessage, LineSplitter, sampleOf } from './decode.js';
@@ -86,6 +87,12 @@ function listen(server: Server, spec: RendezvousSpec): Promise<void> {
 export async function openRendezvous(spec: RendezvousSpec, token: string, handlers: RendezvousHandlers, limits: RendezvousLimits = defaultLimits(0)): Promise<Rendezvous> {
   if (spec.kind === 'unix' && existsSync(spec.path)) {
     throw new ProbeUsageError(`--socket ${spec.path} already exists; remove it or choose another path`);
+  }
+  if (spec.kind === 'unix') {
+    // listen() reports a missing folder as EACCES: say what is wrong instead.
+    const folder = statSync(dirname(resolve(spec.path)), { throwIfNoEntry: false });
+    if (folder === undefined) throw new ProbeUsageError(`--socket ${spec.path}: the folder ${dirname(resolve(spec.path))} does not exist`);
+    if (!folder.isDirectory()) throw new ProbeUsageError(`--socket ${spec.path}: ${dirname(resolve(spec.path))} is not a folder`);
   }
   const sockets = new Set<Socket>();
   let unauthenticated = 0;

@@ -2,8 +2,10 @@
 // fast with the documented exit status (2: bad usage, caught before any rank starts; 3: the
 // run happened but its report could not be written) and a message, never a stack trace or a
 // hang, and leave nothing behind.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { spawnGroupLeader } from '../../lib/launch/processes.js';
 import { coordinate } from '../../lib/probe/coordinator.js';
@@ -127,6 +129,87 @@ describe('files written: checked before the run, a failed write is exit 3', () =
   it('a probe whose --json cannot be written still prints its text report first', async () => {
     const r = await cuipc(['probe', '--ranks', '2', '--inputs', '2', '--json', '/dev/full']);
     expect(r.stdout).toMatch(/PASSED \(exit 0\)/);
+  });
+});
+
+describe('inputs that are not regular files: exit 2 at once, never a hang or gigabytes read', () => {
+  it.each([
+    ['env diff FIFO FIFO', (f: string) => ['env', 'diff', f, f]],
+    ['probe --env-from FIFO', (f: string) => ['probe', '--ranks', '2', '--env-from', f]],
+    ['probe --env-snapshot FIFO', (f: string) => ['probe', '--ranks', '2', '--env-snapshot', f]],
+    ['bisect FIFO FIFO', (f: string) => ['bisect', f, f, '--ranks', '2']],
+    ['conformance --compare FIFO', (f: string) => ['conformance', '--compare', f]],
+    ['trace report FIFO', (f: string) => ['trace', 'report', f]],
+  ])('%s', async (_name, argsFor) => {
+    const fifo = join(freshDir('fifo'), 'in');
+    execFileSync('mkfifo', [fifo]);
+    const r = await cuipc(argsFor(fifo));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/not a regular file/);
+    expect(r.ms).toBeLessThan(5000);
+    expect(r.ranksStarted).toBe(0);
+  });
+
+  it('trace report of a folder holding a trace-named link to /dev/zero: exit 2, nothing read', async () => {
+    const dir = freshDir('zero');
+    symlinkSync('/dev/zero', join(dir, 'cuipc-trace-abc-12.jsonl'));
+    const r = await cuipc(['trace', 'report', dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cuipc-trace-abc-12\.jsonl: not a regular file but a character device/);
+  });
+
+  it('CUIPC_ADDON=/dev/zero: the addon is refused by name, exit 3 at once', async () => {
+    const r = await cuipc(['doctor'], { CUIPC_ADDON: '/dev/zero' });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/tried \/dev\/zero: not a regular file \(a character device\)/);
+    expect(r.ms).toBeLessThan(5000);
+  });
+});
+
+describe('messages that say the true cause', () => {
+  it('a missing CUIPC_SIM_LIBRARY is named, not blamed on libcuda', async () => {
+    const r = await cuipc(['doctor', '--backend', 'sim'], { CUIPC_SIM_LIBRARY: '/nonexistent/libcuipc_sim.so' });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/CUIPC_SIM_LIBRARY=\/nonexistent\/libcuipc_sim\.so: no such file/);
+    expect(r.stderr + r.stdout).not.toMatch(/libcuda/);
+  });
+
+  it('--socket in a folder that does not exist says so (not EACCES)', async () => {
+    const r = await cuipc(['probe', '--ranks', '2', '--socket', join(freshDir('sock'), 'missing', 'rv.sock')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--socket .*rv\.sock: the folder .*missing does not exist/);
+    expect(r.ranksStarted).toBe(0);
+  });
+
+  it('trace report --run with an id the folder does not hold: exit 2 naming the runs there', async () => {
+    const dir = freshDir('runs');
+    copyFileSync(fileURLToPath(new URL('../fixtures/trace/plain_cudamalloc.synthetic.jsonl', import.meta.url)), join(dir, 'rank0.jsonl'));
+    const r = await cuipc(['trace', 'report', dir, '--run', 'nope']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no trace of run nope in .*; the runs there: synthok01/);
+  });
+
+  it('conformance --compare with a file that is JSON but no recording: refused before the run', async () => {
+    const file = join(freshDir('cmp'), 'garbage.json');
+    writeFileSync(file, '{"cells":[1,2]}');
+    const r = await cuipc(['conformance', '--compare', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/"cells\[0\]" is not a cell/);
+    expect(r.stdout).toBe(''); // no recording was made
+  });
+
+  it.each([[''], [' '], ['1.5'], ['-1']])('conformance --device %j: exit 2', async (value) => {
+    const r = await cuipc(['conformance', '--device', value]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--device must be a device ordinal/);
+  });
+
+  it('env capture --json A --out B: refused, neither written', async () => {
+    const dir = freshDir('two');
+    const r = await cuipc(['env', 'capture', '--json', join(dir, 'a.json'), '--out', join(dir, 'b.json')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/both name the snapshot file; give one/);
+    expect(existsSync(join(dir, 'a.json')) || existsSync(join(dir, 'b.json'))).toBe(false);
   });
 });
 
