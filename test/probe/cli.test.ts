@@ -53,7 +53,7 @@ describe('cuipc probe', () => {
     [['--ranks', '0'], /ranks must be an integer from 1 to 64/],
     [['--ranks', '100000'], /ranks must be an integer from 1 to 64/],
     [['--ranks', 'four'], /not an integer/],
-    [['--alloc', 'bogus'], /Allowed choices are cudaMalloc, vmm, vmm-fd, pool, managed, host/],
+    [['--alloc', 'bogus'], /Allowed choices are torch, cudaMalloc, vmm, vmm-fd, pool, managed, host/],
     [['--ranks', '2', '--devices', '0,3'], /rank 1 is mapped to device 3, but only 1 device/],
     [['--ranks', '2', '--devices', '0'], /one device ordinal per rank/],
     [['--env', 'NOEQUALS'], /--env: expects KEY=VALUE/],
@@ -94,9 +94,10 @@ describe('cuipc matrix', () => {
     assertValidReport(JSON.parse(JSON.stringify(report)));
     expect(report.simulated).toBe(true);
     expect(report.exitCode).toBe(0);
-    expect(seen).toHaveLength(18);
+    expect(seen).toHaveLength(21);
     const cell = (alloc: string, share: string) => report.cells.find((c) => c.alloc === alloc && c.share === share);
     expect(cell('cudaMalloc', 'ipc')?.status).toBe('passed');
+    expect(cell('torch', 'ipc')?.status).toBe('passed');
     expect(cell('vmm', 'ipc')).toMatchObject({ status: 'failed', step: 'export', call: 'cudaIpcGetMemHandle', code: 1 });
     expect(cell('vmm', 'copy')?.status).toBe('passed');
     expect(cell('vmm-fd', 'vmm-export')?.status).toBe('passed');

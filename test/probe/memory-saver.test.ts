@@ -126,9 +126,32 @@ describe('the seed: a colocated SGLang rank under torch_memory_saver (ABI stand-
     expect(lines[verdict + 1]).toMatch(/NOT EXERCISED \[high\].*torch_memory_saver's preload hook is loaded/);
   });
 
-  it('TMS_INIT_ENABLE=1 puts every thread in the region: the registered buffer fails first, at register', async () => {
+  it('TMS_INIT_ENABLE=1 puts every thread in the region: SGLang\'s create_shared_buffer(meta_size + max_size) is not a granularity multiple, and a 0.0.9 hook exits in register', async () => {
     const report = await run({ env: { LD_PRELOAD: standin, TMS_INIT_ENABLE: '1' } });
+    expect(report.result).toBe('aborted');
+    expect(report.abort).toMatchObject({ step: 'register', call: 'cudaMalloc', args: expect.objectContaining({ bytes: 8 * 1024 * 1024 + 3456 }) });
+    expect(report.abort?.message).toMatch(/CUresult error: 1 \(invalid argument\)/);
+  });
+
+  it('every thread inside a hook that rounds (cuipc\'s interposer, as newer torch_memory_saver releases): the registered buffer fails first, at register', async () => {
+    const report = await run({ env: { LD_PRELOAD: vmmInterposerPath(), CUIPC_INTERPOSER_REGION: 'all' } });
     expect(report.pinpoint).toMatchObject({ step: 'register', call: 'cudaIpcGetMemHandle', code: 1 });
+  });
+
+  it('the graph inputs reach the hook as PyTorch asks for them: whole segments, so a 0.0.9 hook serves them (no crash) and the export fails', async () => {
+    const report = await run({ env: { LD_PRELOAD: standin, SGLANG_MEMORY_SAVER_CUDA_GRAPH: 'true' } });
+    expect(report.result).toBe('failed');
+    const segment = report.pinpoint?.args?.segment;
+    // 9 inputs of 1 KiB and one 9 KiB output: one 2 MiB small-pool segment holds all 10 tensors.
+    expect(segment).toBe('graph pool segment 0 (small pool, 2 MiB): input 0 .. all-reduce output (10 tensors)');
+    const sizes = Object.values(report.ranks[0].steps).flatMap((step) => step.calls.filter((c) => c.call === 'cudaMalloc').map((c) => c.args.bytes));
+    expect(sizes).toEqual([8 * 1024 * 1024 + 3456, 20 << 20, 2 << 20]);
+  });
+
+  it('with --alloc cudaMalloc (sizes no PyTorch process asks for) a 0.0.9 hook kills the rank in capture, and the probe says where', async () => {
+    const report = await run({ alloc: 'cudaMalloc', env: { LD_PRELOAD: standin, SGLANG_MEMORY_SAVER_CUDA_GRAPH: 'true' } });
+    expect(report.result).toBe('aborted');
+    expect(report.abort).toMatchObject({ step: 'capture', call: 'cudaMalloc', args: expect.objectContaining({ bytes: 8 * 1024 }) });
   });
 
   it('--memory-saver-region off keeps capture out even with the variable on', async () => {
@@ -150,9 +173,31 @@ describe('the seed: a colocated SGLang rank under torch_memory_saver (ABI stand-
     expect(renderProbeReport(report)).toMatch(/NOT EXERCISED.*\/nonexistent\/libtorch_memory_saver_hook\.so was not loaded/);
   });
 
-  it('expandable segments with inputs the probe allocates itself: a pass that says so', async () => {
-    const report = await run({ ranks: 1, env: { PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True' } });
+  it('expandable segments with inputs the probe allocates itself (--alloc cudaMalloc): a pass that says so', async () => {
+    const report = await run({ ranks: 1, alloc: 'cudaMalloc', env: { PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True' } });
     expect(report.result).toBe('passed');
-    expect(report.warnings).toEqual([expect.objectContaining({ id: 'alloc-conf.expandable-segments', command: expect.stringMatching(/--alloc vmm/) })]);
+    expect(report.warnings).toEqual([expect.objectContaining({ id: 'alloc-conf.expandable-segments', command: expect.stringMatching(/without --alloc/) })]);
+  });
+
+  it('expandable segments with the default allocator (as PyTorch): FAIL at export, VMM with the POSIX-fd type, the setting named', async () => {
+    const report = await run({ env: { PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True' } });
+    expect(report.result).toBe('failed');
+    expect(report.pinpoint).toMatchObject({ step: 'export', call: 'cudaIpcGetMemHandle', code: 1 });
+    expect(report.pinpoint?.provenance).toMatchObject({ legacyIpcCapable: false, vmm: true, allowedHandleTypeNames: ['posix-fd'] });
+    expect(report.warnings).toEqual([]);
+    expect(JSON.stringify(report.pinpoint?.explanations[0])).toMatch(/expandable_segments:True/);
+  });
+
+  it('the cudaMallocAsync backend: every tensor from the pool, FAIL at export', async () => {
+    const report = await run({ ranks: 2, env: { PYTORCH_CUDA_ALLOC_CONF: 'backend:cudaMallocAsync' } });
+    expect(report.pinpoint).toMatchObject({ step: 'export', call: 'cudaIpcGetMemHandle', code: 1 });
+    // rank_data, 9 inputs and the output: one cudaMallocAsync each, none carved from a segment.
+    expect(report.ranks[0].steps.capture.calls.find((c) => c.call === 'cudaMallocAsync')).toMatchObject({ args: { kind: 'pool', bytes: 8 << 20 }, count: 11 });
+  });
+
+  it('a setting PyTorch raises on fails the step with PyTorch\'s message, as its first allocation would', async () => {
+    const report = await run({ ranks: 1, env: { PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:true' } });
+    expect(report.pinpoint).toMatchObject({ step: 'capture', name: 'RuntimeError' });
+    expect(report.pinpoint?.message).toMatch(/Expected a single True\/False argument for expandable_segments/);
   });
 });

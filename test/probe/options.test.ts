@@ -20,7 +20,7 @@ const handlers = { message: () => null, rejected: () => {}, closed: () => {} };
 describe('probe options', () => {
   it('fills the defaults', () => {
     const r = resolveProbeOptions({}, { CUIPC_BACKEND: 'sim' });
-    expect(r).toMatchObject({ ranks: 4, inputs: 72, bytes: 4096, alloc: 'cudaMalloc', share: 'ipc', captureMode: 'global', backend: 'sim', timeoutMs: 20000 });
+    expect(r).toMatchObject({ ranks: 4, inputs: 72, bytes: 4096, alloc: 'torch', share: 'ipc', captureMode: 'global', backend: 'sim', timeoutMs: 20000 });
     expect(r.rendezvous).toEqual({ kind: 'tcp', host: '127.0.0.1', port: 0 });
     expect(r.launch).toEqual({ kind: 'plain', visibility: 'all', envSnapshot: null });
     expect(resolveProbeOptions({}, {}).backend).toBe('cuda');
@@ -32,7 +32,7 @@ describe('probe options', () => {
     [{ ranks: 2.5 }, /ranks/],
     [{ bytes: 4098 }, /multiple of 4/],
     [{ inputs: 0 }, /inputs/],
-    [{ alloc: 'malloc' as never }, /alloc must be one of cudaMalloc, vmm, vmm-fd, pool, managed, host/],
+    [{ alloc: 'malloc' as never }, /alloc must be one of torch, cudaMalloc, vmm, vmm-fd, pool, managed, host/],
     [{ share: 'nccl' as never }, /share must be one of/],
     [{ captureMode: 'strict' as never }, /capture mode/],
     [{ backend: 'rocm' as never }, /backend/],
