@@ -72,6 +72,7 @@ export function probeEvidence(
     pid: rank?.pid ?? null,
     provenance: failure.provenance,
     pointerOrigin: null,
+    pointerSource: null,
     capture: failure.capture,
     captureMode: options.captureMode,
     hazards: rank?.hazards ?? [],

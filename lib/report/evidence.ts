@@ -33,6 +33,16 @@ interface EvidencePeer {
   exit: { code: number | null; signal: string | null } | null;
 }
 
+/** How the failing call's pointer was made, as a trace replayed it (trace/origin.ts). */
+interface EvidenceSource {
+  /** 'vmm': cuMemCreate + cuMemMap; 'allocation': cudaMalloc and friends; 'reservation': reserved, never mapped. */
+  how: 'allocation' | 'vmm' | 'reservation';
+  /** The library that made it (for VMM, the one that called cuMemCreate); null when the trace has no caller. */
+  library: string | null;
+  /** The call that released it before the failing call ("cuMemUnmap #12"), or null. */
+  releasedBy: string | null;
+}
+
 export interface Evidence {
   where: EvidenceWhere;
   call: EvidenceCall;
@@ -42,6 +52,8 @@ export interface Evidence {
   provenance: Provenance | null;
   /** Which traced allocation made the pointer, in one line (only a trace knows this). */
   pointerOrigin: string | null;
+  /** The same, for the rules to judge: how the memory was made and by which library (a trace only). */
+  pointerSource: EvidenceSource | null;
   capture: CaptureSnapshot | null;
   /** The capture mode the probe was told to use; null where nobody chose one (a trace). */
   captureMode: CaptureMode | null;

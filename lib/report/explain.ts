@@ -4,6 +4,7 @@
 // pinpoint and the trace summary both come here with an Evidence, so both say the same.
 import { citeFacts } from '../env/hardware-facts.js';
 import { whereFailed, whoFailed, type Evidence } from './evidence.js';
+import { fileName, interposerName, knownInterposer } from './interposers.js';
 import { describeProvenance } from './provenance.js';
 import type { Explanation } from './types.js';
 
@@ -21,8 +22,25 @@ const ERR = {
 const EXPORT_CALLS = new Set(['cudaIpcGetMemHandle', 'cuIpcGetMemHandle', 'cuPointerGetAttribute', 'cuMemRetainAllocationHandle', 'cuMemExportToShareableHandle']);
 const OPEN_CALLS = new Set(['cudaIpcOpenMemHandle', 'cuIpcOpenMemHandle']);
 const MATRIX_HINT = 'run `cuipc matrix` (same --ranks and environment) to see which remedy passes on this machine';
-const COPY_REMEDY =
-  'share graph inputs by copying them into the communicator\'s registered buffer before the all-reduce (--share copy; in SGLang the v1 path, SGLANG_OPT_USE_CUSTOM_ALL_REDUCE_V2=0, or the upstream fix)';
+const TRACE_COMPARE_HINT = 'change one thing at a time and run the command again under `cuipc trace` to see which change makes the call pass';
+const SGLANG_COPY = 'in SGLang the v1 path, SGLANG_OPT_USE_CUSTOM_ALL_REDUCE_V2=0, or the upstream fix';
+
+/**
+ * Remedies fit whoever collected the evidence: a probe's name the probe option that tries them
+ * and `cuipc matrix`; a trace's name only what the traced program can change.
+ */
+const fromProbe = (ev: Evidence): boolean => ev.where.kind === 'rank';
+
+/** A remedy, with the probe option that tries it when a probe asks. */
+function remedy(ev: Evidence, text: string, probeOption: string): string {
+  return fromProbe(ev) ? `${text} (${probeOption})` : text;
+}
+
+/** What to compare next: the probe's matrix, or for a trace the program run again. */
+const compareHint = (ev: Evidence): string => (fromProbe(ev) ? MATRIX_HINT : TRACE_COMPARE_HINT);
+
+const copyRemedy = (ev: Evidence): string =>
+  `share graph inputs by copying them into the communicator's registered buffer before the all-reduce (${fromProbe(ev) ? `--share copy; ${SGLANG_COPY}` : SGLANG_COPY})`;
 
 /** The entry point without its ABI suffix, as the rules name calls (cuIpcOpenMemHandle_v2 -> cuIpcOpenMemHandle). */
 function entryPoint(ev: Evidence): string {
@@ -48,11 +66,10 @@ function vmmSources(ev: Evidence): Array<{ source: string; evidence: string; rem
   const sources: Array<{ source: string; evidence: string; remedy?: string }> = [];
   const region = ev.memorySaver;
   const regionCovers = region?.entered === true;
-  const hookNames: Record<string, string> = { torch_memory_saver: "torch_memory_saver's preload hook", 'cuipc-interposer': "cuipc's VMM interposer" };
   if (region?.entered) {
     for (const hook of region.hooks) {
       sources.push({
-        source: `the graph inputs were allocated inside the region of ${hookNames[hook.abi]} (${hook.library ?? 'library unknown'}), whose cudaMalloc serves them from cuMemCreate + cuMemMap; the rank entered it as SGLang does (${region.reason})`,
+        source: `the graph inputs were allocated inside the region of ${interposerName(hook.library, hook.abi)} (${hook.library ?? 'library unknown'}), whose cudaMalloc serves them from cuMemCreate + cuMemMap; the rank entered it as SGLang does (${region.reason})`,
         evidence: `${whoFailed(ev.where)}: ${hook.symbol}(true) in ${hook.library ?? 'an LD_PRELOAD library'} around graph-input allocation and capture; ${region.reason}`,
         remedy: region.mode === 'auto'
           ? 'keep CUDA-graph capture out of the memory saver\'s region: unset SGLANG_MEMORY_SAVER_CUDA_GRAPH (graph memory is then not released with the memory saver)'
@@ -62,15 +79,8 @@ function vmmSources(ev: Evidence): Array<{ source: string; evidence: string; rem
   }
   for (const origin of ev.symbolOrigins) {
     if (!origin.interposed) continue;
-    const file = origin.path.split('/').pop() ?? origin.path;
     const hook = region?.hooks.find((h) => h.library === origin.path);
-    const which = hook
-      ? hookNames[hook.abi]
-      : /torch_memory_saver/i.test(file)
-        ? "torch_memory_saver's preload hook"
-        : /cuipc_vmm_interposer/i.test(file)
-          ? "cuipc's VMM test interposer (torch_memory_saver-style)"
-          : 'an allocator interposer';
+    const which = interposerName(origin.path, hook?.abi);
     sources.push({
       source: `${which}: ${origin.symbol} is provided by ${origin.path}, not by the CUDA runtime`,
       evidence: `loader: ${origin.symbol} resolves to ${origin.path} (interposed)`,
@@ -168,8 +178,68 @@ function notExportable(kind: (typeof NOT_EXPORTABLE)[number]): Rule {
       likelihood: 'high',
       summary: kind.summary,
       evidence: [...failedCall(ev), ...provenanceEvidence(ev), kind.fact],
-      tryNext: [COPY_REMEDY, kind.remedy, MATRIX_HINT],
+      tryNext: [copyRemedy(ev), kind.remedy, compareHint(ev)],
     };
+  };
+}
+
+/** Frees that release runtime allocations only (cudaMalloc, cuMemAlloc). */
+const RUNTIME_FREES = new Set(['cudaFree', 'cuMemFree', 'cudaFreeAsync', 'cuMemFreeAsync']);
+/** The driver's VMM calls: meant for VMM memory, so a failure there is another rule's. */
+const VMM_CALLS = new Set([
+  'cuMemCreate', 'cuMemRelease', 'cuMemAddressReserve', 'cuMemAddressFree', 'cuMemMap', 'cuMemUnmap', 'cuMemSetAccess',
+  'cuMemRetainAllocationHandle', 'cuMemExportToShareableHandle', 'cuMemImportFromShareableHandle', 'cuMemGetAllocationPropertiesFromHandle',
+]);
+
+/**
+ * A runtime call (cudaFree above all) on memory that a library made with cuMemCreate and mapped
+ * with cuMemMap returns invalid argument: the runtime releases only its own allocations. Under an
+ * LD_PRELOAD hook that serves cudaMalloc from VMM memory and frees it in its cudaFree, the
+ * runtime's cudaFree sees such a pointer only when the hook passed it on: it no longer knew it.
+ */
+function runtimeCallOnVmm(ev: Evidence): Explanation | null {
+  const call = entryPoint(ev);
+  const vmm = ev.pointerSource?.how === 'vmm' || ev.provenance?.classification === 'vmm';
+  if (!vmm || ev.call.ok || !codeIs(ev, ERR.invalidValue, 'cudaErrorInvalidValue') || isExportFailure(ev) || OPEN_CALLS.has(call) || VMM_CALLS.has(call)) return null;
+  const free = RUNTIME_FREES.has(call);
+  const mapper = ev.pointerSource?.library ?? null;
+  // Which allocation entry points the mapping library provides in place of the runtime.
+  const hooked = ev.symbolOrigins.filter((o) => o.interposed && (mapper === null || o.path === mapper));
+  const hookPath = mapper ?? hooked[0]?.path ?? null;
+  const isHook = hooked.length > 0;
+  const name = hookPath === null ? 'the library that mapped it' : isHook || knownInterposer(hookPath) !== null ? `${interposerName(hookPath)} (${hookPath})` : hookPath;
+  const hookFrees = hooked.some((o) => o.symbol === 'cudaFree');
+  const released = ev.pointerSource?.releasedBy ?? null;
+  const why = released !== null
+    ? `It had already been unmapped (${released}) before this call, so this is a second release of memory the mapping library had let go.`
+    : hookFrees && free
+      ? `The hook also provides cudaFree: it releases the memory it mapped and passes every other pointer on to the runtime. That the runtime's ${call} received this pointer means the hook no longer recognised it: it had left the hook's bookkeeping (freed or released outside it, or twice), or the hook's region, tag or thread state when it was freed differed from when it was allocated.`
+      : `The library that mapped it must release it; ${call} cannot.`;
+  return {
+    id: free ? 'runtime-free-of-vmm-memory' : 'runtime-call-on-vmm-memory',
+    title: free
+      ? `${call} was given VMM memory (cuMemCreate + cuMemMap) that ${hookPath === null ? 'another library' : fileName(hookPath)} mapped; only that library can release it`
+      : `${call} was given VMM memory (cuMemCreate + cuMemMap) that ${hookPath === null ? 'another library' : fileName(hookPath)} mapped, and refused it`,
+    likelihood: free ? 'high' : 'medium',
+    summary:
+      (free
+        ? `${call} releases only what the runtime allocated (cudaMalloc, cuMemAlloc). Memory made with cuMemCreate and mapped with cuMemMap is released by the library that mapped it, with cuMemUnmap + cuMemAddressFree + cuMemRelease; given such a pointer, ${call} returns invalid argument. `
+        : `${call} expects memory the runtime allocated; this pointer is VMM memory (cuMemCreate + cuMemMap), which it refused with invalid argument. `) +
+      `This pointer was mapped by ${name}. ${why}`,
+    evidence: [
+      ...failedCall(ev),
+      ...provenanceEvidence(ev),
+      ...hooked.map((o) => `loader: ${o.symbol} resolves to ${o.path} (interposed)`),
+      ...(released !== null ? [`released before the call by ${released}`] : []),
+      `${citeFacts('not-measured')}: cudaFree on cuMemCreate + cuMemMap memory -> 1 "invalid argument" with cuMemFree_v2 -> 1 inside it, seen with torch_memory_saver 0.0.9's preload hook under PyTorch 2.11 on an H100; VMM memory is released with cuMemUnmap, cuMemAddressFree and cuMemRelease (CUDA Driver API)`,
+    ],
+    tryNext: [
+      `release the memory through ${name}: its own free path unmaps it (cuMemUnmap + cuMemAddressFree + cuMemRelease); never hand VMM memory to ${call}`,
+      ...(hookFrees && free && released === null
+        ? [`find why the hook did not recognise the pointer when it was freed: freed twice or outside the hook's bookkeeping, allocated in one thread's region and freed from another thread or after the region was left, or two copies of the hook loaded, each with its own bookkeeping`]
+        : []),
+      compareHint(ev),
+    ],
   };
 }
 
@@ -194,14 +264,15 @@ const RULES: Rule[] = [
         `${citeFacts('vmm-not-exportable', 'expandable-segments')}: cuMemCreate + cuMemMap (VMM) -> IS_LEGACY_CUDA_IPC_CAPABLE 0, cudaIpcGetMemHandle 1 cudaErrorInvalidValue; PyTorch expandable_segments -> the same`,
       ],
       tryNext: [
-        COPY_REMEDY,
-        'export VMM memory the way NCCL and PyTorch do: allocate with a POSIX-fd handle type and pass cuMemExportToShareableHandle fds over a Unix socket (--alloc vmm-fd --share vmm-export)',
+        copyRemedy(ev),
+        remedy(ev, 'export VMM memory the way NCCL and PyTorch do: allocate with a POSIX-fd handle type and pass cuMemExportToShareableHandle fds over a Unix socket', '--alloc vmm-fd --share vmm-export'),
         ...sources.flatMap((s) => (s.remedy === undefined ? [] : [s.remedy])),
-        MATRIX_HINT,
+        compareHint(ev),
       ],
     };
   },
   ...NOT_EXPORTABLE.map(notExportable),
+  runtimeCallOnVmm,
   function notAnAllocation(ev) {
     const p = ev.provenance;
     if (!isExportFailure(ev) || !p || p.memoryType !== null) return null;
@@ -230,8 +301,8 @@ const RULES: Rule[] = [
         : 'cuMemExportToShareableHandle(POSIX fd) works only when cuMemCreate was asked for CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR (ALLOWED_HANDLE_TYPES has bit 0x1).',
       evidence: [...failedCall(ev), ...provenanceEvidence(ev), `${citeFacts('handle-types')}: VMM with no handle type -> ALLOWED_HANDLE_TYPES 0x0; with POSIX fd -> 0x1`],
       tryNext: notVmm
-        ? ['use --share ipc for cudaMalloc memory, or --share copy for anything else', MATRIX_HINT]
-        : ['allocate with CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR in CUmemAllocationProp.requestedHandleTypes (--alloc vmm-fd)', COPY_REMEDY, MATRIX_HINT],
+        ? [fromProbe(ev) ? 'use --share ipc for cudaMalloc memory, or --share copy for anything else' : 'share cudaMalloc memory with cudaIpcGetMemHandle, anything else by copying it into memory that can be exported', compareHint(ev)]
+        : [remedy(ev, 'allocate with CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR in CUmemAllocationProp.requestedHandleTypes', '--alloc vmm-fd'), copyRemedy(ev), compareHint(ev)],
     };
   },
   function ownHandle(ev) {
@@ -348,7 +419,7 @@ const RULES: Rule[] = [
       ],
       tryNext: [
         'move the call (allocation, synchronisation, IPC open) out of the capture, before cudaStreamBeginCapture',
-        'capture in relaxed mode, or wrap the call in cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureModeRelaxed) (--capture-mode relaxed to compare)',
+        remedy(ev, 'capture in relaxed mode, or wrap the call in cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureModeRelaxed)', '--capture-mode relaxed to compare'),
       ],
     };
   },
@@ -403,7 +474,7 @@ export function explainFailure(ev: Evidence): Explanation[] {
       likelihood: 'medium',
       summary: ev.detail ?? `The call failed with "${ev.call.message}". The evidence below is what the rank could collect.`,
       evidence: [...failedCall(ev), ...provenanceEvidence(ev)],
-      tryNext: ['`cuipc doctor` in the same environment', MATRIX_HINT],
+      tryNext: ['`cuipc doctor` in the same environment', compareHint(ev)],
     });
   }
   return found

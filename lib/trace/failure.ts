@@ -90,6 +90,10 @@ function traceEvidence(trace: ProcessTrace, failure: Omit<TraceFailure, 'explana
   const call = failure.call;
   const ptr = typeof call.args.ptr === 'string' ? call.args.ptr : null;
   const exported = ptr !== null && (call.kind === 'ipc-get' || call.kind === 'share-export');
+  // Where the pointer came from matters to an export, and to any call on VMM memory (a runtime
+  // free of it fails); elsewhere the line would only restate the call's own argument.
+  const origin = failure.origin;
+  const told = ptr !== null && (exported || origin?.how === 'vmm');
   const symbolOrigins: SymbolOrigin[] = (p?.symbols ?? [])
     .filter((s): s is typeof s & { path: string } => s.path !== null)
     .map((s) => ({ symbol: s.symbol, path: s.path, interposed: s.interposed }));
@@ -98,7 +102,10 @@ function traceEvidence(trace: ProcessTrace, failure: Omit<TraceFailure, 'explana
     call: { call: call.call, args: callArguments(call), ok: false, code: call.code, name: failure.name, message: failure.message },
     pid: p?.pid ?? null,
     provenance: failure.provenance,
-    pointerOrigin: exported ? describeOrigin(failure.origin, ptr) : null,
+    pointerOrigin: told ? describeOrigin(origin, ptr) : null,
+    pointerSource: told && origin
+      ? { how: origin.how, library: origin.madeBy?.lib ?? null, releasedBy: origin.released ? `${origin.released.call} #${origin.released.seq}` : null }
+      : null,
     capture: captureSnapshot(failure.capture),
     captureMode: null,
     hazards,

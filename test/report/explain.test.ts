@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { probeEvidence } from '../../lib/report/build.js';
+import type { Evidence } from '../../lib/report/evidence.js';
 import { explainFailure } from '../../lib/report/explain.js';
 import type { FailureRecord, RankReport, ReportOptions } from '../../lib/report/types.js';
 import { call, failure, hazard, provenance, rank } from './fixtures.js';
@@ -98,5 +99,80 @@ describe('explanations', () => {
     const [first] = explain({ failure: failure({ step: 'replay', provenance: null, call: call({ call: 'cudaGraphLaunch', code: 999, name: 'cudaErrorUnknown', message: 'unknown error', lastError: undefined }) }) });
     expect(first.id).toBe('unrecognised');
     expect(first.tryNext.length).toBeGreaterThan(0);
+  });
+});
+
+describe('a runtime call on VMM memory (cuMemCreate + cuMemMap)', () => {
+  const hook = '/venv/lib/torch_memory_saver_hook_mode_preload.so';
+  const hooked = [{ symbol: 'cudaMalloc', path: hook, interposed: true }, { symbol: 'cudaFree', path: hook, interposed: true }];
+
+  /** What a trace gives the rules for a failing free of memory the hook mapped. */
+  function traced(overrides: Partial<Evidence> = {}, entry = 'cudaFree'): Evidence {
+    const f = failure({ step: 'teardown', provenance: null, call: call({ call: entry, method: '', args: { ptr: '0x302000000' }, lastError: undefined, origin: undefined }) });
+    return {
+      ...probeEvidence(f, rank(0), null, options),
+      where: { kind: 'process', pid: 1000, tid: 1000, seq: 9 },
+      captureMode: null,
+      allocator: null,
+      share: null,
+      requestedDevice: null,
+      pointerOrigin: '0x302000000 lies in cuMemMap #5 of the physical memory made by cuMemCreate #3',
+      pointerSource: { how: 'vmm', library: hook, releasedBy: null },
+      symbolOrigins: hooked,
+      ...overrides,
+    };
+  }
+
+  it('cudaFree: names the hook that mapped it, and that the hook no longer recognised the pointer', () => {
+    const [first, ...rest] = explainFailure(traced());
+    expect(first.id).toBe('runtime-free-of-vmm-memory');
+    expect(first.likelihood).toBe('high');
+    expect(first.title).toBe('cudaFree was given VMM memory (cuMemCreate + cuMemMap) that torch_memory_saver_hook_mode_preload.so mapped; only that library can release it');
+    expect(first.summary).toContain(`mapped by torch_memory_saver's preload hook (${hook})`);
+    expect(first.summary).toMatch(/cuMemUnmap \+ cuMemAddressFree \+ cuMemRelease/);
+    expect(first.summary).toMatch(/the hook no longer recognised it/);
+    expect(first.evidence).toContain('trace: 0x302000000 lies in cuMemMap #5 of the physical memory made by cuMemCreate #3');
+    expect(first.evidence).toContain(`loader: cudaFree resolves to ${hook} (interposed)`);
+    expect(first.tryNext.join('\n')).toMatch(/did not recognise the pointer/);
+    expect(rest.map((e) => e.id)).not.toContain('unrecognised');
+  });
+
+  it('the driver\'s cuMemFree_v2 meets the same rule', () => {
+    expect(explainFailure(traced({}, 'cuMemFree_v2'))[0].id).toBe('runtime-free-of-vmm-memory');
+  });
+
+  it('memory unmapped before the free: a second release, not a lost pointer', () => {
+    const [first] = explainFailure(traced({ pointerSource: { how: 'vmm', library: hook, releasedBy: 'cuMemUnmap #7' } }));
+    expect(first.id).toBe('runtime-free-of-vmm-memory');
+    expect(first.summary).toMatch(/already been unmapped \(cuMemUnmap #7\)/);
+    expect(first.summary).not.toMatch(/no longer recognised/);
+  });
+
+  it('mapped by a library that interposes nothing (PyTorch expandable segments): named by its path, no hook reasoning', () => {
+    const torch = '/venv/lib/torch/lib/libc10_cuda.so';
+    const [first] = explainFailure(traced({ pointerSource: { how: 'vmm', library: torch, releasedBy: null }, symbolOrigins: [] }));
+    expect(first.id).toBe('runtime-free-of-vmm-memory');
+    expect(first.summary).toContain(`mapped by ${torch}.`);
+    expect(first.summary).not.toMatch(/hook/);
+  });
+
+  it('another runtime call on VMM memory: the same cause, less certain', () => {
+    const [first] = explainFailure(traced({}, 'cudaMemcpyAsync'));
+    expect(first).toMatchObject({ id: 'runtime-call-on-vmm-memory', likelihood: 'medium' });
+  });
+
+  it('not for memory the runtime made, another code, or the VMM calls themselves', () => {
+    const ids = (ev: Evidence) => explainFailure(ev).map((e) => e.id);
+    expect(ids(traced({ pointerSource: { how: 'allocation', library: hook, releasedBy: null } }))).toEqual(['unrecognised']);
+    expect(ids(traced({ call: { ...traced().call, code: 700, name: 'cudaErrorIllegalAddress' } }))).toEqual(['unrecognised']);
+    expect(ids(traced({}, 'cuMemUnmap'))).not.toContain('runtime-call-on-vmm-memory');
+  });
+
+  it('a trace\'s suggestions name no probe option; a probe\'s do', () => {
+    const hint = /--ranks|--share|--alloc/;
+    for (const e of explainFailure(traced())) expect(e.tryNext.join('\n')).not.toMatch(hint);
+    const unknown = call({ call: 'cudaGraphLaunch', code: 999, name: 'cudaErrorUnknown', message: 'unknown error', lastError: undefined });
+    expect(explain({ failure: failure({ step: 'replay', provenance: null, call: unknown }) })[0].tryNext.join('\n')).toMatch(/cuipc matrix` \(same --ranks/);
+    expect(explainFailure(traced({ call: { ...traced().call, code: 999, name: 'cudaErrorUnknown' } }))[0].tryNext.join('\n')).not.toMatch(hint);
   });
 });

@@ -43,7 +43,7 @@ describe('PyTorch expandable segments', () => {
     expect(top.evidence.find((e) => e.startsWith('trace: '))).toMatch(/cuMemMap #3 .* cuMemCreate #2 .*shareable handle types: posix-fd\), called from libc10_cuda\.so <- libtorch_cuda\.so/);
   });
 
-  it('uses the very explanation the probe would give for the same evidence', () => {
+  it('uses the very explanation the probe would give for the same evidence, its remedies without the probe\'s options', () => {
     const empty = {} as Record<StepName, RankStep>;
     for (const s of STEPS) empty[s] = { outcome: 'not-run', durationMs: 0, calls: [], notes: [] };
     const rank: RankReport = {
@@ -57,7 +57,13 @@ describe('PyTorch expandable segments', () => {
     const traced = f.explanations[0];
     expect(traced.title).toBe(probe.title);
     expect(traced.summary).toBe(probe.summary);
-    expect(traced.tryNext).toEqual(probe.tryNext);
+    // The same remedies in the same order; only the probe's name its options and `cuipc matrix --ranks`.
+    expect(traced.tryNext).toHaveLength(probe.tryNext.length);
+    expect(probe.tryNext.join('\n')).toMatch(/--share copy/);
+    expect(probe.tryNext.at(-1)).toMatch(/`cuipc matrix` \(same --ranks/);
+    expect(traced.tryNext.join('\n')).not.toMatch(/--share|--alloc|--ranks/);
+    expect(traced.tryNext.at(-1)).toMatch(/run the command again under `cuipc trace`/);
+    expect(traced.tryNext[2]).toBe(probe.tryNext[2]);
   });
 
   it('renders the pinpoint, provenance, origin, hazards and explanation', () => {
