@@ -30,7 +30,7 @@ export async function finish(run: CoordinatorState, started: StartedRanks, devic
   process.off('exit', started.killOnExit);
   run.plan.interrupt?.removeEventListener('abort', run.onInterrupt);
   await started.rendezvous.close();
-  const cleanedUp = removeSharedMemoryLeftovers(started.shmBefore, states.map((s) => s.pid).filter((p): p is number => p !== null));
+  const cleanedUp = removeSharedMemoryLeftovers(started.shmBefore, started.shmPrefix);
 
   const ranks: RankReport[] = states.map((state) => ({
     rank: state.rank,

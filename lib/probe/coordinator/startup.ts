@@ -2,7 +2,7 @@
 // its address, and every rank connects and says hello. What is set up here (the rendezvous,
 // the ranks, the exit handler, the interrupt listener) is taken down by finish.ts.
 import type { LaunchedRanks } from '../../launch/launcher.js';
-import { removeSharedMemoryLeftovers, sharedMemorySnapshot } from '../../launch/shm.js';
+import { newSharedMemoryRunId, ownSharedMemoryPrefix, removeSharedMemoryLeftovers, sharedMemorySnapshot } from '../../launch/shm.js';
 import type { ProbeAbort } from '../../report/types.js';
 import { ADDRESS_ENV, RANKS_ENV, TOKEN_ENV } from '../protocol.js';
 import { defaultLimits, openRendezvous, type Rendezvous } from '../rendezvous.js';
@@ -15,6 +15,8 @@ export interface StartedRanks {
   rendezvous: Rendezvous;
   /** The shared-memory files there were before the ranks, so that only theirs are removed. */
   shmBefore: Set<string>;
+  /** The prefix of this probe's own /dev/shm names (launch/shm.ts): nothing else is removed. */
+  shmPrefix: string;
   /** Registered for the coordinator's own exit; removed by finish.ts. */
   killOnExit: () => void;
   /** Set when the launcher threw: no rank started. */
@@ -26,6 +28,7 @@ export async function startRanks(run: CoordinatorState): Promise<StartedRanks> {
   const { options, plan, states } = run;
   plan.interrupt?.addEventListener('abort', run.onInterrupt);
   const shmBefore = sharedMemorySnapshot();
+  const shmPrefix = ownSharedMemoryPrefix(newSharedMemoryRunId());
   const rendezvous = await openRendezvous(options.rendezvous, run.token, rendezvousHandlers(run), defaultLimits(options.ranks));
 
   let launchFailure = null as ProbeAbort | null;
@@ -50,10 +53,10 @@ export async function startRanks(run: CoordinatorState): Promise<StartedRanks> {
   const killOnExit = (): void => {
     launched.stopNow();
     rendezvous.closeNow();
-    removeSharedMemoryLeftovers(shmBefore, states.map((s) => s.pid).filter((p): p is number => p !== null));
+    removeSharedMemoryLeftovers(shmBefore, shmPrefix);
   };
   process.on('exit', killOnExit);
-  return { launched, rendezvous, shmBefore, killOnExit, launchFailure };
+  return { launched, rendezvous, shmBefore, shmPrefix, killOnExit, launchFailure };
 }
 
 /**
