@@ -4,9 +4,13 @@
 // dropped. Nothing a peer sends can throw out of here.
 //
 // Limits for connections that have not said hello (anyone on the machine can connect to a
-// loopback port): at most ranks + 16 open at once (more are closed on accept), a 64 KiB line
-// cap, and 10 s to say hello, after which the connection is closed. What a flood can make
-// the coordinator hold is therefore about (ranks + 16) x 64 KiB. Once a rank's hello is
+// loopback port): at most ranks + 16 open at once, a 64 KiB line cap, and 10 s to say hello,
+// after which the connection is closed. What a flood can make the coordinator hold is
+// therefore about (ranks + 16) x 64 KiB. When the budget is full, a new connection closes the
+// oldest one still without a hello: idle connections opened before the ranks (any number of
+// them) make room for each rank as it connects, and never take its place; a rank says hello
+// as soon as it connects, so only a burst of ranks + 16 new connections inside that moment
+// could close it. Once a rank's hello is
 // accepted its connection gets the 32 MiB line cap of an exchange and no idle timeout: a
 // rank may spend minutes in one CUDA call, and the coordinator's per-step timeout bounds it.
 import { chmodSync, existsSync, statSync, unlinkSync } from 'node:fs';
@@ -95,24 +99,23 @@ export async function openRendezvous(spec: RendezvousSpec, token: string, handle
     if (!folder.isDirectory()) throw new ProbeUsageError(`--socket ${spec.path}: ${dirname(resolve(spec.path))} is not a folder`);
   }
   const sockets = new Set<Socket>();
-  let unauthenticated = 0;
-  let refusedForCount = 0;
+  // Connections without a hello yet, oldest first (a Set keeps insertion order).
+  const pending = new Set<Socket>();
+  let evictions = 0;
   const server = createServer((socket) => {
     const from = spec.kind === 'tcp' ? `tcp ${socket.remoteAddress}:${socket.remotePort}` : `unix ${spec.path}`;
-    if (unauthenticated >= limits.maxUnauthenticated) {
+    if (pending.size >= limits.maxUnauthenticated) {
       // Recorded once per burst, not once per connection: the record itself must stay small.
-      if (refusedForCount++ === 0) handlers.rejected(from, `more than ${limits.maxUnauthenticated} connections without a hello; further ones closed on accept`, '');
-      socket.destroy();
-      return;
+      if (evictions++ === 0) handlers.rejected(from, `more than ${limits.maxUnauthenticated} connections without a hello; the oldest closed to make room`, '');
+      const oldest = pending.values().next().value as Socket;
+      pending.delete(oldest);
+      oldest.destroy();
     }
     socket.setNoDelay(true); // see rank.ts: small lock-step lines must not wait for ACKs
     sockets.add(socket);
-    unauthenticated += 1;
-    let counted = true;
+    pending.add(socket);
     const authenticated = (): void => {
-      if (!counted) return;
-      counted = false;
-      unauthenticated -= 1;
+      if (!pending.delete(socket)) return;
       clearTimeout(helloTimer);
       splitter.setMaxLineBytes(MAX_LINE_BYTES);
     };
@@ -168,11 +171,8 @@ export async function openRendezvous(spec: RendezvousSpec, token: string, handle
     });
     socket.on('close', () => {
       sockets.delete(socket);
-      if (counted) {
-        counted = false;
-        unauthenticated -= 1;
-        clearTimeout(helloTimer);
-      }
+      pending.delete(socket);
+      clearTimeout(helloTimer);
       if (connection.rank !== null) handlers.closed(connection);
     });
   });

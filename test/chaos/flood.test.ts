@@ -3,12 +3,19 @@
 // the coordinator from 55 MB to 3.25 GB). The bound stated here: the rendezvous process's peak
 // RSS grows by less than 48 MiB, because at most ranks + 16 connections without a hello are
 // open at once, each holding at most a 64 KiB line (see lib/probe/rendezvous.ts). Loopback
-// only, and bounded in count and time.
+// only, and bounded in count and time. And the start-up: any number of idle connections opened
+// before the ranks connect does not change a probe's verdict.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { plainLauncher } from '../../lib/launch/plain.js';
+import type { RankLauncher } from '../../lib/launch/launcher.js';
+import { coordinate } from '../../lib/probe/coordinator.js';
+import { rankProgramPath } from '../../lib/probe/index.js';
+import { resolveProbeOptions } from '../../lib/probe/options.js';
+import { ADDRESS_ENV } from '../../lib/probe/protocol.js';
 
 const SERVER = fileURLToPath(new URL('./fixtures/rendezvous-alone.mjs', import.meta.url));
 const BOUND_BYTES = 48 * 1024 * 1024;
@@ -59,6 +66,38 @@ describe('a flood of connections without the token', () => {
     } finally {
       server.stdin.end();
       await new Promise((r) => server.once('close', r));
+    }
+  });
+});
+
+describe('idle connections before the ranks connect', () => {
+  it('100 idle connections without the token, opened before the ranks, do not change the verdict: passed', async () => {
+    const options = resolveProbeOptions({ backend: 'sim', ranks: 2, inputs: 2, timeoutMs: 20_000 }, {});
+    const inner = plainLauncher(options, [0, 0], { program: process.execPath, args: [rankProgramPath()] });
+    const idle: Socket[] = [];
+    // The connections are made before the ranks exist as processes: their connects run right
+    // after start() returns, while a rank takes tens of milliseconds to start.
+    const launcher: RankLauncher = {
+      ...inner,
+      start(coordinatorEnv) {
+        const [, host, port] = coordinatorEnv[ADDRESS_ENV].split(':');
+        for (let i = 0; i < 100; i++) {
+          const socket = connect({ host, port: Number(port) });
+          socket.on('error', () => socket.destroy());
+          idle.push(socket);
+        }
+        return inner.start(coordinatorEnv);
+      },
+    };
+    try {
+      const report = await coordinate({ options, launcher, coordinatorSimulated: true });
+      expect(report.abort).toBeNull();
+      expect(report.result).toBe('passed');
+      expect(report.exitCode).toBe(0);
+      // The idle connections did fill the budget (ranks + 16) while the ranks connected.
+      expect(report.rejected.map((r) => r.reason)).toContain('more than 18 connections without a hello; the oldest closed to make room');
+    } finally {
+      for (const socket of idle) socket.destroy();
     }
   });
 });

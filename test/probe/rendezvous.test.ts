@@ -38,6 +38,11 @@ function client(port: number): Promise<{ socket: Socket; closed: Promise<number>
   });
 }
 
+async function waitFor(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
 const limits: RendezvousLimits = { maxUnauthenticated: 2, helloLineBytes: 1024, helloDeadlineMs: 300 };
 
 describe('rendezvous limits before hello', () => {
@@ -58,17 +63,41 @@ describe('rendezvous limits before hello', () => {
     expect(rejected).toContain('a line longer than 1024 bytes');
   });
 
-  it('closes connections beyond the cap on those without a hello, recording the burst once', async () => {
-    // A hello deadline far beyond the bound below, so that only a close on accept meets it,
+  it('a connection beyond the cap on those without a hello closes the oldest of them, recording the burst once', async () => {
+    // A hello deadline far beyond the bound below, so that only the eviction meets it,
     // however loaded the machine is.
     const { port, rejected } = await start({ ...limits, helloDeadlineMs: 20_000 });
-    await client(port);
-    await client(port);
+    const first = await client(port);
+    const second = await client(port);
+    let secondClosed = false;
+    void second.closed.then(() => (secondClosed = true));
     const third = await client(port);
-    expect(await third.closed).toBeLessThan(10_000);
+    expect(await first.closed).toBeLessThan(10_000);
     const fourth = await client(port);
-    await fourth.closed;
-    expect(rejected.filter((r) => r.startsWith('more than 2 connections without a hello'))).toHaveLength(1);
+    expect(await second.closed).toBeLessThan(10_000);
+    expect(rejected.filter((r) => r.startsWith('more than 2 connections without a hello; the oldest closed'))).toHaveLength(1);
+    // The newest two are the ones held.
+    expect(third.socket.destroyed || fourth.socket.destroyed).toBe(false);
+    expect(secondClosed).toBe(true);
+    third.socket.destroy();
+    fourth.socket.destroy();
+  });
+
+  it('idle connections that fill the budget before the ranks connect never take a rank\'s place', async () => {
+    const { port, messages, rejected } = await start({ ...limits, helloDeadlineMs: 20_000 });
+    const idle = [];
+    for (let i = 0; i < 10; i++) idle.push(await client(port));
+    const ranks = [await client(port), await client(port)];
+    ranks.forEach(({ socket }, rank) => socket.write(encodeMessage({ type: 'hello', token: TOKEN, rank, pid: process.pid })));
+    await waitFor(() => messages.length === 2);
+    expect(messages.map((m) => m.type === 'hello' && m.rank)).toEqual([0, 1]);
+    for (const { socket } of ranks) expect(socket.destroyed).toBe(false);
+    // More idle ones after the hellos: the ranks, no longer without a hello, are not counted.
+    for (let i = 0; i < 5; i++) idle.push(await client(port));
+    await new Promise((r) => setTimeout(r, 100));
+    for (const { socket } of ranks) expect(socket.destroyed).toBe(false);
+    expect(rejected.every((r) => r.startsWith('more than 2 connections without a hello'))).toBe(true);
+    for (const { socket } of [...idle, ...ranks]) socket.destroy();
   });
 
   it('a rank whose hello was accepted may send a line far past the hello cap and stay past the deadline', async () => {
