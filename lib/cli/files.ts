@@ -44,6 +44,7 @@ export function why(error: unknown): string {
     case 'EFBIG': return 'larger than this process may write (ulimit -f)';
     case 'ELOOP': return 'too many levels of symbolic links';
     case 'ENAMETOOLONG': return 'the name is too long';
+    case 'ENXIO': return 'not a regular file (a socket, or a FIFO no one reads)';
     default: return e.code ?? e.message;
   }
 }

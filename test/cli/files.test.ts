@@ -25,6 +25,13 @@ function fifoIn(dir: string): string {
   return path;
 }
 
+/** A Unix socket file, left by a server that exited without closing it. */
+function socketIn(dir: string): string {
+  const path = join(dir, 'sock');
+  execFileSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => process.exit(0))`]);
+  return path;
+}
+
 describe('inputs: regular files only, capped', () => {
   it.each([
     ['a FIFO', (d: string) => fifoIn(d), /not a regular file but a FIFO/],
@@ -32,6 +39,7 @@ describe('inputs: regular files only, capped', () => {
     ['/dev/zero', () => '/dev/zero', /not a regular file but a character device/],
     ['a link to /dev/zero', (d: string) => (symlinkSync('/dev/zero', join(d, 'z')), join(d, 'z')), /not a regular file but a character device/],
     ['a missing file', (d: string) => join(d, 'absent'), /cannot read it: no such file/],
+    ['a Unix socket', (d: string) => socketIn(d), /not a regular file \(a socket/],
   ])('%s is refused with a message naming it', (_what, make, message) => {
     const path = make(fresh());
     expect(() => readCappedText(path, 1024, '--env-from')).toThrow(FileUsageError);
