@@ -101,7 +101,13 @@ export interface DeviceInfo {
   posixFdHandleSupported: boolean;
 }
 
-export type AllocationKind = 'device' | 'pool' | 'managed' | 'host' | 'vmm' | 'vmm-fd';
+/**
+ * 'device': cudaMalloc as the process's global scope resolves it (an LD_PRELOAD hook wins, as for
+ * PyTorch); 'device-direct': cudaMalloc from the runtime library's own handle, as
+ * ctypes.CDLL(libcudart).cudaMalloc calls it (SGLang's CudaRTLibrary; a preloaded hook never
+ * sees it).
+ */
+export type AllocationKind = 'device' | 'device-direct' | 'pool' | 'managed' | 'host' | 'vmm' | 'vmm-fd';
 
 export interface Allocation {
   ptr: Ptr;

@@ -18,7 +18,7 @@ export type StepOutcome = 'passed' | 'failed' | 'skipped' | 'not-run' | 'crashed
  * allocator does under the rank's PYTORCH_CUDA_ALLOC_CONF, whole segments carved into tensors;
  * the others call one allocator directly ('cudaMalloc' is the binding's 'device').
  */
-export type InputAllocator = 'torch' | 'cudaMalloc' | Exclude<AllocationKind, 'device'>;
+export type InputAllocator = 'torch' | 'cudaMalloc' | 'vmm' | 'vmm-fd' | 'pool' | 'managed' | 'host';
 export const INPUT_ALLOCATORS: readonly InputAllocator[] = ['torch', 'cudaMalloc', 'vmm', 'vmm-fd', 'pool', 'managed', 'host'];
 
 export type ShareStrategy = 'ipc' | 'copy' | 'vmm-export';

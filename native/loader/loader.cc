@@ -93,6 +93,8 @@ void ResolveRuntime(Loader& l) {
   }
   CUIPC_ALLOCATION_TABLE(CUIPC_RESOLVE_ALLOC)
 #undef CUIPC_RESOLVE_ALLOC
+  l.fn.runtimeMalloc = reinterpret_cast<decltype(l.fn.runtimeMalloc)>(dlsym(h, "cudaMalloc"));
+  l.fn.runtimeFree = reinterpret_cast<decltype(l.fn.runtimeFree)>(dlsym(h, "cudaFree"));
 }
 
 void ResolveDriver(Loader& l) {

@@ -22,6 +22,11 @@ struct Functions {
 #undef CUIPC_DRV_FIELD
   cuipc_cudaGetErrorName_t cudaGetErrorName = nullptr;
   cuipc_cudaGetErrorString_t cudaGetErrorString = nullptr;
+  // cudaMalloc / cudaFree from the runtime library's own handle, never the global scope: what
+  // ctypes.CDLL(libcudart).cudaMalloc calls (SGLang's CudaRTLibrary), so a preloaded hook
+  // does not see them.
+  cudaError_t (*runtimeMalloc)(void** ptr, size_t size) = nullptr;
+  cudaError_t (*runtimeFree)(void* ptr) = nullptr;
 };
 
 struct Attempt {

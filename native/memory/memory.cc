@@ -15,8 +15,18 @@ namespace {
 
 constexpr int64_t kMaxCopyToHostBytes = int64_t{1} << 32;
 
-const std::vector<const char*> kKinds = {"device", "pool", "managed", "host", "vmm", "vmm-fd"};
-enum Kind { kDevice, kPool, kManaged, kHost, kVmm, kVmmFd };
+const std::vector<const char*> kKinds = {"device", "pool", "managed", "host", "vmm", "vmm-fd", "device-direct"};
+enum Kind { kDevice, kPool, kManaged, kHost, kVmm, kVmmFd, kDeviceDirect };
+
+// cudaMalloc / cudaFree from the runtime's own handle (loader.h says why).
+Outcome RuntimeDirect(bool alloc, void** p, size_t bytes) {
+  const Loader& l = GetLoader();
+  auto fn = alloc ? reinterpret_cast<void*>(l.fn.runtimeMalloc) : reinterpret_cast<void*>(l.fn.runtimeFree);
+  const char* name = alloc ? "cudaMalloc" : "cudaFree";
+  if (!fn) return Outcome{l.MissingCode(Api::Runtime), name, Api::Runtime};
+  int code = alloc ? l.fn.runtimeMalloc(p, bytes) : l.fn.runtimeFree(*p);
+  return Outcome{code, name, Api::Runtime};
+}
 
 struct Allocation {
   Kind kind;
@@ -55,6 +65,7 @@ Napi::Value Malloc(const Napi::CallbackInfo& info) {
   Outcome o;
   switch (kind) {
     case kDevice: o = CUIPC_RT(cudaMalloc, &p, bytes); break;
+    case kDeviceDirect: o = RuntimeDirect(true, &p, bytes); break;
     case kPool:
       o = CUIPC_RT(cudaMallocAsync, &p, bytes, nullptr);
       if (o.code == 0) {
@@ -112,6 +123,7 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
   Outcome o;
   switch (a.kind) {
     case kDevice: o = CUIPC_RT(cudaFree, p); break;
+    case kDeviceDirect: o = RuntimeDirect(false, &p, 0); break;
     case kPool:
       o = CUIPC_RT(cudaFreeAsync, p, nullptr);
       if (o.code == 0) o = CUIPC_RT(cudaStreamSynchronize, nullptr);

@@ -45,6 +45,27 @@ describe('on the GPU', () => {
   });
 });
 
+describe('--alloc torch (the default) on the GPU: graph inputs as PyTorch allocates them', () => {
+  it('passes with PyTorch\'s default settings, every input in a cudaMalloc segment', async () => {
+    const report = await run({});
+    expect(report.result, JSON.stringify(report.pinpoint)).toBe('passed');
+    expect(report.options.alloc).toBe('torch');
+  });
+
+  it('expandable_segments:True: FAIL at export, VMM memory with the POSIX-fd handle type', async () => {
+    const report = await run({ env: { PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True' } });
+    expect(report.pinpoint).toMatchObject({ step: 'export', call: 'cudaIpcGetMemHandle', code: 1 });
+    expect(report.pinpoint?.provenance).toMatchObject({ vmm: true, legacyIpcCapable: false, allowedHandleTypeNames: ['posix-fd'] });
+    expect(report.warnings).toEqual([]);
+  });
+
+  it('backend:cudaMallocAsync: FAIL at export, pool memory', async () => {
+    const report = await run({ env: { PYTORCH_CUDA_ALLOC_CONF: 'backend:cudaMallocAsync' } });
+    expect(report.pinpoint).toMatchObject({ step: 'export', call: 'cudaIpcGetMemHandle', code: 1 });
+    expect(report.pinpoint?.provenance?.classification).toBe('pool');
+  });
+});
+
 describe('the seed on the GPU: a colocated SGLang rank under torch_memory_saver', () => {
   const hook = process.env.CUIPC_TEST_TMS_HOOK || tmsStandinPath();
 

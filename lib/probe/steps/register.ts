@@ -10,7 +10,8 @@ import { CUSTOM_AR_MAX_SIZE } from './torch-inputs.js';
 
 /**
  * SGLang's CustomAllreduce registers create_shared_buffer(meta_size() + max_size) first: one
- * cudaMalloc through ctypes (so an LD_PRELOAD hook serves it, in its region), never rounded.
+ * cudaMalloc through ctypes on libcudart's own handle (CudaRTLibrary), so a preloaded hook
+ * never serves it, whatever its region; the size is not rounded.
  * meta_size() is sizeof(Signal), 3456 bytes; max_size 8 MiB. The probe's copy strategy keeps
  * every input in it, so it grows past max_size when the inputs need more.
  */
@@ -20,7 +21,7 @@ export async function registerExport(state: SessionState): Promise<RoundData> {
   const { inputs, bytes } = state.cfg;
   const cuda = state.api;
   const size = CUSTOM_AR_META_SIZE + Math.max(CUSTOM_AR_MAX_SIZE, inputs * bytes);
-  state.registered = await state.malloc('device', size, 'registered buffer (create_shared_buffer(meta_size + max_size))');
+  state.registered = await state.malloc('device-direct', size, 'registered buffer (create_shared_buffer(meta_size + max_size))');
   if (!state.registered) return { kind: 'none' };
   const base = state.registered.ptr;
   const handle = await state.rec.call('cudaIpcGetMemHandle', 'ipcGetMemHandle', { ptr: ptrToHex(base) }, () => cuda.ipcGetMemHandle(base), { ptr: base });

@@ -12,6 +12,7 @@ import type { ShareContext, ShareStrategyModule } from '../share/index.js';
 
 const ALLOC_ENTRY_POINT: Record<AllocationKind, string> = {
   device: 'cudaMalloc',
+  'device-direct': 'cudaMalloc',
   pool: 'cudaMallocAsync',
   managed: 'cudaMallocManaged',
   host: 'cudaHostAlloc',
