@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import type { Evidence } from './evidence.js';
 import { explainFailure } from './explain.js';
+import { interposedAbortOf } from './interposed-abort.js';
 import { unexercisedWarnings } from './warnings.js';
 import {
   REPORT_SCHEMA_VERSION,
@@ -117,6 +118,12 @@ function interruptedExit(abort: ProbeAbort | null): 129 | 130 | 143 | null {
   return abort.signal === 'SIGHUP' ? 129 : abort.signal === 'SIGTERM' ? 143 : abort.signal === 'SIGINT' ? 130 : null;
 }
 
+/** A rank that died or hung in a call an interposing library serves: the abort's message says whose (interposed-abort.ts). */
+function explainAbort(abort: ProbeAbort, ranks: RankReport[]): ProbeAbort {
+  const interposed = interposedAbortOf(abort, ranks);
+  return interposed ? { ...abort, message: `${abort.message}; ${interposed.summary}` } : abort;
+}
+
 export function buildProbeReport(run: ProbeRun): ProbeReport {
   const simulated = run.coordinatorSimulated === true || run.ranks.some((r) => r.loader?.simulated === true);
   const first = firstFailure(run.failures);
@@ -140,7 +147,7 @@ export function buildProbeReport(run: ProbeRun): ProbeReport {
     cleanedUp: run.cleanedUp,
   };
   // A step fails only with a failure record, so a failed run always has a pinpoint.
-  if (run.abort) return { ...common, result: 'aborted', exitCode: interruptedExit(run.abort) ?? 3, pinpoint, abort: run.abort };
+  if (run.abort) return { ...common, result: 'aborted', exitCode: interruptedExit(run.abort) ?? 3, pinpoint, abort: explainAbort(run.abort, run.ranks) };
   if (pinpoint) return { ...common, result: 'failed', exitCode: 1, pinpoint, abort: null };
   return { ...common, result: 'passed', exitCode: 0, pinpoint: null, abort: null };
 }

@@ -1,5 +1,6 @@
 // The report for a person: the rank x step grid, then the pinpoint and its explanations.
 // A report from the simulated device says so first.
+import { interposedAbortOf } from './interposed-abort.js';
 import { describeProvenance } from './provenance.js';
 import { fitText } from './text.js';
 import {
@@ -135,6 +136,8 @@ export function renderProbeReport(report: ProbeReport, options: RenderOptions = 
     if (a.rank !== undefined) out.push(`  rank ${a.rank}, step ${a.step ?? '?'}, call in flight: ${a.call ?? 'unknown'}${a.args ? ` (${formatArgs(a.args)})` : ''}`);
     const tail = a.rank !== undefined ? report.ranks.find((r) => r.rank === a.rank)?.stderrTail.trim() : '';
     if (tail) out.push('  its stderr ended with:', ...tail.split('\n').slice(-5).map((l) => `    ${l}`));
+    const interposed = interposedAbortOf(a, report.ranks);
+    if (interposed) out.push(`  ${interposed.explanation}`);
   } else {
     out.push(`FAILED (exit 1): ${report.failures.length} failing call(s).`);
   }
