@@ -1,6 +1,7 @@
 // The bench's results as Markdown (printed, and kept in docs/benchmarks.md), one section per
 // machine kind. Every figure in a simulated section is marked SIMULATED.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeOutputFile } from '../cli/files.js';
 import { dirname } from 'node:path';
 import { STEPS } from '../report/types.js';
 import { CALL_KINDS, CALL_LABELS, type CallOverheadResult } from './calls.js';
@@ -267,5 +268,5 @@ export function writeSection(path: string, key: string, section: string): void {
     else text = `${text.trimEnd()}\n\n${block}\n`;
   }
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, text);
+  writeOutputFile(path, text, 'the benchmarks document'); // atomic: an interrupted bench keeps the old document
 }
