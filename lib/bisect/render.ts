@@ -39,8 +39,8 @@ export function explainNone(r: Omit<BisectNone, 'answer'>): string {
     case 'bad-passes': {
       const hints: string[] = [];
       const allocOptions = r.changes.filter((c) => c.kind === 'alloc-option' && c.hazards.some((h) => h.severity === 'high'));
-      if (allocOptions.length > 0 && r.settings.alloc === 'cudaMalloc') {
-        hints.push(`the probe allocates graph inputs with cudaMalloc, not through PyTorch's caching allocator, so ${allocOptions.map((c) => c.bad ?? c.good).join(', ')} cannot change its verdict; \`cuipc probe --alloc vmm\` shows what that allocator does to the export`);
+      if (allocOptions.length > 0 && r.settings.alloc !== 'torch') {
+        hints.push(`the probe allocates graph inputs with ${r.settings.alloc}, not through PyTorch's caching allocator, so ${allocOptions.map((c) => c.bad ?? c.good).join(', ')} cannot change its verdict; \`cuipc bisect\` without --alloc (the default, torch) allocates as PyTorch does under it`);
       }
       const badRay = r.changes.some((c) => RAY_MARKERS.test(c.variable)) || r.heldFixed.some((h) => RAY_MARKERS.test(h.variable) && h.bad !== null && h.good === null);
       if (badRay && r.settings.launcher === 'plain') hints.push('BAD was captured inside a Ray actor (it has RAY_* variables GOOD lacks): the launch differs too; run with --launcher ray');

@@ -46,6 +46,9 @@ export const CUIPC_VARIABLES: readonly CuipcVariable[] = [
   { name: 'CUIPC_TEST_RAY_PYTHON', setBy: 'tests', readBy: ['test'], does: 'a Python that imports ray: the Ray tests run against real Ray' },
   { name: 'CUIPC_TEST_RAY_ADDRESS', setBy: 'tests', readBy: ['test'], does: 'a Ray cluster (with at least 2 GPUs) for the real-Ray tests' },
   { name: 'CUIPC_TEST_TMS_HOOK', setBy: 'tests', readBy: ['test/gpu'], does: "the real torch_memory_saver preload library for the GPU suite's seed (else the ABI stand-in)" },
+  { name: 'CUIPC_TEST_TORCH_PYTHON', setBy: 'tests', readBy: ['test/gpu'], does: 'a Python that imports torch: the GPU suite compares the probe with the PyTorch program (test/gpu/torch_share_graph_inputs.py)' },
+  { name: 'CUIPC_TEST_TMS_HOOKS', setBy: 'tests', readBy: ['test/gpu'], does: 'torch_memory_saver preload libraries for the PyTorch comparison, as `release=path;release=path`' },
+  { name: 'CUIPC_CROSSCHECK_TABLE', setBy: 'tests', readBy: ['test/gpu'], does: 'where the PyTorch comparison writes its agreement table (Markdown)' },
   { name: 'CUIPC_TRACE_RECORDINGS', setBy: 'tests', readBy: ['test/trace'], does: 'where the recorded-trace checks read traces (while recording on a GPU host)' },
 ];
 

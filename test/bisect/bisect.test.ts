@@ -1,6 +1,6 @@
 // bisect() end to end on the simulated device: real probes in rank processes, GOOD and BAD
 // built from this process's environment. The failing difference is cuipc's VMM interposer with
-// CUIPC_INTERPOSER_REGION=all (fails at register), and the torch_memory_saver stand-in with
+// CUIPC_INTERPOSER_REGION=all (fails at export: the graph inputs are VMM memory), and the torch_memory_saver stand-in with
 // SGLANG_MEMORY_SAVER_CUDA_GRAPH=1 (the seed; fails at export). The stand-in reproduces the
 // preload ABI and the thread-local region, not torch_memory_saver's pause/resume or tags.
 import { readFileSync } from 'node:fs';
@@ -59,14 +59,14 @@ describe('bisect: a minimal set among many differences', () => {
     expect(result.changes.map((c) => c.id).sort()).toEqual([...irrelevant, "CUIPC_INTERPOSER_REGION", `LD_PRELOAD+${interposer}`].sort());
     expect(result.heldFixed.map((h) => h.variable).sort()).toEqual(['PWD', 'RAY_JOB_ID']);
     expect(result.minimal.map((c) => c.id)).toEqual(['CUIPC_INTERPOSER_REGION', `LD_PRELOAD+${interposer}`]);
-    expect(result.target).toMatchObject({ step: 'register', call: 'cudaIpcGetMemHandle', code: 1 });
-    expect(result.pinpoint).toMatchObject({ step: 'register', call: 'cudaIpcGetMemHandle', code: 1 });
+    expect(result.target).toMatchObject({ step: 'export', call: 'cudaIpcGetMemHandle', code: 1 });
+    expect(result.pinpoint).toMatchObject({ step: 'export', call: 'cudaIpcGetMemHandle', code: 1 });
     expect(result.minimal[1]?.hazards.map((h) => h.id)).toEqual(['ld-preload.cuipc-interposer']);
     // 1-minimal, as probed: GOOD + either one alone passes (alone, the interposer's region is never entered).
     const alone = (id: string) => result.probes.find((p) => p.applied.length === 1 && p.applied[0] === id);
     expect(alone('CUIPC_INTERPOSER_REGION')?.verdict).toBe('passes');
     expect(alone(`LD_PRELOAD+${interposer}`)?.verdict).toBe('passes');
-    expect(result.answer).toBe('the failure (register: cudaIpcGetMemHandle -> 1 cudaErrorInvalidValue) needs both CUIPC_INTERPOSER_REGION=all and the cuipc-vmm-interposer preload entry (libcuipc_vmm_interposer.so)');
+    expect(result.answer).toBe('the failure (export: cudaIpcGetMemHandle -> 1 cudaErrorInvalidValue) needs both CUIPC_INTERPOSER_REGION=all and the cuipc-vmm-interposer preload entry (libcuipc_vmm_interposer.so)');
     // Progress: one call per probe run, the bound never rises and is never passed.
     expect(progress.map((p) => p.probe)).toEqual(result.probes.map((p) => p.n));
     for (let i = 1; i < progress.length; i++) expect(progress[i]!.atMost).toBeLessThanOrEqual(progress[i - 1]!.atMost);
@@ -103,14 +103,22 @@ describe('bisect: a minimal set among many differences', () => {
 });
 
 describe('bisect: no set', () => {
-  it('expandable segments alone: the probe allocates with cudaMalloc, so BAD passes; exit 1 says why', async () => {
+  it('expandable segments alone, with --alloc cudaMalloc: the probe bypasses PyTorch, so BAD passes; exit 1 says why', async () => {
+    const good = shell();
+    const bad = shell({ PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True', MASTER_ADDR: '10.0.0.7' });
+    const result = await run({ good, bad, alloc: 'cudaMalloc' });
+    expect(result).toMatchObject({ outcome: 'none', exitCode: 1, reason: 'bad-passes', target: null });
+    expect(result.changes.find((c) => c.id === 'PYTORCH_CUDA_ALLOC_CONF:expandable_segments')?.hazards[0]).toMatchObject({ id: 'alloc-conf.expandable-segments', severity: 'high' });
+    expect(result.answer).toMatch(/with cudaMalloc, not through PyTorch's caching allocator, so expandable_segments:True cannot change its verdict; `cuipc bisect` without --alloc/);
+    expect(result.probeCount).toBe(2);
+  }, 60_000);
+
+  it('expandable segments with the default allocator (as PyTorch): the setting itself is the set', async () => {
     const good = shell();
     const bad = shell({ PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True', MASTER_ADDR: '10.0.0.7' });
     const result = await run({ good, bad });
-    expect(result).toMatchObject({ outcome: 'none', exitCode: 1, reason: 'bad-passes', target: null });
-    expect(result.changes.find((c) => c.id === 'PYTORCH_CUDA_ALLOC_CONF:expandable_segments')?.hazards[0]).toMatchObject({ id: 'alloc-conf.expandable-segments', severity: 'high' });
-    expect(result.answer).toMatch(/with cudaMalloc, not through PyTorch's caching allocator, so expandable_segments:True cannot change its verdict; `cuipc probe --alloc vmm`/);
-    expect(result.probeCount).toBe(2);
+    expect(result).toMatchObject({ outcome: 'found', exitCode: 0, target: { step: 'export', call: 'cudaIpcGetMemHandle', code: 1 } });
+    if (result.outcome === 'found') expect(result.minimal.map((c) => c.id)).toEqual(['PYTORCH_CUDA_ALLOC_CONF:expandable_segments']);
   }, 60_000);
 
   it('the hook alone passes with a warning, and the answer passes the warning on', async () => {
@@ -131,19 +139,19 @@ describe('bisect: no set', () => {
     const good = shell({ LD_PRELOAD: interposer, SGLANG_MEMORY_SAVER_CUDA_GRAPH: '1' });
     const bad = shell({ LD_PRELOAD: interposer, SGLANG_MEMORY_SAVER_CUDA_GRAPH: '1', CUIPC_INTERPOSER_REGION: 'all' });
     const result = await run({ good, bad });
-    expect(result).toMatchObject({ outcome: 'none', exitCode: 1, reason: 'good-fails', good: { result: 'failed', failure: { step: 'export' } }, bad: { result: 'failed', failure: { step: 'register' } } });
+    expect(result).toMatchObject({ outcome: 'none', exitCode: 1, reason: 'good-fails', good: { result: 'failed', failure: { step: 'export' } }, bad: { result: 'failed', failure: { step: 'export' } } });
     expect(result.probeCount).toBe(2);
     const text = renderBisect(result);
     expect(text).toMatch(/GOOD 'shell'.*: FAILED at export: cudaIpcGetMemHandle -> 1 cudaErrorInvalidValue/);
-    expect(text).toMatch(/BAD  'shell'.*: FAILED at register: cudaIpcGetMemHandle -> 1/);
-    expect(result.answer).toMatch(/^GOOD already fails \(export: .*\): no difference from BAD causes it/);
+    expect(text).toMatch(/BAD  'shell'.*: FAILED at export: cudaIpcGetMemHandle -> 1/);
+    expect(result.answer).toMatch(/^GOOD already fails \(export: .*\), as BAD does: no difference from BAD causes it/);
   }, 60_000);
 
   it('the cause held fixed: GOOD + every searched change passes, and the answer names what was held', async () => {
     const good = shell();
     const bad = shell({ LD_PRELOAD: interposer, CUIPC_INTERPOSER_REGION: 'all', UNRELATED: '1' });
     const result = await run({ good, bad, exclude: ['LD_PRELOAD'] });
-    expect(result).toMatchObject({ outcome: 'none', exitCode: 1, reason: 'not-reproduced', target: { step: 'register' } });
+    expect(result).toMatchObject({ outcome: 'none', exitCode: 1, reason: 'not-reproduced', target: { step: 'export' } });
     expect(result.answer).toMatch(/GOOD with all 2 searched change\(s\) does not fail as BAD does \(it passes\).*held fixed: LD_PRELOAD/);
   }, 60_000);
 
