@@ -5,6 +5,9 @@
 // replays a rank's allocations under these settings (expandable segments, the cudaMallocAsync
 // backend), and the hazard table reads them from here too.
 
+/** What a failure record calls PyTorch's reading of the settings (the probe records it, the rules explain it). */
+export const ALLOC_CONF_CALL = 'PyTorch allocator config';
+
 /** The variables PyTorch reads, the one it prefers first. */
 export const ALLOC_CONF_VARIABLES = ['PYTORCH_ALLOC_CONF', 'PYTORCH_CUDA_ALLOC_CONF'] as const;
 

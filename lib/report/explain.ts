@@ -2,6 +2,7 @@
 // call and its code, the pointer's provenance, the capture state, the launch environment and
 // loader), each ending in what to try. Ranked by likelihood, then table order. The probe's
 // pinpoint and the trace summary both come here with an Evidence, so both say the same.
+import { ALLOC_CONF_CALL } from '../env/alloc-conf.js';
 import { citeFacts } from '../env/hardware-facts.js';
 import { whereFailed, whoFailed, type Evidence } from './evidence.js';
 import { fileName, interposerName, knownInterposer } from './interposers.js';
@@ -448,6 +449,17 @@ const RULES: Rule[] = [
         `${citeFacts('last-error', 'not-measured')}: a failed call leaves its code in cudaGetLastError (after the failed export under expandable segments, the next PyTorch allocation raised "CUDA error: invalid argument" too; that PyTorch part was seen before this project measured the runtime side)`,
       ],
       tryNext: ['when a report blames a different call with the same message, look for this one first'],
+    };
+  },
+  function allocatorConfigRejected(ev) {
+    if (ev.call.call !== ALLOC_CONF_CALL) return null;
+    return {
+      id: 'allocator-config-rejected',
+      title: 'PyTorch rejects the allocator settings: the server fails at its first CUDA allocation, before any IPC',
+      likelihood: 'high',
+      summary: `${ev.detail ?? ev.call.message}. PyTorch reads PYTORCH_ALLOC_CONF (else PYTORCH_CUDA_ALLOC_CONF) with case-sensitive keys and True/False values, and raises RuntimeError on anything else; nothing was allocated or exported.`,
+      evidence: [...failedCall(ev), 'PyTorch c10/core/AllocatorConfig.cpp: unknown keys and values other than True/False raise'],
+      tryNext: ['fix the variable in the launch environment (for example expandable_segments:True, not :true), or unset it'],
     };
   },
   function verificationMismatch(ev) {

@@ -90,7 +90,7 @@ describe('cuipc matrix stops too', () => {
     process.kill(run.pid, 'SIGINT');
     const r = await run.done;
     expect(r.code).toBe(130);
-    expect(r.stdout).toMatch(/cudaMalloc \+ ipc: interrupted by SIGINT in step import/);
+    expect(r.stdout).toMatch(/torch \+ ipc: interrupted by SIGINT in step import/);
     expect(r.stdout).toMatch(/INTERRUPTED by SIGINT: the cells above ran; no further cell was started/);
     await expectNothingLeft(run);
   });

@@ -199,5 +199,7 @@ describe('the seed: a colocated SGLang rank under torch_memory_saver (ABI stand-
     const report = await run({ ranks: 1, env: { PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:true' } });
     expect(report.pinpoint).toMatchObject({ step: 'capture', name: 'RuntimeError' });
     expect(report.pinpoint?.message).toMatch(/Expected a single True\/False argument for expandable_segments/);
+    expect(report.pinpoint?.explanations[0]).toMatchObject({ id: 'allocator-config-rejected', likelihood: 'high' });
+    expect(report.pinpoint?.explanations.map((e) => e.id)).not.toContain('unrecognised');
   });
 });

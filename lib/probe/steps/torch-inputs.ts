@@ -11,7 +11,7 @@
 //    allocates those tensors just before the capture instead (same pool, same attributes).
 // A setting PyTorch rejects fails the step with PyTorch's message, as its first allocation raises.
 import type { AllocationKind, Allocation, Ptr } from '../../../binding.js';
-import { readTorchAllocConf, type TorchAllocConf } from '../../env/alloc-conf.js';
+import { ALLOC_CONF_CALL, readTorchAllocConf, type TorchAllocConf } from '../../env/alloc-conf.js';
 import { formatSize, planAllocations, type AllocationPlan } from '../caching-allocator.js';
 import type { SessionState } from './state.js';
 
@@ -25,7 +25,7 @@ export function rankAllocConf(state: SessionState): TorchAllocConf | null {
   state.rec.failWith(
     'readTorchAllocConf',
     { variable: reading.variable, value: reading.value },
-    'PyTorch allocator config',
+    ALLOC_CONF_CALL,
     'RuntimeError',
     `${reading.variable}=${reading.value}: PyTorch raises "${reading.message}" at its first CUDA allocation`,
   );
