@@ -222,10 +222,12 @@ What each step does (every rank, in lock step: all ranks finish a step before an
   init       load the backend, cudaSetDevice + context creation, record the device identity,
              which libraries serve cudaMalloc (an LD_PRELOAD interposer shows here) and the
              environment hazards of the rank
-  register   the communicator's own cudaMalloc buffer: cudaIpcGetMemHandle, all-gather,
+  register   the communicator's own buffer, as SGLang's create_shared_buffer makes it (cudaMalloc
+             of meta_size + 8 MiB on libcudart's own handle): cudaIpcGetMemHandle, all-gather,
              cudaIpcOpenMemHandle(lazy peer access) of every peer's buffer
-  capture    graph inputs allocated with --alloc, a stream capture (--capture-mode) records an
-             all-reduce kernel per input reading a table of peer pointers (filled later); as
+  capture    graph inputs allocated with --alloc (torch: PyTorch's segments, during the
+             capture), a stream capture (--capture-mode) records an all-reduce kernel per input
+             reading a table of peer pointers (filled later); as
              SGLang does under SGLANG_MEMORY_SAVER_CUDA_GRAPH, inside the region of the loaded
              allocator hook (torch_memory_saver's preload hook), see --memory-saver-region
   export     per input its allocation base (RANGE_START_ADDR) and offset, de-duplicated, then
@@ -255,13 +257,18 @@ export function registerProbeCommands(program: Command): void {
     'after',
     `${STEPS_HELP}
 
-Allocators: cudaMalloc; vmm (cuMemCreate with no handle type, as PyTorch expandable segments and
-torch_memory_saver allocate); vmm-fd (cuMemCreate with a POSIX-fd handle type); pool
-(cudaMallocAsync); managed (cudaMallocManaged); host (cudaHostAlloc).
+Allocators: torch (the default: as PyTorch's caching allocator under the ranks'
+PYTORCH_CUDA_ALLOC_CONF -- 2 MiB / 20 MiB segments carved into tensors, cudaMalloc'd during the
+capture so a preloaded hook sees what it sees under SGLang; expandable_segments:True maps them
+with cuMemCreate, backend:cudaMallocAsync takes the pool); and, bypassing PyTorch: cudaMalloc;
+vmm (cuMemCreate with no handle type, as torch_memory_saver allocates); vmm-fd (cuMemCreate with a
+POSIX-fd handle type); pool (cudaMallocAsync); managed (cudaMallocManaged); host (cudaHostAlloc).
 
 Examples:
-  cuipc probe --ranks 4                              the default: cudaMalloc inputs, legacy IPC
-  cuipc probe --ranks 2 --alloc vmm                  what expandable segments do to the export
+  cuipc probe --ranks 4                              the default: inputs as PyTorch makes them, legacy IPC
+  cuipc probe --env PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
+                                                     what expandable segments do to the export
+  cuipc probe --ranks 2 --alloc vmm                  VMM inputs, without PyTorch
   cuipc probe --alloc vmm --share copy               the upstream fix
   cuipc probe --env-from actor.env --json out.json   in a Ray actor's environment, report as JSON
   cuipc probe --backend sim --ranks 8 --inputs 4     no GPU needed (SIMULATED)
