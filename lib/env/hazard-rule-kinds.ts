@@ -1,8 +1,46 @@
-// The kinds of hazard rule (a variable's value, every variable with a prefix, each LD_PRELOAD
-// entry, a fact of the process) and one small checker per kind, so that the table of rules
-// (RULES, in hazards.ts) stays declarative.
-import type { Env, EnvContext, Hazard, HazardSeverity } from './hazards.js';
+// What a hazard is, the kinds of hazard rule (a variable's value, every variable with a prefix,
+// each LD_PRELOAD entry, a fact of the process) and one small checker per kind, so that the
+// table of rules (RULES, in hazards.ts) stays declarative. hazards.ts re-exports the types;
+// this file imports nothing of it (no cycle).
 import { summarizePreloadEntry, type PreloadEntry } from './preload.js';
+
+export type HazardSeverity = 'high' | 'medium' | 'info';
+
+export interface Hazard {
+  /** Stable id of the rule case, e.g. 'alloc-conf.expandable-segments'. */
+  id: string;
+  /** The variable (or 'PID namespace', '/dev/shm') it is about. */
+  variable: string;
+  value: string;
+  severity: HazardSeverity;
+  /** What it does to CUDA IPC. */
+  effect: string;
+  /** A measured cell or a public source that supports the effect. */
+  evidence: string;
+  /** What to try. */
+  remedy?: string;
+}
+
+export interface ShmInfo {
+  path: string;
+  sizeBytes: number;
+  freeBytes: number;
+}
+
+export interface EnvContext {
+  /** LD_PRELOAD entries already described (a snapshot's); when absent they are described from the files here. */
+  preload?: readonly PreloadEntry[];
+  /** When false, LD_PRELOAD entries are judged by name only (no file access). Default true. */
+  inspectFiles?: boolean;
+  /** readlink /proc/self/ns/pid of the process, e.g. 'pid:[4026531836]'. */
+  pidNamespace?: string | null;
+  /** PID namespaces of the other ranks (or of the other snapshot in a diff). */
+  peerPidNamespaces?: readonly (string | null | undefined)[];
+  /** /dev/shm size and free space; null when it is not mounted. */
+  shm?: ShmInfo | null;
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
 
 type Text = string | ((value: string, env: Env, ctx: EnvContext) => string);
 

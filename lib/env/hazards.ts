@@ -3,48 +3,13 @@
 // checked, are hazard-rule-kinds.ts's.
 // Every rule cites a measured fact (docs/hardware-facts.md) or a public source as its evidence.
 import { citeFacts } from './hardware-facts.js';
-import { preloadCase, preloadEntries, runRule, type Rule, type ValueRule } from './hazard-rule-kinds.js';
+import { preloadCase, preloadEntries, runRule, type Env, type EnvContext, type Hazard, type HazardSeverity, type Rule, type ShmInfo, type ValueRule } from './hazard-rule-kinds.js';
 import { describeLdPreload, type PreloadEntry } from './preload.js';
 import { MEMORY_SAVER_CUDA_GRAPH, readSglangBool } from './sglang.js';
 import { parseAllocConf, readTorchAllocConf, type TorchAllocConf } from './alloc-conf.js';
 
-export type HazardSeverity = 'high' | 'medium' | 'info';
-
-export interface Hazard {
-  /** Stable id of the rule case, e.g. 'alloc-conf.expandable-segments'. */
-  id: string;
-  /** The variable (or 'PID namespace', '/dev/shm') it is about. */
-  variable: string;
-  value: string;
-  severity: HazardSeverity;
-  /** What it does to CUDA IPC. */
-  effect: string;
-  /** A measured cell or a public source that supports the effect. */
-  evidence: string;
-  /** What to try. */
-  remedy?: string;
-}
-
-export interface ShmInfo {
-  path: string;
-  sizeBytes: number;
-  freeBytes: number;
-}
-
-export interface EnvContext {
-  /** LD_PRELOAD entries already described (a snapshot's); when absent they are described from the files here. */
-  preload?: readonly PreloadEntry[];
-  /** When false, LD_PRELOAD entries are judged by name only (no file access). Default true. */
-  inspectFiles?: boolean;
-  /** readlink /proc/self/ns/pid of the process, e.g. 'pid:[4026531836]'. */
-  pidNamespace?: string | null;
-  /** PID namespaces of the other ranks (or of the other snapshot in a diff). */
-  peerPidNamespaces?: readonly (string | null | undefined)[];
-  /** /dev/shm size and free space; null when it is not mounted. */
-  shm?: ShmInfo | null;
-}
-
-export type Env = Readonly<Record<string, string | undefined>>;
+// What a hazard is lives with the rule kinds (which build hazards); the rest of cuipc imports it from here.
+export type { Env, EnvContext, Hazard, HazardSeverity, ShmInfo } from './hazard-rule-kinds.js';
 
 export const SEVERITY_ORDER: Readonly<Record<HazardSeverity, number>> = { high: 0, medium: 1, info: 2 };
 
