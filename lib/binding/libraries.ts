@@ -6,7 +6,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { findInjectionLibrary } from '../trace/run.js';
 import { packageRoot } from './native.js';
 
 const require = createRequire(import.meta.url);
@@ -28,6 +27,27 @@ export interface ShippedLibrary {
 }
 
 type Env = Record<string, string | undefined>;
+
+export const INJECTION_LIBRARY = 'libcuipc_trace.so';
+
+export interface InjectionSearch {
+  path: string | null;
+  searched: string[];
+}
+
+/** CUIPC_TRACE_LIBRARY, else the prebuild folder, else the local build. */
+export function findInjectionLibrary(env: Env = process.env, root: string = packageRoot): InjectionSearch {
+  const explicit = env.CUIPC_TRACE_LIBRARY;
+  const candidates = explicit
+    ? [explicit]
+    : [
+        join(root, 'prebuilds', `${process.platform}-${process.arch}`, INJECTION_LIBRARY),
+        join(root, 'build', 'Release', INJECTION_LIBRARY),
+        join(root, 'build', 'Debug', INJECTION_LIBRARY),
+      ];
+  const path = candidates.find((c) => existsSync(c)) ?? null;
+  return { path: path === null ? null : resolve(path), searched: candidates };
+}
 
 /** The folder of the addon node-gyp-build would load (a prebuild, else build/Release); null when none. */
 function addonFile(env: Env, root: string): { path: string | null; searched: string[] } {

@@ -6,29 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { packageRoot } from '../binding/native.js';
+import { findInjectionLibrary, INJECTION_LIBRARY, type InjectionSearch } from '../binding/libraries.js';
 import { summarizeTraceDir, type TraceSummary } from './summary.js';
 
-const INJECTION_LIBRARY = 'libcuipc_trace.so';
-
-interface InjectionSearch {
-  path: string | null;
-  searched: string[];
-}
-
-/** CUIPC_TRACE_LIBRARY, else the prebuild folder, else the local build. */
-export function findInjectionLibrary(env: Record<string, string | undefined> = process.env, root: string = packageRoot): InjectionSearch {
-  const explicit = env.CUIPC_TRACE_LIBRARY;
-  const candidates = explicit
-    ? [explicit]
-    : [
-        join(root, 'prebuilds', `${process.platform}-${process.arch}`, INJECTION_LIBRARY),
-        join(root, 'build', 'Release', INJECTION_LIBRARY),
-        join(root, 'build', 'Debug', INJECTION_LIBRARY),
-      ];
-  const path = candidates.find((c) => existsSync(c)) ?? null;
-  return { path: path === null ? null : resolve(path), searched: candidates };
-}
+// Found where `cuipc paths` finds it (binding/libraries.ts); re-exported for the bench.
+export { findInjectionLibrary };
 
 export class TraceUnavailableError extends Error {
   constructor(message: string) {

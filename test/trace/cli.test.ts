@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { registerTraceCommand, runTraceCommand, runTraceReport, type TraceCommandIo } from '../../lib/cli/trace.js';
-import { findInjectionLibrary } from '../../lib/trace/run.js';
+import { findInjectionLibrary } from '../../lib/binding/libraries.js';
 import { sniffTrace } from '../../lib/trace/read.js';
 import { FIXTURES, fixtureText, removeScratchDirs, scratchDir, traceFolder } from './helpers.js';
 
