@@ -5,9 +5,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Ptr } from '../../binding.js';
-import { addonPath, packageRoot } from '../binding/native.js';
-import type { Cuda } from '../cuda/index.js';
+import type { Ptr } from '../binding.js';
+import { addonPath, packageRoot } from '../dist/binding/native.js';
+import type { Cuda } from '../dist/cuda/index.js';
 import { median, nowNs } from './stats.js';
 
 export const CALL_KINDS = ['ipcGetMemHandle', 'rangeStart', 'pointerAttributes', 'ipcGetMemHandleBatch', 'rangeStartBatch'] as const;

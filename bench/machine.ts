@@ -2,7 +2,7 @@
 // (or "simulated device"). The section key groups results per machine kind in docs/.
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import type { Cuda } from '../cuda/index.js';
+import type { Cuda } from '../dist/cuda/index.js';
 
 export interface MachineDescription {
   simulated: boolean;

@@ -6,9 +6,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Backend } from '../../binding.js';
-import { packageRoot } from '../binding/native.js';
-import { STEPS, type ProbeReport, type StepName } from '../report/types.js';
+import type { Backend } from '../binding.js';
+import { packageRoot } from '../dist/binding/native.js';
+import { STEPS, type ProbeReport, type StepName } from '../dist/report/types.js';
 import { nowNs } from './stats.js';
 
 export interface ProbeRun {

@@ -1,9 +1,9 @@
 // The bench's results as Markdown (printed, and kept in docs/benchmarks.md), one section per
 // machine kind. Every figure in a simulated section is marked SIMULATED.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { writeOutputFile } from '../cli/files.js';
+import { writeOutputFile } from '../dist/cli/files.js';
 import { dirname } from 'node:path';
-import { STEPS } from '../report/types.js';
+import { STEPS } from '../dist/report/types.js';
 import { CALL_KINDS, CALL_LABELS, type CallOverheadResult } from './calls.js';
 import { machineLine, type MachineDescription } from './machine.js';
 import type { TraceOverheadResult } from './trace-overhead.js';
@@ -231,7 +231,7 @@ How it measures:
   \`cuipc probe\` at 1 x 72, 4 x 72 and 8 x 4096; ratios cuipc / raw. The floors: an empty
   \`node -e 0\` and a bare C++ process that loaded CUDA and created a context. The bound: an
   empty Node parent spawning as many empty Node children as there are ranks, to the last
-  child's first statement (lib/bench/node-chain.ts); no cuipc rank can begin its context
+  child's first statement (bench/node-chain.ts); no cuipc rank can begin its context
   earlier, so the raw wall plus it is the least ratio a Node coordinator with Node ranks allows.
 - Scale: the report's per-step durations (the slowest rank per step); what is left of the wall
   time is process start, module loading, the rendezvous and the coordinator.

@@ -1,19 +1,21 @@
 // `npm run bench`: speed and memory, measured side by side in one run, printed as ratios with
-// the machine they ran on, and kept per machine kind in docs/benchmarks.md.
+// the machine they ran on, and kept per machine kind in docs/benchmarks.md. A development tool,
+// not shipped: it measures the built package (its imports are ../dist/) and compiles to
+// dist-bench/ (tsconfig.bench.json).
 //
 //   npm run bench [-- --backend cuda|sim|auto] [--quick] [--out docs/benchmarks.md | --out -]
 //                 [--python python3] [--only calls,e2e,floor,scale,trace]
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { Backend } from '../../binding.js';
-import { requestedBackend, type BackendChoice } from '../binding/backend.js';
-import { driverLibraryPresent, openCuda, type Cuda } from '../cuda/index.js';
+import type { Backend } from '../binding.js';
+import { requestedBackend, type BackendChoice } from '../dist/binding/backend.js';
+import { driverLibraryPresent, openCuda, type Cuda } from '../dist/cuda/index.js';
 import { BenchSetupError, measureCallOverhead } from './calls.js';
 import { describeMachine } from './machine.js';
 import { measureTraceOverhead } from './trace-overhead.js';
 import { measureFloor } from './floor.js';
-import { assignDevices, resolveProbeOptions } from '../probe/options.js';
+import { assignDevices, resolveProbeOptions } from '../dist/probe/options.js';
 import { probeCommand, runProbe, runTorch, torchProgramPath, torchSkipReason, type ProbeRun, type TorchRun } from './probe-runs.js';
 import { renderSection, writeSection, type BenchResults } from './report.js';
 

@@ -4,7 +4,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Backend } from '../../binding.js';
+import type { Backend } from '../binding.js';
 import { runProbe, type ProbeRun } from './probe-runs.js';
 import { formatMs } from './stats.js';
 

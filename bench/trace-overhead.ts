@@ -3,8 +3,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../binding/native.js';
-import { findInjectionLibrary } from '../trace/run.js';
+import { packageRoot } from '../dist/binding/native.js';
+import { findInjectionLibrary } from '../dist/trace/run.js';
 import { runTorch, type TorchRun } from './probe-runs.js';
 
 export interface TraceOverheadResult {

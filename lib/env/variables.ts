@@ -13,7 +13,7 @@ interface CuipcVariable {
 }
 
 export const CUIPC_VARIABLES: readonly CuipcVariable[] = [
-  { name: 'CUIPC_BACKEND', setBy: 'you', readBy: ['lib/cuda', 'lib/probe', 'lib/bench'], does: "`cuda` (a real GPU), `sim` (the simulated device) or `auto` (cuda when a driver is installed, else sim) where no `--backend` or `backend` option is given" },
+  { name: 'CUIPC_BACKEND', setBy: 'you', readBy: ['lib/cuda', 'lib/probe', 'bench'], does: "`cuda` (a real GPU), `sim` (the simulated device) or `auto` (cuda when a driver is installed, else sim) where no `--backend` or `backend` option is given" },
   { name: 'CUIPC_ADDON', setBy: 'you', readBy: ['lib/binding'], does: 'the path of the Node-API addon to load instead of the prebuild or the local build' },
   { name: 'CUIPC_LIBCUDA', setBy: 'you', readBy: ['lib/binding'], does: 'the CUDA driver library to try first (`libcuda.so.1`)' },
   { name: 'CUIPC_LIBCUDART', setBy: 'you', readBy: ['lib/binding', 'native/interposer'], does: 'the CUDA runtime library to try first (`libcudart.so.13` or `.12`), for the addon and for the VMM interposer' },
@@ -30,7 +30,7 @@ export const CUIPC_VARIABLES: readonly CuipcVariable[] = [
   { name: 'CUIPC_TRACE_DIR', setBy: 'you', readBy: ['lib/trace', 'native/trace'], does: 'the folder traces are written to (`cuipc trace --out` sets it for the traced program)' },
   { name: 'CUIPC_TRACE_RUN', setBy: 'cuipc', readBy: ['native/trace'], does: 'the run id `cuipc trace` gives every process it traces, so their files are read together' },
   { name: 'CUIPC_FORCE_BUILD', setBy: 'you', readBy: ['scripts/install.cjs'], does: '`1`: `npm install` builds the addon from source even where a prebuild fits' },
-  { name: 'CUIPC_RANK', setBy: 'cuipc', readBy: ['lib/probe', 'native/sim', 'lib/bench'], does: "the rank a probe rank process is (the simulated device's faults can name ranks)" },
+  { name: 'CUIPC_RANK', setBy: 'cuipc', readBy: ['lib/probe', 'native/sim', 'bench'], does: "the rank a probe rank process is (the simulated device's faults can name ranks)" },
   { name: 'CUIPC_RANKS', setBy: 'cuipc', readBy: ['lib/probe'], does: 'how many ranks the probe runs' },
   { name: 'CUIPC_PROBE_ADDRESS', setBy: 'cuipc', readBy: ['lib/probe'], does: "the coordinator's address a rank connects to (`tcp:HOST:PORT` or `unix:PATH`)" },
   { name: 'CUIPC_PROBE_TOKEN', setBy: 'cuipc', readBy: ['lib/probe'], does: 'the secret a rank proves itself with to the coordinator' },
@@ -40,9 +40,9 @@ export const CUIPC_VARIABLES: readonly CuipcVariable[] = [
   { name: 'CUIPC_RAY_NODE_ID', setBy: 'cuipc', readBy: ['lib/probe', 'python/cuipc_ray'], does: "the Ray node a rank's actor runs on, for the report" },
   { name: 'CUIPC_RAY_CUDA_VISIBLE_DEVICES', setBy: 'cuipc', readBy: ['lib/probe', 'python/cuipc_ray'], does: "the actor's CUDA_VISIBLE_DEVICES as Ray set it, for the report" },
   { name: 'CUIPC_RAY_NOSET', setBy: 'cuipc', readBy: ['lib/probe', 'python/cuipc_ray'], does: 'whether RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES was set in the actor, for the report' },
-  { name: 'CUIPC_BENCH_RSS_DIR', setBy: 'cuipc', readBy: ['lib/bench'], does: "`npm run bench`: where each process it starts writes its peak memory" },
-  { name: 'CUIPC_BENCH_TIMELINE_DIR', setBy: 'cuipc', readBy: ['lib/bench'], does: '`npm run bench`: where each process of the timed probe writes when it started and each protocol line it wrote' },
-  { name: 'CUIPC_BENCH_FELL_BACK', setBy: 'cuipc', readBy: ['lib/bench'], does: '`npm run bench`: why it restarted itself on the simulated device (no GPU)' },
+  { name: 'CUIPC_BENCH_RSS_DIR', setBy: 'cuipc', readBy: ['bench'], does: "`npm run bench`: where each process it starts writes its peak memory" },
+  { name: 'CUIPC_BENCH_TIMELINE_DIR', setBy: 'cuipc', readBy: ['bench'], does: '`npm run bench`: where each process of the timed probe writes when it started and each protocol line it wrote' },
+  { name: 'CUIPC_BENCH_FELL_BACK', setBy: 'cuipc', readBy: ['bench'], does: '`npm run bench`: why it restarted itself on the simulated device (no GPU)' },
   { name: 'CUIPC_TEST_RAY_PYTHON', setBy: 'tests', readBy: ['test'], does: 'a Python that imports ray: the Ray tests run against real Ray' },
   { name: 'CUIPC_TEST_RAY_ADDRESS', setBy: 'tests', readBy: ['test'], does: 'a Ray cluster (with at least 2 GPUs) for the real-Ray tests' },
   { name: 'CUIPC_TEST_TMS_HOOK', setBy: 'tests', readBy: ['test/gpu'], does: "the real torch_memory_saver preload library for the GPU suite's seed (else the ABI stand-in)" },

@@ -3,9 +3,9 @@
 // and it fails, with the call named, when a CUDA call fails; the table computes cuipc / raw.
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { rawLibraryArgs, rawProbeProgramPath, runRawProbe, type FloorResult, type RawProbeRun } from '../../lib/bench/floor.js';
-import { floorTables } from '../../lib/bench/floor-report.js';
-import type { ProbeRun } from '../../lib/bench/probe-runs.js';
+import { rawLibraryArgs, rawProbeProgramPath, runRawProbe, type FloorResult, type RawProbeRun } from '../../bench/floor.js';
+import { floorTables } from '../../bench/floor-report.js';
+import type { ProbeRun } from '../../bench/probe-runs.js';
 
 const program = rawProbeProgramPath();
 const sim = rawLibraryArgs(null, 'sim');
@@ -84,7 +84,7 @@ describe('floorTables', () => {
 
 describe('the Node start-ups a rank waits for', () => {
   it('measures an empty parent spawning empty children, up to the last child\'s first statement', async () => {
-    const { measureNodeChain } = await import('../../lib/bench/node-chain.js');
+    const { measureNodeChain } = await import('../../bench/node-chain.js');
     const one = measureNodeChain(1, 1);
     const two = measureNodeChain(2, 1);
     if ('error' in one || 'error' in two) throw new Error(JSON.stringify([one, two]));

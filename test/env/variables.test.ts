@@ -23,7 +23,7 @@ const READS = [
   /getenv\("(CUIPC_[A-Z0-9_]+)"\)/g,
   /['"](CUIPC_[A-Z0-9_]+)['"]/g,
 ];
-const SOURCES = ['lib', 'native', 'python', 'scripts', 'bin', 'test'].flatMap((d) => files(join(ROOT, d)))
+const SOURCES = ['lib', 'bench', 'native', 'python', 'scripts', 'bin', 'test'].flatMap((d) => files(join(ROOT, d)))
   .filter((f) => !f.endsWith(join('lib', 'env', 'variables.ts')) && !f.endsWith(join('test', 'env', 'variables.test.ts')))
   .map((path) => ({ path: relative(ROOT, path), text: readFileSync(path, 'utf8') }));
 

@@ -1,0 +1,37 @@
+// package.json's `files` against the bench: the benchmark is a development tool (bench/, built
+// to dist-bench/) and must not ship, nor the dist/bench or lib/bench a checkout built before it
+// moved out of lib/ still holds. `npm pack --dry-run` in a folder with the real package.json
+// and a stand-in file at each of those places lists what a pack would take; no build, no
+// scripts, a few seconds (pack.test.ts checks the real tarball, from a clean copy).
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const work = mkdtempSync(join(tmpdir(), 'cuipc-files-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Stand-ins: what ships (the control) and every place bench code is or was. */
+const SHIPPED = ['dist/index.js', 'lib/index.ts', 'native/addon.cc', 'bin/cuipc.js'];
+const BENCH = ['bench/run.ts', 'bench/torch_share_graph_inputs.py', 'dist-bench/run.js', 'dist/bench/run.js', 'lib/bench/run.ts', 'native/bench/raw_probe.cc'];
+
+describe("package.json's files", () => {
+  it('takes the product and no bench file', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
+    delete pkg.scripts;
+    writeFileSync(join(work, 'package.json'), JSON.stringify(pkg));
+    for (const file of [...SHIPPED, ...BENCH]) {
+      mkdirSync(dirname(join(work, file)), { recursive: true });
+      writeFileSync(join(work, file), '');
+    }
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k)) env[k] = v;
+    const packed = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: work, env, encoding: 'utf8', timeout: 60_000 });
+    expect(packed.status, packed.stderr).toBe(0);
+    const listed = (JSON.parse(packed.stdout) as Array<{ files: Array<{ path: string }> }>)[0].files.map((f) => f.path);
+    for (const file of SHIPPED) expect(listed).toContain(file);
+    expect(listed.filter((f) => BENCH.includes(f) || /(^|\/)(bench|dist-bench)\//.test(f))).toEqual([]);
+  }, 70_000);
+});
