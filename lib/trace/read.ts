@@ -2,7 +2,7 @@
 // the trace's problems, not an error, since a process may die mid-write), and the trace files
 // of a folder, found by name or by content. What the lines hold is format.ts's.
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
-import { READ_CAPS, readRegularFile } from '../cli/files.js';
+import { READ_CAPS, readRegularFile } from '../files/read.js';
 import { basename, join } from 'node:path';
 import {
   CALL_KINDS,
