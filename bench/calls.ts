@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Ptr } from '../binding.js';
-import { addonPath, packageRoot } from '../dist/binding/native.js';
+import { addonPath, findShippedLibrary, packageRoot } from '../dist/binding/native.js';
 import type { Cuda } from '../dist/cuda/index.js';
 import { median, nowNs } from './stats.js';
 
@@ -51,11 +51,9 @@ export class BenchSetupError extends Error {
   }
 }
 
-/** build/Release/cuipc_bench_raw, beside the addon (or the package's own build folder). */
+/** cuipc_bench_raw, made by the native build beside the addon (or the package's own build folder). */
 export function rawProgramPath(): string {
-  const beside = join(dirname(addonPath()), 'cuipc_bench_raw');
-  if (existsSync(beside)) return beside;
-  return join(packageRoot, 'build', 'Release', 'cuipc_bench_raw');
+  return findShippedLibrary('cuipc_bench_raw', { addonDir: dirname(addonPath()) }).path ?? join(packageRoot, 'build', 'Release', 'cuipc_bench_raw');
 }
 
 interface RawOutput {

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Backend } from '../binding.js';
-import { addonPath, packageRoot, simulatedDevicePath } from '../dist/binding/native.js';
+import { addonPath, findShippedLibrary, packageRoot, simulatedDevicePath } from '../dist/binding/native.js';
 import type { Cuda } from '../dist/cuda/index.js';
 import { runProbe, type ProbeRun } from './probe-runs.js';
 import { measureNodeChain, type NodeChain } from './node-chain.js';
@@ -91,9 +91,7 @@ process.stdout.write(JSON.stringify({ ok: count.ok, importMs: t1 - t0, openMs: t
 }
 
 export function rawProbeProgramPath(): string {
-  const beside = join(dirname(addonPath()), 'cuipc_bench_raw_probe');
-  if (existsSync(beside)) return beside;
-  return join(packageRoot, 'build', 'Release', 'cuipc_bench_raw_probe');
+  return findShippedLibrary('cuipc_bench_raw_probe', { addonDir: dirname(addonPath()) }).path ?? join(packageRoot, 'build', 'Release', 'cuipc_bench_raw_probe');
 }
 
 /** The libraries the raw program loads: the very files the addon mapped (the simulated device for sim). */

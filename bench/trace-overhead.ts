@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../dist/binding/native.js';
-import { findInjectionLibrary } from '../dist/trace/run.js';
+import { findInjectionLibrary } from '../dist/binding/libraries.js';
 import { runTorch, type TorchRun } from './probe-runs.js';
 
 export interface TraceOverheadResult {

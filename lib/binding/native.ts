@@ -1,6 +1,7 @@
-// Finds and loads the native addon (a prebuild, else the local build), and the simulated
-// device beside it. When the addon cannot be loaded at all, one error lists what was tried
-// and what to do about it.
+// Finds and loads the native addon (a prebuild, else the local build), and finds the libraries
+// shipped beside it (findShippedLibrary: the one search `cuipc paths`, the probe, the simulated
+// device and `cuipc trace` all use). When the addon cannot be loaded at all, one error lists
+// what was tried and what to do about it.
 import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -40,19 +41,11 @@ export function addonPath(): string {
 export function loadAddon(): { binding: NativeBinding; addonPath: string } {
   if (cached) return cached;
   const tried: string[] = [];
-  const gypBuild = require('node-gyp-build') as { path(dir: string): string };
   const explicit = process.env.CUIPC_ADDON;
-  let path: string | undefined;
-  if (explicit) {
-    tried.push(`CUIPC_ADDON=${explicit}`);
-    path = explicit;
-  } else {
-    try {
-      path = gypBuild.path(packageRoot);
-    } catch (error) {
-      tried.push(`prebuilds/${process.platform}-${process.arch} and build/Release: ${(error as Error).message.split('\n')[0]}`);
-    }
-  }
+  const found = findAddon(process.env, packageRoot);
+  const path = found.path ?? undefined;
+  if (explicit) tried.push(`CUIPC_ADDON=${explicit}`);
+  else if (found.why) tried.push(`prebuilds/${process.platform}-${process.arch} and build/Release: ${found.why}`);
   const problem = path && explicit ? libraryFileProblem(path) : null;
   if (path && problem !== null) {
     tried.push(`${path}: ${problem}`);
@@ -97,23 +90,14 @@ export function checkedSimulatedDevicePath(): string {
   throw new CuipcLoadError(`cuipc: the simulated device (--backend sim) could not be loaded: ${chosen}`, [path]);
 }
 
-/** libcuipc_sim.so: beside the addon (build/Release, or the prebuild folder). */
+/** libcuipc_sim.so: CUIPC_SIM_LIBRARY, else found beside the addon (findShippedLibrary). */
 export function simulatedDevicePath(): string {
-  if (process.env.CUIPC_SIM_LIBRARY) return process.env.CUIPC_SIM_LIBRARY;
-  const beside = join(dirname(addonPath()), 'libcuipc_sim.so');
-  if (existsSync(beside)) return beside;
-  return join(packageRoot, 'build', 'Release', 'libcuipc_sim.so');
-}
-
-function builtLibraryPath(file: string): string {
-  const beside = join(dirname(addonPath()), file);
-  if (existsSync(beside)) return beside;
-  return join(packageRoot, 'build', 'Release', file);
+  return loadedLibraryPath('libcuipc_sim.so', process.env.CUIPC_SIM_LIBRARY);
 }
 
 /** cuipc's demo interposer: cudaMalloc from cuMemCreate inside a process-wide region. */
 export function vmmInterposerPath(): string {
-  return builtLibraryPath('libcuipc_vmm_interposer.so');
+  return loadedLibraryPath('libcuipc_vmm_interposer.so');
 }
 
 /**
@@ -121,5 +105,68 @@ export function vmmInterposerPath(): string {
  * TMS_INIT_ENABLE), for machines where the real library cannot run; see native/interposer/tms_standin.cc.
  */
 export function tmsStandinPath(): string {
-  return builtLibraryPath('libcuipc_tms_standin.so');
+  return loadedLibraryPath('libcuipc_tms_standin.so');
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Where a search looked and what it found. */
+export interface LibrarySearch {
+  /** The first candidate that exists, as searched (not resolved); null when none does. */
+  path: string | null;
+  /** Every place looked, in order. */
+  searched: string[];
+  /** Why nothing was found, when the search itself failed (node-gyp-build's message). */
+  why?: string;
+}
+
+/**
+ * The addon: CUIPC_ADDON when set (taken as is, checked when loaded), else the one
+ * node-gyp-build picks (build/Release, build/Debug, then the prebuild folder). Nothing is loaded.
+ */
+export function findAddon(env: Env = process.env, root: string = packageRoot): LibrarySearch {
+  if (env.CUIPC_ADDON) return { path: env.CUIPC_ADDON, searched: [`CUIPC_ADDON=${env.CUIPC_ADDON}`] };
+  const searched = [join(root, 'build', 'Release'), join(root, 'prebuilds', `${process.platform}-${process.arch}`)];
+  try {
+    const gypBuild = require('node-gyp-build') as { path(dir: string): string };
+    return { path: gypBuild.path(root), searched };
+  } catch (error) {
+    return { path: null, searched, why: (error as Error).message.split('\n')[0] };
+  }
+}
+
+/**
+ * Where a file cuipc's native build makes beside the addon is: `override` (an environment
+ * variable's value) alone when given; else the addon's folder first (so a library always comes
+ * from the same build as the addon), then the prebuild folder, build/Release and build/Debug.
+ * `addonDir`: the folder of the addon already loaded; by default, that of the addon findAddon finds.
+ */
+export function findShippedLibrary(
+  file: string,
+  options: { override?: string; addonDir?: string | null; env?: Env; root?: string } = {},
+): LibrarySearch {
+  if (options.override) return { path: existsSync(options.override) ? options.override : null, searched: [options.override] };
+  const root = options.root ?? packageRoot;
+  let addonDir = options.addonDir;
+  if (addonDir === undefined) {
+    const addon = findAddon(options.env ?? process.env, root).path;
+    addonDir = addon === null ? null : dirname(addon);
+  }
+  const dirs = [
+    ...(addonDir === null ? [] : [addonDir]),
+    join(root, 'prebuilds', `${process.platform}-${process.arch}`),
+    join(root, 'build', 'Release'),
+    join(root, 'build', 'Debug'),
+  ];
+  const searched = [...new Set(dirs.map((d) => join(d, file)))];
+  return { path: searched.find((c) => existsSync(c)) ?? null, searched };
+}
+
+/**
+ * A library beside the loaded addon: the override when set, else where findShippedLibrary finds
+ * it, else where a local build puts it (so that a message about the missing file names it).
+ */
+function loadedLibraryPath(file: string, override?: string): string {
+  if (override) return override;
+  return findShippedLibrary(file, { addonDir: dirname(addonPath()) }).path ?? join(packageRoot, 'build', 'Release', file);
 }

@@ -9,9 +9,6 @@ import { join, resolve } from 'node:path';
 import { findInjectionLibrary, INJECTION_LIBRARY, type InjectionSearch } from '../binding/libraries.js';
 import { summarizeTraceDir, type TraceSummary } from './summary.js';
 
-// Found where `cuipc paths` finds it (binding/libraries.ts); re-exported for the bench.
-export { findInjectionLibrary };
-
 export class TraceUnavailableError extends Error {
   constructor(message: string) {
     super(message);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { shippedLibraries } from '../../lib/binding/libraries.js';
-import { vmmInterposerPath } from '../../lib/binding/native.js';
+import { findShippedLibrary, vmmInterposerPath } from '../../lib/binding/native.js';
 import { resolveReference, SHIPPED_RECORDINGS } from '../../lib/cli/conformance.js';
 import { renderPaths, runPaths } from '../../lib/cli/paths.js';
 
@@ -65,6 +65,22 @@ describe('shipped libraries', () => {
     const root = fakeRoot(['cuipc.node', 'libcuipc_sim.so', 'libcuipc_vmm_interposer.so', 'libcuipc_tms_standin.so']);
     const tms = shippedLibraries(NO_OVERRIDES, root).find((l) => l.id === 'tms-standin');
     expect(tms).toMatchObject({ exists: true, optional: true, path: join(root, 'build', 'Release', 'libcuipc_tms_standin.so') });
+  });
+
+  it('finds every library by one rule: the override alone, else beside the addon, the prebuild folder, build/Release, build/Debug', () => {
+    const root = fakeRoot(['cuipc.node', 'libcuipc_sim.so']);
+    const prebuild = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+    mkdirSync(prebuild, { recursive: true });
+    mkdirSync(join(root, 'build', 'Debug'));
+    for (const f of ['libcuipc_sim.so', 'libcuipc_vmm_interposer.so']) writeFileSync(join(prebuild, f), '');
+    writeFileSync(join(root, 'build', 'Debug', 'libcuipc_trace.so'), '');
+    const byId = new Map(shippedLibraries(NO_OVERRIDES, root).map((l) => [l.id, l]));
+    // The addon is build/Release's: its sim wins over the prebuild's; what only the prebuild has comes from there.
+    expect(byId.get('sim')!.path).toBe(join(root, 'build', 'Release', 'libcuipc_sim.so'));
+    expect(byId.get('interposer')!.path).toBe(join(prebuild, 'libcuipc_vmm_interposer.so'));
+    expect(byId.get('trace')!.path).toBe(join(root, 'build', 'Debug', 'libcuipc_trace.so'));
+    expect(byId.get('interposer')!.searched).toEqual(['build/Release', prebuild, 'build/Debug'].map((d) => join(d.startsWith('/') ? d : join(root, d), 'libcuipc_vmm_interposer.so')));
+    expect(findShippedLibrary('libcuipc_sim.so', { override: join(root, 'nonesuch.so'), root })).toEqual({ path: null, searched: [join(root, 'nonesuch.so')] });
   });
 
   it('on this checkout, names the interposer file the probe itself would preload', () => {
