@@ -66,7 +66,7 @@ Examples:
 
 Exit status: 0 a minimal set was found; 1 none: GOOD fails, BAD passes, or the failure is not
 caused by the searched variables (what else differs is named); 2 bad usage; 3 a probe could
-not run under GOOD or BAD.`;
+not run under GOOD or BAD; 4 internal error (a bug in cuipc).`;
 
 export function registerBisectCommand(program: Command): void {
   const command = addCommonOptions(

@@ -68,7 +68,8 @@ Examples:
   cuipc conformance --compare h200.json       # what differs on this machine from the H200
 
 Exit status: 0 recorded (and matching, with --compare); 1 differs from the reference;
-2 bad usage (unreadable reference); 3 no device could be initialised.`,
+2 bad usage (unreadable reference); 3 no device could be initialised; 4 internal error (a bug
+in cuipc).`,
     )
     .action(async (opts: { backend?: 'cuda' | 'sim' | 'auto'; device: string; json?: string | boolean; compare?: string }) => {
       // Number('') is 0: the text itself must be an ordinal.

@@ -18,7 +18,7 @@ and PCI bus id, the peer-access matrix, a real cudaMalloc + cudaIpcGetMemHandle 
 and the launch-environment hazards of this process.
 
 Exit status: 0 all fine; 1 legacy IPC export fails on a device; 3 no driver, no runtime
-or no device (nothing could be checked).
+or no device (nothing could be checked); 4 internal error (a bug in cuipc).
 
 Examples:
   cuipc doctor

@@ -155,7 +155,7 @@ Example:
   npx cuipc env diff shell.json actor.json
 
 Exit status: 0 when the diff was produced (differences or not), 2 when a file is missing,
-unreadable or not a snapshot.
+unreadable or not a snapshot, 4 internal error (a bug in cuipc).
 `;
 
 /** Adds `env capture` and `env diff` to the program. */

@@ -43,7 +43,7 @@ Without a GPU, add --backend sim (or set CUIPC_BACKEND=sim): the simulated devic
 recorded H200 behaviour, and everything it produces says SIMULATED.
 
 Exit status: 0 all passed; 1 a failure was found; 2 bad usage; 3 could not run (no driver,
-a rank died or hung).`,
+a rank died or hung); 4 internal error (a bug in cuipc).`,
     );
   registerDoctorCommand(program);
   registerProbeCommands(program);
@@ -90,9 +90,9 @@ export function quietOnClosedOutput(): void {
   }
 }
 
-export async function main(argv: string[]): Promise<void> {
+/** `program`: the command line to run; a test passes one with a command that has a bug. */
+export async function main(argv: string[], program: Command = buildProgram()): Promise<void> {
   quietOnClosedOutput();
-  const program = buildProgram();
   try {
     await program.parseAsync(argv);
   } catch (error) {
@@ -103,9 +103,17 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 /**
+ * A bug in cuipc: what a command threw that no command means to throw. Its own status, so that
+ * a script can tell it from a failure found (1), bad usage (2) or a probe that could not run (3).
+ * (EXIT in common.ts has no entry for it: only failureOf maps an error to it.)
+ */
+export const EXIT_INTERNAL = 4;
+
+/**
  * The exit status and the message for what a command threw. Bad usage (a RangeError is this
  * code's convention for a bad value) is 2; what could not be done is 3; anything else is a
- * bug, shown with its stack and 3, never passed off as bad usage (a TypeError included).
+ * bug: 4, one line that asks for a report, then the stack; never passed off as bad usage or
+ * as a probe that could not run (a TypeError included).
  */
 export function failureOf(error: unknown): { status: number; message: string } {
   // --help and --version end here too, with code 0; Commander printed the message.
@@ -113,5 +121,18 @@ export function failureOf(error: unknown): { status: number; message: string } {
   if (error instanceof CuipcLoadError) return { status: EXIT.couldNotRun, message: `${error.message}\n` };
   if (error instanceof FileWriteError) return { status: EXIT.couldNotRun, message: `cuipc: ${error.message}\n` };
   if (error instanceof RangeError || error instanceof FileUsageError || error instanceof ProbeUsageError) return { status: EXIT.usage, message: `cuipc: ${error.message}\n` };
-  return { status: EXIT.couldNotRun, message: `cuipc: internal error (a bug in cuipc; please report it with this text):\n${error instanceof Error ? error.stack : String(error)}\n` };
+  return { status: EXIT_INTERNAL, message: internalErrorMessage(error) };
+}
+
+function internalErrorMessage(error: unknown): string {
+  let version = 'of unknown version';
+  try {
+    version = packageVersion();
+  } catch {
+    // a broken install: the report still goes out
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  const line = `internal error in cuipc ${version}: ${text.split('\n')[0]} -- this is a bug; please report it with the command line and the stack below`;
+  const stack = error instanceof Error && error.stack ? error.stack : String(error);
+  return `${line}\n${stack}\n`;
 }

@@ -81,7 +81,8 @@ Libraries:
 A library that is not on this install is reported as MISSING with every place looked; with
 NAME, nothing is printed on stdout and the exit status is 1.
 
-Exit status: 0 every library (or NAME) found; 1 one is missing; 2 bad usage.
+Exit status: 0 every library (or NAME) found; 1 one is missing; 2 bad usage; 4 internal
+error (a bug in cuipc).
 
 Examples:
   cuipc paths

@@ -165,7 +165,8 @@ torch.profiler. CUIPC_LIBCUPTI names the libcupti to use; CUIPC_TRACE_LIBRARY th
 
 Exit status: the command's own; 2 bad usage; 3 the trace could not run (no injection
 library, no CUPTI, another tool holds CUPTI). \`trace report\`: 0 nothing failed, 1 a traced
-call failed, 2 no such file or folder, 3 nothing was traced.
+call failed, 2 no such file or folder, 3 nothing was traced. Both: 4 internal error (a bug in
+cuipc).
 
 \`trace report\` reads a folder of traces (the files the tracer wrote, cuipc-trace-*.jsonl, and
 any other file in it that starts like a trace, e.g. renamed rank0.jsonl) or a single trace file.

@@ -1,10 +1,11 @@
 // The command line as a whole: output to a reader that stops early is no error; any other
-// failure of the output is a message; a bug is never reported as bad usage.
+// failure of the output is a message; a bug is never reported as bad usage, but as a bug (4).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { FileUsageError, FileWriteError } from '../../lib/cli/files.js';
-import { failureOf } from '../../lib/cli/main.js';
+import type { Command } from 'commander';
+import { buildProgram, failureOf, main, packageVersion } from '../../lib/cli/main.js';
 import { ProbeUsageError } from '../../lib/probe/options.js';
 
 const bin = fileURLToPath(new URL('../../bin/cuipc.js', import.meta.url));
@@ -34,13 +35,54 @@ describe('failures of the output itself', () => {
 });
 
 describe('what a thrown error means', () => {
-  it('bad usage is 2; what could not be done is 3; a bug (a TypeError too) is 3 with its stack, never passed off as usage', () => {
+  it('bad usage is 2; what could not be done is 3; a bug (a TypeError too) is 4 with its stack, never passed off as usage', () => {
     expect(failureOf(new ProbeUsageError('--ranks 0'))).toEqual({ status: 2, message: 'cuipc: --ranks 0\n' });
     expect(failureOf(new FileUsageError('--json x: no'))).toEqual({ status: 2, message: 'cuipc: --json x: no\n' });
     expect(failureOf(new RangeError('--device must be'))).toMatchObject({ status: 2 });
     expect(failureOf(new FileWriteError('--json x: full'))).toEqual({ status: 3, message: 'cuipc: --json x: full\n' });
     const bug = failureOf(new TypeError("Cannot read properties of undefined (reading 'id')"));
-    expect(bug.status).toBe(3);
-    expect(bug.message).toMatch(/^cuipc: internal error \(a bug in cuipc; please report it with this text\):\nTypeError: Cannot read properties/);
+    expect(bug.status).toBe(4);
+    expect(bug.message).toMatch(/^internal error in cuipc \d+\.\d+\.\d+\S*: Cannot read properties of undefined \(reading 'id'\) -- this is a bug; please report it with the command line and the stack below\nTypeError: Cannot read properties/);
+    expect(failureOf('not an Error')).toMatchObject({ status: 4, message: expect.stringMatching(/^internal error in cuipc [^:]+: not an Error -- this is a bug/) });
+  });
+
+  it('a bug in a command (one no user can cause: a test-only command) exits 4: one line asking for a report, then the stack', async () => {
+    const program = buildProgram().exitOverride();
+    program.command('buggy').action(() => {
+      const rank = undefined as unknown as { id: string };
+      return rank.id;
+    });
+    const written: string[] = [];
+    const write = process.stderr.write;
+    const exitCode = process.exitCode;
+    process.stderr.write = ((chunk: string) => (written.push(chunk), true)) as typeof process.stderr.write;
+    let status: typeof process.exitCode;
+    try {
+      await main(['node', 'cuipc', 'buggy'], program);
+      status = process.exitCode;
+    } finally {
+      process.stderr.write = write;
+      process.exitCode = exitCode;
+    }
+    expect(status).toBe(4);
+    const [first, ...stack] = written.join('').split('\n');
+    expect(first).toBe(`internal error in cuipc ${packageVersion()}: Cannot read properties of undefined (reading 'id') -- this is a bug; please report it with the command line and the stack below`);
+    expect(stack[0]).toMatch(/^TypeError: Cannot read properties of undefined/);
+    expect(stack.some((line) => /^\s+at /.test(line))).toBe(true);
+  });
+
+  it("every --help that lists exit statuses lists 4, a bug in cuipc", () => {
+    const lacking: string[] = [];
+    const visit = (command: Command, name: string): void => {
+      let text = '';
+      command.configureOutput({ writeOut: (t) => (text += t), writeErr: (t) => (text += t) });
+      command.outputHelp();
+      const flat = text.replace(/\s+/g, ' ');
+      if (flat.includes('Exit status') && !flat.includes('4 internal error (a bug in cuipc)')) lacking.push(name);
+      for (const sub of command.commands) visit(sub, `${name} ${sub.name()}`.trim());
+    };
+    visit(buildProgram(), '');
+    // probe and matrix: their help is lib/cli/probe.ts's, which a concurrent change to the probe options owns.
+    expect(lacking.filter((name) => !['probe', 'matrix'].includes(name))).toEqual([]);
   });
 });
