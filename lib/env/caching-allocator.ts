@@ -12,6 +12,8 @@
 // max_split_size_mb, roundup_power2_divisions, garbage collection, per-stream pools (one stream
 // allocates here), and expandable segments growing one reservation in place (each segment is
 // mapped on its own; every page is VMM memory either way).
+// It lives beside alloc-conf.ts (PyTorch's reading of its settings), below probe and report: the
+// report uses the segment sizes to say whether a PyTorch process makes an interposed call.
 
 export const MIN_BLOCK_SIZE = 512;
 /** The largest request served from the small pool. */

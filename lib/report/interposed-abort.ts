@@ -6,7 +6,7 @@
 // The report's JSON carries it in the abort's message (the schema has no field for it yet);
 // the rendered report gives the whole account, worked out again from the report's own parts.
 import type { SymbolOrigin } from '../../binding.js';
-import { formatSize, LARGE_BUFFER, MIN_LARGE_ALLOC, ROUND_LARGE, roundSize, segmentSize, SMALL_BUFFER } from '../probe/caching-allocator.js';
+import { formatSize, LARGE_BUFFER, MIN_LARGE_ALLOC, ROUND_LARGE, roundSize, segmentSize, SMALL_BUFFER } from '../env/caching-allocator.js';
 import { interposerName } from './interposers.js';
 import type { CallArguments, MemorySaverRegion, ProbeAbort, RankReport } from './types.js';
 

@@ -1,7 +1,7 @@
 // The segment layout PyTorch's caching allocator gives (c10/cuda/CUDACachingAllocator.cpp:
 // round_size, get_allocation_size, get_free_block, should_split), for a table of request sizes.
 import { describe, expect, it } from 'vitest';
-import { planAllocations, roundSize, segmentSize } from '../../lib/probe/caching-allocator.js';
+import { planAllocations, roundSize, segmentSize } from '../../lib/env/caching-allocator.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;

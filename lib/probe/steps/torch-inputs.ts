@@ -1,7 +1,7 @@
 // --alloc torch: the capture step's allocations as a PyTorch process makes them, so an allocator
 // hook preloaded in the rank (torch_memory_saver) sees the calls it sees under SGLang. The graph
 // inputs and the all-reduce output are tensors made during the capture, from the graph's private
-// pool (torch.cuda.graph): whole segments (caching-allocator.ts), asked of the allocator that the
+// pool (torch.cuda.graph): whole segments (env/caching-allocator.ts), asked of the allocator that the
 // rank's PYTORCH_CUDA_ALLOC_CONF selects, carved into blocks:
 //  - native (default): cudaMalloc during the capture under the relaxed capture mode, as
 //    PyTorch's cudaMallocMaybeCapturing does; an LD_PRELOAD hook serves it in its region;
@@ -12,7 +12,7 @@
 // A setting PyTorch rejects fails the step with PyTorch's message, as its first allocation raises.
 import type { AllocationKind, Allocation, Ptr } from '../../../binding.js';
 import { ALLOC_CONF_CALL, readTorchAllocConf, type TorchAllocConf } from '../../env/alloc-conf.js';
-import { formatSize, planAllocations, type AllocationPlan } from '../caching-allocator.js';
+import { formatSize, planAllocations, type AllocationPlan } from '../../env/caching-allocator.js';
 import type { SessionState } from './state.js';
 
 /** SGLang's custom all-reduce: rank_data, the pointer tables, torch.empty(max_size) on the device. */
