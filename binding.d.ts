@@ -180,7 +180,6 @@ export interface NativeBinding {
   readonly constants: NativeConstants;
   /** Load the backend. Idempotent for the same backend; a second backend is a RangeError. */
   load(options: LoadOptions): LoaderReport;
-  loaderReport(): LoaderReport | null;
   /** [name, message] of a cudaError_t (driver false) or CUresult (driver true) code. */
   describeError(code: number, driver: boolean): [string, string];
 
@@ -193,8 +192,6 @@ export interface NativeBinding {
   getDevice(): CudaResult<number>;
   /** cudaSetDevice + cudaFree(0): creates the primary context off the JS thread. */
   initDeviceAsync(ordinal: number): Promise<CudaStatus>;
-  deviceSynchronize(): CudaStatus;
-  deviceSynchronizeAsync(): Promise<CudaStatus>;
 
   // memory
   malloc(kind: AllocationKind, bytes: number): CudaResult<Allocation>;
@@ -246,8 +243,6 @@ export interface NativeBinding {
   ipcCloseMemHandle(ptr: Ptr): CudaStatus;
   eventCreate(interprocess: boolean): CudaResult<Ptr>;
   eventDestroy(event: Ptr): CudaStatus;
-  eventRecord(event: Ptr, stream: Ptr): CudaStatus;
-  eventSynchronize(event: Ptr): CudaStatus;
   ipcGetEventHandle(event: Ptr): CudaResult<Buffer>;
   ipcOpenEventHandle(handle: Uint8Array): CudaResult<Ptr>;
   /** cuMemRetainAllocationHandle + cuMemExportToShareableHandle(POSIX fd). */
@@ -280,8 +275,6 @@ export interface NativeBinding {
 
   // peer access
   deviceCanAccessPeer(device: number, peer: number): CudaResult<boolean>;
-  deviceEnablePeerAccess(peer: number): CudaStatus;
-  deviceDisablePeerAccess(peer: number): CudaStatus;
   deviceGetP2PAttribute(attr: P2PAttribute, src: number, dst: number): CudaResult<number>;
 
   // kernels (uint32 elements; launched with cuLaunchKernel so they can be captured)

@@ -102,14 +102,6 @@ Napi::Value InitDeviceAsync(const Napi::CallbackInfo& info) {
                    [](Napi::Env env, const Outcome& o) -> Napi::Value { return MakeStatus(env, o); }});
 }
 
-Napi::Value DeviceSynchronize(const Napi::CallbackInfo& info) { return MakeStatus(info.Env(), CUIPC_RT(cudaDeviceSynchronize)); }
-
-Napi::Value DeviceSynchronizeAsync(const Napi::CallbackInfo& info) {
-  return RunAsync(info.Env(), "cuipc.deviceSynchronize",
-                  {[]() { return CUIPC_RT(cudaDeviceSynchronize); },
-                   [](Napi::Env env, const Outcome& o) -> Napi::Value { return MakeStatus(env, o); }});
-}
-
 }  // namespace
 
 void RegisterDevices(Napi::Env env, Napi::Object exports) {
@@ -120,8 +112,6 @@ void RegisterDevices(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "setDevice", SetDevice);
   Export(env, exports, "getDevice", GetDevice);
   Export(env, exports, "initDeviceAsync", InitDeviceAsync);
-  Export(env, exports, "deviceSynchronize", DeviceSynchronize);
-  Export(env, exports, "deviceSynchronizeAsync", DeviceSynchronizeAsync);
 }
 
 }  // namespace cuipc

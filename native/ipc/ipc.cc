@@ -145,14 +145,6 @@ Napi::Value EventCreate(const Napi::CallbackInfo& info) {
 
 Napi::Value EventDestroy(const Napi::CallbackInfo& info) { return MakeStatus(info.Env(), CUIPC_RT(cudaEventDestroy, EventArg(info, 0))); }
 
-Napi::Value EventRecord(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 2, "eventRecord(event, stream)");
-  cudaStream_t s = reinterpret_cast<cudaStream_t>(ArgPtr(info, 1, "stream"));
-  return MakeStatus(info.Env(), CUIPC_RT(cudaEventRecord, EventArg(info, 0), s));
-}
-
-Napi::Value EventSynchronize(const Napi::CallbackInfo& info) { return MakeStatus(info.Env(), CUIPC_RT(cudaEventSynchronize, EventArg(info, 0))); }
-
 Napi::Value IpcGetEventHandle(const Napi::CallbackInfo& info) {
   cudaIpcEventHandle_t h{};
   Outcome o = CUIPC_RT(cudaIpcGetEventHandle, &h, EventArg(info, 0));
@@ -264,8 +256,6 @@ void RegisterIpc(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "ipcCloseMemHandle", IpcCloseMemHandle);
   Export(env, exports, "eventCreate", EventCreate);
   Export(env, exports, "eventDestroy", EventDestroy);
-  Export(env, exports, "eventRecord", EventRecord);
-  Export(env, exports, "eventSynchronize", EventSynchronize);
   Export(env, exports, "ipcGetEventHandle", IpcGetEventHandle);
   Export(env, exports, "ipcOpenEventHandle", IpcOpenEventHandle);
   Export(env, exports, "vmmExportFd", VmmExportFd);

@@ -156,11 +156,6 @@ Napi::Value Load(const Napi::CallbackInfo& info) {
   return LoaderReportValue(env);
 }
 
-Napi::Value Report(const Napi::CallbackInfo& info) {
-  if (!g_loader.loaded) return info.Env().Null();
-  return LoaderReportValue(info.Env());
-}
-
 // [name, message] of a code, for lib/cuda's per-code cache of result texts.
 Napi::Value DescribeError(const Napi::CallbackInfo& info) {
   int code = static_cast<int>(ArgInt(info, 0, "code", INT32_MIN, INT32_MAX));
@@ -244,7 +239,6 @@ std::string Loader::MissingLibraryNote(Api api) const {
 
 void RegisterLoader(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "load", Load);
-  Export(env, exports, "loaderReport", Report);
   Export(env, exports, "describeError", DescribeError);
 }
 

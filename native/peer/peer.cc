@@ -15,14 +15,6 @@ Napi::Value CanAccessPeer(const Napi::CallbackInfo& info) {
   return MakeResult(info.Env(), o, Napi::Boolean::New(info.Env(), can != 0));
 }
 
-Napi::Value EnablePeerAccess(const Napi::CallbackInfo& info) {
-  return MakeStatus(info.Env(), CUIPC_RT(cudaDeviceEnablePeerAccess, Ordinal(info, 0, "peer"), 0u));
-}
-
-Napi::Value DisablePeerAccess(const Napi::CallbackInfo& info) {
-  return MakeStatus(info.Env(), CUIPC_RT(cudaDeviceDisablePeerAccess, Ordinal(info, 0, "peer")));
-}
-
 Napi::Value GetP2PAttribute(const Napi::CallbackInfo& info) {
   ExpectArgs(info, 3, "deviceGetP2PAttribute(attr, src, dst)");
   int which = ArgChoice(info, 0, "attr", {"performance-rank", "access-supported", "native-atomic-supported"});
@@ -36,8 +28,6 @@ Napi::Value GetP2PAttribute(const Napi::CallbackInfo& info) {
 
 void RegisterPeer(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "deviceCanAccessPeer", CanAccessPeer);
-  Export(env, exports, "deviceEnablePeerAccess", EnablePeerAccess);
-  Export(env, exports, "deviceDisablePeerAccess", DisablePeerAccess);
   Export(env, exports, "deviceGetP2PAttribute", GetP2PAttribute);
 }
 
