@@ -50,7 +50,7 @@ describe('what a thrown error means', () => {
     const program = buildProgram().exitOverride();
     program.command('buggy').action(() => {
       const rank = undefined as unknown as { id: string };
-      return rank.id;
+      process.stdout.write(rank.id);
     });
     const written: string[] = [];
     const write = process.stderr.write;
