@@ -6,58 +6,63 @@
 'use strict';
 
 /**
- * Top to bottom. `paths`: folders (ending in '/') or files under the repository root; each
- * folder of lib/ is in exactly one layer (the test checks that a new one gets a place).
+ * Top to bottom. `paths`: folders (ending in '/') or files, from the repository root; every
+ * folder of lib/ is in exactly one layer (the test fails on a folder without one). `what`: the
+ * layer's comment, which docs/architecture.md also shows.
  */
 const LAYERS = [
   {
     name: 'entry',
-    // The package's API (lib/index.ts) and the command line: parse, run a workflow, print, exit.
+    what: "The package's API (lib/index.ts) and the command line: parse, run a workflow, print, exit.",
     paths: ['lib/index.ts', 'lib/cli/'],
   },
   {
     name: 'workflows',
-    // One engine per command besides probe: bisect (ddmin over environment changes, by probing),
-    // doctor (the machine's CUDA IPC readiness), conformance (the simulated device against a
-    // recording), trace (a program run under the CUPTI injection library, its traces read back).
+    what:
+      'One engine per command other than probe: bisect (ddmin over environment changes, by probing), ' +
+      "doctor (the machine's readiness), conformance (the simulated device against a recording), " +
+      'trace (a program run under the CUPTI injection library, its traces read back).',
     paths: ['lib/bisect/', 'lib/doctor/', 'lib/conformance/', 'lib/trace/'],
   },
   {
     name: 'probe',
-    // The probe: options, coordinator, rendezvous, the rank program and its steps, sharing.
+    what: 'The probe: its options, the coordinator, rendezvous, the rank program and its steps, sharing.',
     paths: ['lib/probe/'],
   },
   {
     name: 'launch-cuda',
-    // launch: starting the ranks (plain processes, Ray) with their environment and devices.
-    // cuda: CUDA driver/runtime calls through the addon, with typed results and failures.
+    what:
+      'launch: starting the ranks (plain processes, Ray) with their environment and devices. ' +
+      'cuda: the CUDA calls through the addon, with typed results and failures.',
     paths: ['lib/launch/', 'lib/cuda/'],
   },
   {
     name: 'binding',
-    // Loading the addon and finding the native libraries cuipc ships and the CUDA ones it uses.
+    what: 'Loading the addon; finding the native libraries cuipc ships and the CUDA libraries it uses.',
     paths: ['lib/binding/'],
   },
   {
     name: 'report',
-    // The report: its types, how it is built from the ranks' records, explained and rendered.
+    what: "The report: its types, built from the ranks' records, explained (rules) and rendered.",
     paths: ['lib/report/'],
   },
   {
     name: 'env',
-    // A process's environment and the outside world's behaviour: variables, LD_PRELOAD, hazards,
-    // PyTorch's and SGLang's settings, snapshots and their diff, measured hardware facts.
+    what:
+      "A process's environment and how the outside world reads it: variables, LD_PRELOAD, hazard rules, " +
+      "PyTorch's and SGLang's settings, snapshots and their diff, measured hardware facts.",
     paths: ['lib/env/'],
   },
   {
     name: 'base',
-    // model: the declarative vocabulary (option specs) the layers above share; imports nothing.
-    // files: reading a file a user names (regular files only, capped).
+    what:
+      'model: the declarative vocabulary (option specs) the layers above share. ' +
+      'files: reading a file a user names (regular files only, capped). Neither imports lib/.',
     paths: ['lib/model/', 'lib/files/'],
   },
   {
     name: 'addon-types',
-    // binding.d.ts: the addon's declared interface, types only; any layer may import it.
+    what: "binding.d.ts: the addon's declared interface, types only; every layer may import it.",
     paths: ['binding.d.ts'],
   },
 ];
@@ -72,7 +77,7 @@ const layerRules = LAYERS.flatMap((layer, index) => {
   const above = LAYERS.slice(0, index + 1).flatMap((l) => l.paths);
   return layer.paths.map((own) => ({
     name: `layer-${layer.name}:${own.replace(/^lib\//, '').replace(/\/$/, '')}`,
-    comment: `${own} (layer ${layer.name}) imports only its own folder and the layers below ${layer.name}`,
+    comment: `${own} imports nothing of a layer above ${layer.name}, nor of ${layer.name} but itself`,
     severity: 'error',
     from: { path: pattern(own) },
     to: { path: anyOf(above.filter((p) => p !== own)) },
