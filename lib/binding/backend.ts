@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Backend } from '../../binding.js';
 import { driverCandidates } from './search.js';
 
-const BACKEND_CHOICES = ['cuda', 'sim', 'auto'] as const;
+export const BACKEND_CHOICES = ['cuda', 'sim', 'auto'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 /** The backend asked for, and where the request came from. */

@@ -1,19 +1,16 @@
 // `cuipc bisect GOOD BAD`: the smallest set of environment changes that turns GOOD's passing
 // probe into BAD's failing one. Takes the probe's options (shared with `cuipc probe`), prints
 // progress on a terminal, the result as text or JSON, and exits 0 found / 1 none / 2 / 3.
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { bisect, renderBisect, type BisectProgress, type BisectSnapshotInput } from '../bisect/index.js';
 import { SnapshotFormatError } from '../env/read-snapshot.js';
-import { DEFAULTS, ProbeUsageError } from '../probe/options.js';
-import { INPUT_ALLOCATORS, SHARE_STRATEGIES, type InputAllocator, type ShareStrategy } from '../report/types.js';
+import { ProbeUsageError } from '../probe/options.js';
 import { EXIT } from './common.js';
 import { readSnapshotFile } from './env.js';
 import { checkOutput, FileUsageError, FileWriteError, writeOutputFile } from './files.js';
-import { addCommonOptions, toOptions, type CommonFlags } from './probe.js';
+import { addProbeOptions, toOptions, type CommonFlags } from './probe-flags.js';
 
 interface BisectFlags extends CommonFlags {
-  alloc?: InputAllocator;
-  share?: ShareStrategy;
   include: string[];
   exclude: string[];
 }
@@ -69,14 +66,12 @@ caused by the searched variables (what else differs is named); 2 bad usage; 3 a 
 not run under GOOD or BAD; 4 internal error (a bug in cuipc).`;
 
 export function registerBisectCommand(program: Command): void {
-  const command = addCommonOptions(
+  const command = addProbeOptions(
     program
       .command('bisect')
       .description('find the smallest environment difference that turns a passing probe into a failing one')
       .argument('<GOOD>', 'snapshot where the probe passes (a file, or - for this environment)')
       .argument('<BAD>', 'snapshot where it fails (a file, or -)')
-      .addOption(new Option('--alloc <allocator>', `how graph inputs are allocated (default ${DEFAULTS.alloc})`).choices(INPUT_ALLOCATORS))
-      .addOption(new Option('--share <strategy>', `how graph inputs are shared (default ${DEFAULTS.share})`).choices(SHARE_STRATEGIES))
       .option('--include <glob>', 'also search variables held fixed by default, e.g. RAY_* (repeatable)', collect, [])
       .option('--exclude <glob>', "hold these variables at GOOD's value, e.g. 'NCCL_*' (repeatable)", collect, []),
   );
@@ -93,8 +88,6 @@ export function registerBisectCommand(program: Command): void {
       const showProgress = process.stderr.isTTY === true && !flags.quiet;
       const result = await bisect({
         ...toOptions(flags),
-        ...(flags.alloc ? { alloc: flags.alloc } : {}),
-        ...(flags.share ? { share: flags.share } : {}),
         good, bad, include: flags.include, exclude: flags.exclude,
         ...(showProgress ? { onProgress: (p: BisectProgress) => process.stderr.write(progressLine(p)) } : {}),
       });

@@ -1,16 +1,17 @@
 // How ranks are started. The coordinator does not care who starts them: it gives a launcher
 // the variables every rank needs to reach it, gets one RankProcess per rank back, and stops
 // them through the launcher. Implementations: plain.ts (the coordinator's own children) and
-// ray.ts (Ray actors, through the Python driver in python/cuipc_ray).
+// ray.ts (Ray actors, through the Python driver in python/cuipc_ray), registered by name in
+// registry.ts.
 import type { Backend } from '../../binding.js';
-import type { EnvSnapshot } from '../env/capture.js';
-import type { DeviceVisibility, LauncherKind, PlacementStrategy, RankPlacement } from '../report/types.js';
+import type { RankPlacement } from '../report/types.js';
 import type { RankProcess } from './processes.js';
 
-/** How the ranks are started, checked: the plain launcher's visibility and snapshot, or Ray's placement. */
-export type ResolvedLaunch =
-  | { kind: 'plain'; visibility: DeviceVisibility; envSnapshot: EnvSnapshot | null }
-  | { kind: 'ray'; numGpus: number; placementStrategy: PlacementStrategy; nosetVisibleDevices: boolean; address: string | null; python: string };
+/** How the ranks are started, checked: the launcher's name and its own settings (registry.ts). */
+export interface ResolvedLaunch {
+  kind: string;
+  settings: object;
+}
 
 /** What a launcher needs to know of the run above it (a probe's resolved options are one). */
 export interface LaunchSpec {
@@ -50,7 +51,7 @@ export interface LaunchedRanks {
 }
 
 export interface RankLauncher {
-  readonly kind: LauncherKind;
+  readonly kind: string;
   /**
    * Starts every rank; `coordinatorEnv` (token, address, ...) goes to every rank, on top of all
    * else. A rank that cannot start comes back with `spawnError` set; should start() throw, it

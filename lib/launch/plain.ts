@@ -1,10 +1,36 @@
 // The plain launcher: the coordinator spawns each rank itself, in this process's environment
 // or in one replayed from a snapshot, with every device visible or one per rank.
+import type { EnvSnapshot } from '../env/capture.js';
+import { parseSnapshot, SnapshotFormatError } from '../env/read-snapshot.js';
 import { environmentForReplay } from '../env/replay.js';
+import type { OptionSpec } from '../model/option-spec.js';
 import { PARENT_PID_ENV, RANK_ENV, RAY_ENV } from './rank-env.js';
-import type { RankPlacement } from '../report/types.js';
-import type { LaunchedRanks, LaunchSpec, RankLauncher, RankProgram } from './launcher.js';
+import { DEVICE_VISIBILITIES, type DeviceVisibility, type RankPlacement } from '../report/types.js';
+import { LaunchUsageError, type LaunchedRanks, type LaunchSpec, type RankLauncher, type RankProgram } from './launcher.js';
 import { killGroups, killGroupsNow, spawnGroupLeader, type GroupProcess, type RankProcess } from './processes.js';
+import { registerLauncher } from './registry.js';
+
+export interface PlainSettings {
+  visibility: DeviceVisibility;
+  envSnapshot: EnvSnapshot | null;
+}
+
+const PLAIN_OPTIONS: readonly OptionSpec[] = [
+  {
+    path: ['visibility'], flag: '--visibility', valueName: '<mode>', group: 'launcher', label: 'visibility', consumer: 'launcher:plain', type: 'choice',
+    choices: DEVICE_VISIBILITIES, default: 'all', schemaDef: 'visibility',
+    description: 'plain launcher: all devices visible to every rank, or per-rank: CUDA_VISIBLE_DEVICES names one device per rank, as Ray does',
+  },
+  {
+    path: ['envSnapshot'], flag: '--env-snapshot', valueName: '<file>', group: 'launcher', label: 'environment snapshot', consumer: 'launcher:plain', type: 'custom', jsonType: 'object',
+    description: "plain launcher: start ranks in this captured environment (`cuipc env capture --json`) instead of this shell's; --env applies on top",
+  },
+];
+
+/** The plain launcher's settings of a resolved launch, or null under another launcher. */
+export function plainSettings(launch: LaunchSpec['launch']): PlainSettings | null {
+  return launch.kind === 'plain' ? (launch.settings as PlainSettings) : null;
+}
 
 /**
  * The CUDA_VISIBLE_DEVICES entry that names the device at `ordinal` of this process's view:
@@ -21,8 +47,9 @@ export function visibleDeviceEntry(ordinal: number, ownList: string | undefined)
 /** The environment every rank starts from, before the per-rank and the coordinator's variables. */
 export function plainBaseEnvironment(options: LaunchSpec, current: Record<string, string | undefined> = process.env): Record<string, string> {
   const base: Record<string, string> = {};
-  if (options.launch.kind === 'plain' && options.launch.envSnapshot) {
-    Object.assign(base, environmentForReplay(options.launch.envSnapshot, current));
+  const snapshot = plainSettings(options.launch)?.envSnapshot;
+  if (snapshot) {
+    Object.assign(base, environmentForReplay(snapshot, current));
   } else {
     for (const [key, value] of Object.entries(current)) if (value !== undefined) base[key] = value;
   }
@@ -36,7 +63,7 @@ export function plainBaseEnvironment(options: LaunchSpec, current: Record<string
  * sees only its device (CUDA_VISIBLE_DEVICES) and uses ordinal 0, as under Ray.
  */
 export function plainLauncher(options: LaunchSpec, devices: number[], program: RankProgram): RankLauncher {
-  const perRank = options.launch.kind === 'plain' && options.launch.visibility === 'per-rank';
+  const perRank = plainSettings(options.launch)?.visibility === 'per-rank';
   const ownList = process.env.CUDA_VISIBLE_DEVICES;
   return {
     kind: 'plain',
@@ -58,3 +85,29 @@ export function plainLauncher(options: LaunchSpec, devices: number[], program: R
     },
   };
 }
+
+registerLauncher<PlainSettings>({
+  name: 'plain',
+  summary: "the coordinator's own children (the default)",
+  options: PLAIN_OPTIONS,
+  coordinatorAssignsDevices: true,
+  resolve(given) {
+    let envSnapshot: EnvSnapshot | null = null;
+    if (given.envSnapshot !== undefined) {
+      try {
+        // Checked as a file would be: a library caller may hand over any parsed JSON.
+        envSnapshot = parseSnapshot(given.envSnapshot, 'envSnapshot');
+      } catch (error) {
+        if (error instanceof SnapshotFormatError) throw new LaunchUsageError(error.message);
+        throw error;
+      }
+    }
+    return { visibility: given.visibility as DeviceVisibility, envSnapshot };
+  },
+  describe: (settings) => ({
+    visibility: settings.visibility,
+    ray: null,
+    envSnapshot: settings.envSnapshot ? { label: settings.envSnapshot.label, capturedAt: settings.envSnapshot.capturedAt, hostname: settings.envSnapshot.hostname, pid: settings.envSnapshot.pid } : null,
+  }),
+  create: (spec, _settings, devices, program) => plainLauncher(spec, devices, program),
+});

@@ -8,9 +8,43 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RankPlacement } from '../report/types.js';
-import { LaunchUsageError, type LaunchedRanks, type LaunchSpec, type RankLauncher, type RankProgram, type ResolvedLaunch } from './launcher.js';
+import type { OptionSpec } from '../model/option-spec.js';
+import { PLACEMENT_STRATEGIES, type PlacementStrategy, type RankPlacement } from '../report/types.js';
+import { LaunchUsageError, type LaunchedRanks, type LaunchSpec, type RankLauncher, type RankProgram } from './launcher.js';
 import { spawnGroupLeader, type ProcessExit, type RankProcess } from './processes.js';
+import { registerLauncher } from './registry.js';
+
+export interface RaySettings {
+  numGpus: number;
+  placementStrategy: PlacementStrategy;
+  nosetVisibleDevices: boolean;
+  address: string | null;
+  python: string;
+}
+
+const RAY_OPTIONS: readonly OptionSpec[] = [
+  {
+    path: ['ray', 'numGpus'], flag: '--num-gpus', valueName: '<n>', group: 'launcher', label: 'num GPUs', consumer: 'launcher:ray', type: 'number',
+    above: 0, max: 1, default: 1, why: 'each rank has a bundle of one GPU',
+    description: "ray: GPUs each rank's actor asks of its one-GPU bundle, 0 < n <= 1 (0.25 as colocated RL frameworks)",
+  },
+  {
+    path: ['ray', 'placementStrategy'], flag: '--placement-strategy', valueName: '<strategy>', group: 'launcher', label: 'placement strategy', consumer: 'launcher:ray', type: 'choice',
+    choices: PLACEMENT_STRATEGIES, default: 'STRICT_PACK', schemaDef: 'placementStrategy', description: 'ray: placement group strategy',
+  },
+  {
+    path: ['ray', 'nosetVisibleDevices'], flag: '--noset-visible-devices', group: 'launcher', label: 'noset visible devices', consumer: 'launcher:ray', type: 'boolean',
+    default: false, description: 'ray: set RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES=1 in the actors (every GPU visible; ranks use their Ray GPU id)',
+  },
+  {
+    path: ['ray', 'address'], flag: '--ray-address', valueName: '<address>', group: 'launcher', label: 'Ray address', consumer: 'launcher:ray', type: 'string',
+    description: 'ray: ray.init(address=...) (default: RAY_ADDRESS or the running cluster, else a local one)',
+  },
+  {
+    path: ['ray', 'python'], flag: '--python', valueName: '<program>', group: 'launcher', label: 'python', consumer: 'launcher:ray', type: 'string',
+    default: 'python3', description: 'ray: the Python that runs the driver and imports ray',
+  },
+];
 
 export const NOSET_ENV = 'RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES';
 /** The driver cleans up actors, the placement group and a Ray it started: give it longer than a rank. */
@@ -69,7 +103,7 @@ export function rayDeviceOrdinal(placement: RankPlacement | null): number {
 
 export function rayDriverSpec(
   options: LaunchSpec,
-  launch: Extract<ResolvedLaunch, { kind: 'ray' }>,
+  launch: RaySettings,
   program: RankProgram,
   coordinatorEnv: Record<string, string>,
   startupTimeoutS: number = rayStartupTimeoutS(),
@@ -130,8 +164,8 @@ function signalProcess(pid: number, signal: NodeJS.Signals): void {
 }
 
 export function rayLauncher(options: LaunchSpec, program: RankProgram): RankLauncher {
-  const launch = options.launch;
-  if (launch.kind !== 'ray') throw new TypeError('rayLauncher needs launcher ray');
+  if (options.launch.kind !== 'ray') throw new TypeError('rayLauncher needs launcher ray');
+  const launch = options.launch.settings as RaySettings;
   let startupTimeoutS: number;
   try {
     startupTimeoutS = rayStartupTimeoutS();
@@ -249,3 +283,22 @@ export function rayLauncher(options: LaunchSpec, program: RankProgram): RankLaun
     },
   };
 }
+
+registerLauncher<RaySettings>({
+  name: 'ray',
+  summary: 'Ray actors on the GPU bundles of a placement group (python/cuipc_ray)',
+  options: RAY_OPTIONS,
+  coordinatorAssignsDevices: false,
+  resolve(given, { devicesGiven }) {
+    if (devicesGiven) throw new LaunchUsageError('devices applies to the plain launcher; under Ray, each actor gets the GPU of its placement group bundle');
+    return {
+      numGpus: given['ray.numGpus'] as number,
+      placementStrategy: given['ray.placementStrategy'] as PlacementStrategy,
+      nosetVisibleDevices: given['ray.nosetVisibleDevices'] as boolean,
+      address: (given['ray.address'] as string | undefined) ?? null,
+      python: given['ray.python'] as string,
+    };
+  },
+  describe: ({ numGpus, placementStrategy, nosetVisibleDevices, address }) => ({ visibility: null, ray: { numGpus, placementStrategy, nosetVisibleDevices, address }, envSnapshot: null }),
+  create: (spec, _settings, _devices, program) => rayLauncher(spec, program),
+});

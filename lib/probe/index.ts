@@ -17,9 +17,8 @@ import {
   type ProbeReport,
   type ShareStrategy,
 } from '../report/types.js';
+import { getLauncher } from '../launch/builtin.js';
 import { LaunchUsageError, type RankLauncher, type RankProgram } from '../launch/launcher.js';
-import { plainLauncher } from '../launch/plain.js';
-import { rayLauncher } from '../launch/ray.js';
 import { coordinate } from './coordinator.js';
 import { countDevicesWithoutCuda } from './device-count.js';
 import { devicesHint } from './early-init.js';
@@ -99,7 +98,8 @@ export async function runProbe(options: ProbeOptions & ProbeRunControls, interna
   const interrupt = combinedInterrupt(options.signal, internal.interrupt);
   // Plain ranks on a GPU: the count from the kernel driver's listing where that is exact
   // (device-count.ts), so that this process need not load CUDA; else CUDA's own answer.
-  const listed = resolved.backend === 'cuda' && resolved.launch.kind === 'plain' ? countDevicesWithoutCuda(process.env) : null;
+  const launchDefinition = getLauncher(resolved.launch.kind);
+  const listed = resolved.backend === 'cuda' && launchDefinition.coordinatorAssignsDevices ? countDevicesWithoutCuda(process.env) : null;
   let simulated: boolean | null = null;
   let deviceCount = listed ?? 0;
   if (listed === null) {
@@ -118,8 +118,8 @@ export async function runProbe(options: ProbeOptions & ProbeRunControls, interna
     }
     deviceCount = count.value;
   }
-  // Under Ray, actors get their GPUs from Ray; the coordinator's own view does not decide them.
-  const devices = resolved.launch.kind === 'ray' ? Array.from({ length: resolved.ranks }, () => 0) : assignDevices(resolved, deviceCount);
+  // Under a launcher that places ranks (Ray), each gets its GPU from its placement; the coordinator's own view does not decide them.
+  const devices = launchDefinition.coordinatorAssignsDevices ? assignDevices(resolved, deviceCount) : Array.from({ length: resolved.ranks }, () => 0);
   const program = rankProgramPath();
   if (!existsSync(program)) {
     return abortedBeforeStart(
@@ -132,7 +132,8 @@ export async function runProbe(options: ProbeOptions & ProbeRunControls, interna
   const rankProgram: RankProgram = { program: process.execPath, args: [program] };
   let launcher: RankLauncher;
   try {
-    launcher = resolved.launch.kind === 'ray' ? rayLauncher(resolved, rankProgram) : withDeviceHint(plainLauncher(resolved, devices, rankProgram), resolved.ranks);
+    const created = launchDefinition.create(resolved, resolved.launch.settings, devices, rankProgram);
+    launcher = launchDefinition.coordinatorAssignsDevices ? withDeviceHint(created, resolved.ranks) : created;
   } catch (error) {
     // The launch layer below names its own usage errors; here they are the probe's.
     if (error instanceof LaunchUsageError) throw new ProbeUsageError(error.message);

@@ -1,50 +1,54 @@
 // Probe options: the library form (ProbeOptions), the checked form the coordinator runs
-// (ResolvedProbeOptions), and the checks. Everything is checked before any process starts;
-// a bad value is a ProbeUsageError (the CLI turns it into exit status 2).
+// (ResolvedProbeOptions), and the one place they are checked, row by row from the option table
+// (option-table.ts) and the launchers' own rows. Everything is checked before any process
+// starts; a bad value is a ProbeUsageError (a RangeError naming the option; the CLI turns it
+// into exit status 2).
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Backend, CaptureMode } from '../../binding.js';
 import { concreteBackend, requestedBackend, type BackendChoice } from '../binding/backend.js';
-import type { ResolvedLaunch } from '../launch/launcher.js';
+import { getLauncher } from '../launch/builtin.js';
+import { LaunchUsageError, type ResolvedLaunch } from '../launch/launcher.js';
 import type { EnvSnapshot } from '../env/capture.js';
-import { parseSnapshot, SnapshotFormatError } from '../env/read-snapshot.js';
-import {
-  CAPTURE_MODES,
-  DEVICE_VISIBILITIES,
-  INPUT_ALLOCATORS,
-  LAUNCHERS,
-  MEMORY_SAVER_MODES,
-  PLACEMENT_STRATEGIES,
-  SHARE_STRATEGIES,
-  type DeviceVisibility,
-  type InputAllocator,
-  type LaunchSettings,
-  type MemorySaverMode,
-  type ReportOptions,
-  type PlacementStrategy,
-  type ShareStrategy,
-  type StepName,
+import { checkValue, optionName, OptionValueError, valueAt, type OptionSpec } from '../model/option-spec.js';
+import type {
+  DeviceVisibility,
+  InputAllocator,
+  LaunchSettings,
+  MemorySaverMode,
+  ReportOptions,
+  PlacementStrategy,
+  ShareStrategy,
+  StepName,
 } from '../report/types.js';
+import { probeOptionTable } from './option-table.js';
 
-export const MAX_RANKS = 64;
+export { MAX_RANKS } from './option-table.js';
+
+function rowDefault<T>(name: string, rows: readonly OptionSpec[] = probeOptionTable()): T {
+  const row = rows.find((r) => optionName(r) === name);
+  if (!row || !('default' in row)) throw new TypeError(`option ${name} has no default in the table`);
+  return row.default as T;
+}
+
+/** The defaults, as the table gives them. */
 export const DEFAULTS = {
-  ranks: 4,
-  inputs: 72,
-  bytes: 4096,
-  alloc: 'torch' as InputAllocator,
-  share: 'ipc' as ShareStrategy,
-  captureMode: 'global' as CaptureMode,
-  timeoutMs: 20_000,
+  ranks: rowDefault<number>('ranks'),
+  inputs: rowDefault<number>('inputs'),
+  bytes: rowDefault<number>('bytes'),
+  alloc: rowDefault<InputAllocator>('alloc'),
+  share: rowDefault<ShareStrategy>('share'),
+  captureMode: rowDefault<CaptureMode>('captureMode'),
+  timeoutMs: rowDefault<number>('timeoutMs'),
   coordinatorHost: '127.0.0.1',
-  python: 'python3',
-  numGpus: 1,
-  placementStrategy: 'STRICT_PACK' as PlacementStrategy,
-  memorySaverRegion: 'auto' as MemorySaverMode,
+  python: rowDefault<string>('ray.python'),
+  numGpus: rowDefault<number>('ray.numGpus'),
+  placementStrategy: rowDefault<PlacementStrategy>('ray.placementStrategy'),
+  memorySaverRegion: rowDefault<MemorySaverMode>('memorySaverRegion'),
 } as const;
-const MAX_INPUTS = 4096;
-const MAX_BYTES_PER_INPUT = 64 * 1024 * 1024;
 
-export class ProbeUsageError extends Error {
+/** A bad probe option. A RangeError, so callers that catch those for bad input catch it too. */
+export class ProbeUsageError extends RangeError {
   readonly exitCode = 2;
   constructor(message: string) {
     super(message);
@@ -80,8 +84,8 @@ export interface ProbeOptions {
   port?: number;
   /** Rendezvous over this Unix socket path instead of TCP. */
   socket?: string;
-  /** Who starts the ranks (default 'plain': this process). */
-  launcher?: 'plain' | 'ray';
+  /** Who starts the ranks, by registered name: 'plain' (default: this process) or 'ray'. */
+  launcher?: string;
   /** Plain launcher only: 'all' devices visible to every rank (default), or 'per-rank' (as Ray does). */
   visibility?: DeviceVisibility;
   /** Ray launcher only. */
@@ -152,20 +156,6 @@ export interface ResolvedProbeOptions {
   launch: ResolvedLaunch;
 }
 
-function integerIn(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new ProbeUsageError(`${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
-function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
-  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw new ProbeUsageError(`${name} must be one of ${allowed.join(', ')}, got '${String(value)}'`);
-  }
-  return value as T;
-}
-
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Variables the probe sets for each rank itself; a user value would break the rendezvous. */
 export const RESERVED_ENV = ['CUIPC_RANK', 'CUIPC_RANKS', 'CUIPC_PROBE_TOKEN', 'CUIPC_PROBE_ADDRESS', 'CUIPC_RAY_GPU_IDS', 'CUIPC_RAY_NODE_ID', 'CUIPC_RAY_CUDA_VISIBLE_DEVICES', 'CUIPC_RAY_NOSET', 'CUIPC_PARENT_PID', 'CUIPC_PROBE_DEVICES'];
@@ -175,15 +165,27 @@ function checkEnvKey(key: string, where: string): void {
   if (RESERVED_ENV.includes(key)) throw new ProbeUsageError(`${where}: ${key} is set by the probe for each rank and cannot be given`);
 }
 
-export function resolveProbeOptions(options: ProbeOptions, environment: Record<string, string | undefined> = process.env): ResolvedProbeOptions {
-  const ranks = integerIn('ranks', options.ranks ?? DEFAULTS.ranks, 1, MAX_RANKS);
-  const inputs = integerIn('inputs', options.inputs ?? DEFAULTS.inputs, 1, MAX_INPUTS);
-  const bytes = integerIn('bytes', options.bytes ?? DEFAULTS.bytes, 4, MAX_BYTES_PER_INPUT);
-  if (bytes % 4 !== 0) throw new ProbeUsageError(`bytes must be a multiple of 4 (the all-reduce sums uint32 elements), got ${bytes}`);
-  const alloc = oneOf('alloc', options.alloc ?? DEFAULTS.alloc, INPUT_ALLOCATORS);
-  const share = oneOf('share', options.share ?? DEFAULTS.share, SHARE_STRATEGIES);
-  const captureMode = oneOf('capture mode', options.captureMode ?? DEFAULTS.captureMode, CAPTURE_MODES);
-  const memorySaverRegion = oneOf('memory-saver region', options.memorySaverRegion ?? DEFAULTS.memorySaverRegion, MEMORY_SAVER_MODES);
+/** A row's checked value from the options object; a ProbeUsageError names it when it is bad. */
+function checked(row: OptionSpec, options: ProbeOptions): unknown {
+  if (row.type === 'custom') return valueAt(options, row);
+  try {
+    return checkValue(row, valueAt(options, row));
+  } catch (error) {
+    if (error instanceof OptionValueError) throw new ProbeUsageError(error.message);
+    throw error;
+  }
+}
+
+/** Checks every option, row by row from the table, then what spans rows; nothing has started yet. */
+export function resolveProbeOptions(
+  options: ProbeOptions,
+  environment: Record<string, string | undefined> = process.env,
+  rows: readonly OptionSpec[] = probeOptionTable(),
+): ResolvedProbeOptions {
+  if (options === null || typeof options !== 'object') throw new ProbeUsageError('probe options must be an object');
+  const value: Record<string, unknown> = {};
+  for (const row of rows) if (!row.envVariable) value[optionName(row)] = checked(row, options);
+  const ranks = value.ranks as number;
   let chosen: BackendChoice;
   try {
     chosen = requestedBackend(options.backend, environment).choice;
@@ -192,85 +194,89 @@ export function resolveProbeOptions(options: ProbeOptions, environment: Record<s
   }
   // 'auto' is decided here, once, so every rank gets the same concrete backend.
   const backend: Backend = concreteBackend(chosen);
-  const timeoutMs = integerIn('timeout', options.timeoutMs ?? DEFAULTS.timeoutMs, 100, 3_600_000);
 
   let devices: number[] | null = null;
   if (options.devices !== undefined) {
     if (!Array.isArray(options.devices) || options.devices.length !== ranks) {
       throw new ProbeUsageError(`devices must list one device ordinal per rank (${ranks}), got ${JSON.stringify(options.devices)}`);
     }
-    devices = options.devices.map((d, i) => integerIn(`devices[${i}]`, d, 0, 1023));
+    devices = options.devices.map((d, i) => checked({ ...deviceRow, path: ['devices', String(i)], label: `devices[${i}]` }, options) as number);
   }
 
   const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(options.env ?? {})) {
+  if (options.env !== undefined && (options.env === null || typeof options.env !== 'object' || Array.isArray(options.env))) throw new ProbeUsageError('env must be an object of variable names to strings');
+  for (const [key, v] of Object.entries(options.env ?? {})) {
     checkEnvKey(key, 'env');
-    if (typeof value !== 'string') throw new ProbeUsageError(`env: the value of ${key} must be a string`);
-    if (value.includes('\0')) throw new ProbeUsageError(`env: the value of ${key} contains a NUL byte`);
-    env[key] = value;
+    if (typeof v !== 'string') throw new ProbeUsageError(`env: the value of ${key} must be a string`);
+    if (v.includes('\0')) throw new ProbeUsageError(`env: the value of ${key} contains a NUL byte`);
+    env[key] = v;
   }
 
-  if (options.port !== undefined && options.socket !== undefined) {
+  const rendezvous = resolveRendezvous(options, value.port as number | undefined);
+  const launch = resolveLaunch(options, rows, value, devices !== null);
+  return {
+    ranks,
+    inputs: value.inputs as number,
+    bytes: value.bytes as number,
+    alloc: value.alloc as InputAllocator,
+    share: value.share as ShareStrategy,
+    captureMode: value.captureMode as CaptureMode,
+    memorySaverRegion: value.memorySaverRegion as MemorySaverMode,
+    devices,
+    backend,
+    env,
+    timeoutMs: value.timeoutMs as number,
+    rendezvous,
+    launch,
+  };
+}
+
+/** One device ordinal (checked like a row of its own). */
+const deviceRow: OptionSpec = { path: ['devices'], flag: null, group: 'probe', label: 'devices', consumer: 'coordinator', type: 'integer', min: 0, max: 1023, description: 'a device ordinal' };
+
+function resolveRendezvous(options: ProbeOptions, port: number | undefined): ResolvedProbeOptions['rendezvous'] {
+  if (port !== undefined && options.socket !== undefined) {
     throw new ProbeUsageError('give either port (loopback TCP) or socket (Unix socket), not both');
   }
-  let rendezvous: ResolvedProbeOptions['rendezvous'];
   if (options.socket !== undefined) {
     if (typeof options.socket !== 'string' || options.socket.length === 0) throw new ProbeUsageError('socket must be a path');
     // sun_path holds 108 bytes with its terminating NUL.
     if (Buffer.byteLength(options.socket) > 107) throw new ProbeUsageError(`socket path is too long for a Unix socket (${Buffer.byteLength(options.socket)} bytes, at most 107)`);
-    rendezvous = { kind: 'unix', path: options.socket };
     if (options.coordinatorHost !== undefined) throw new ProbeUsageError('give either coordinatorHost (TCP) or socket (Unix socket), not both');
-  } else {
-    const host = options.coordinatorHost ?? DEFAULTS.coordinatorHost;
-    // An address or a host name, nothing that could smuggle a port or a path in.
-    if (typeof host !== 'string' || (isIP(host) === 0 && !/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})$/.test(host))) {
-      throw new ProbeUsageError(`coordinator host must be an IP address or a host name, got '${String(host)}'`);
-    }
-    rendezvous = { kind: 'tcp', host, port: integerIn('port', options.port ?? 0, 0, 65535) };
+    return { kind: 'unix', path: options.socket };
   }
-  const launch = resolveLaunch(options, devices !== null);
-  return { ranks, inputs, bytes, alloc, share, captureMode, memorySaverRegion, devices, backend, env, timeoutMs, rendezvous, launch };
+  const host = options.coordinatorHost ?? DEFAULTS.coordinatorHost;
+  // An address or a host name, nothing that could smuggle a port or a path in.
+  if (typeof host !== 'string' || (isIP(host) === 0 && !/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})$/.test(host))) {
+    throw new ProbeUsageError(`coordinator host must be an IP address or a host name, got '${String(host)}'`);
+  }
+  return { kind: 'tcp', host, port: port ?? 0 };
 }
 
-function resolveLaunch(options: ProbeOptions, devicesGiven: boolean): ResolvedLaunch {
-  const launcher = oneOf('launcher', options.launcher ?? 'plain', LAUNCHERS);
-  if (launcher === 'plain') {
-    if (options.ray !== undefined) throw new ProbeUsageError('the Ray options (num GPUs, placement strategy, noset visible devices, Ray address, python) need launcher ray');
-    const visibility = oneOf('visibility', options.visibility ?? 'all', DEVICE_VISIBILITIES);
-    let envSnapshot: EnvSnapshot | null = null;
-    if (options.envSnapshot !== undefined) {
-      try {
-        // Checked as a file would be: a library caller may hand over any parsed JSON.
-        envSnapshot = parseSnapshot(options.envSnapshot, 'envSnapshot');
-      } catch (error) {
-        if (error instanceof SnapshotFormatError) throw new ProbeUsageError(error.message);
-        throw error;
-      }
+/**
+ * The launcher's own rows apply to it alone: one given under another launcher is refused, naming
+ * the launcher it needs. The launcher then checks what spans its rows.
+ */
+function resolveLaunch(options: ProbeOptions, rows: readonly OptionSpec[], value: Record<string, unknown>, devicesGiven: boolean): ResolvedLaunch {
+  const name = value.launcher as string;
+  const definition = getLauncher(name);
+  const given: Record<string, unknown> = {};
+  for (const row of rows) {
+    const consumer = row.consumer;
+    if (!consumer.startsWith('launcher:')) continue;
+    const owner = consumer.slice('launcher:'.length);
+    if (owner === name) {
+      given[optionName(row)] = value[optionName(row)];
+    } else if (valueAt(options, row) !== undefined) {
+      throw new ProbeUsageError(`${row.label} applies to launcher ${owner} (--launcher ${owner}); this probe's launcher is ${name}`);
     }
-    return { kind: 'plain', visibility, envSnapshot };
   }
-  if (options.visibility !== undefined) throw new ProbeUsageError('visibility applies to the plain launcher; under Ray, CUDA_VISIBLE_DEVICES comes from Ray (see noset visible devices)');
-  if (devicesGiven) throw new ProbeUsageError('devices applies to the plain launcher; under Ray, each actor gets the GPU of its placement group bundle');
-  if (options.envSnapshot !== undefined) throw new ProbeUsageError('an environment snapshot is replayed with the plain launcher; under Ray, give variables with env (they become runtime_env env_vars)');
-  const ray = options.ray ?? {};
-  const numGpus = ray.numGpus ?? DEFAULTS.numGpus;
-  if (typeof numGpus !== 'number' || !Number.isFinite(numGpus) || numGpus <= 0 || numGpus > 1) {
-    throw new ProbeUsageError(`num GPUs must be above 0 and at most 1 (each rank has a bundle of one GPU), got ${String(numGpus)}`);
+  try {
+    return { kind: name, settings: definition.resolve(given, { devicesGiven }) };
+  } catch (error) {
+    if (error instanceof LaunchUsageError) throw new ProbeUsageError(error.message);
+    throw error;
   }
-  const placementStrategy = oneOf('placement strategy', ray.placementStrategy ?? DEFAULTS.placementStrategy, PLACEMENT_STRATEGIES);
-  if (ray.nosetVisibleDevices !== undefined && typeof ray.nosetVisibleDevices !== 'boolean') throw new ProbeUsageError('noset visible devices must be true or false');
-  const nonEmpty = (name: string, value: unknown): string => {
-    if (typeof value !== 'string' || value.trim() === '' || value.includes('\0')) throw new ProbeUsageError(`${name} must be a non-empty string`);
-    return value;
-  };
-  return {
-    kind: 'ray',
-    numGpus,
-    placementStrategy,
-    nosetVisibleDevices: ray.nosetVisibleDevices ?? false,
-    address: ray.address === undefined ? null : nonEmpty('Ray address', ray.address),
-    python: nonEmpty('python', ray.python ?? DEFAULTS.python),
-  };
 }
 
 /** The options as a report records them (variable names only: values may hold secrets). */
@@ -292,22 +298,11 @@ export function reportOptionsOf(resolved: ResolvedProbeOptions, devices: number[
   };
 }
 
-/** How the ranks are launched, as the report records it. */
+/** How the ranks are launched, as the report records it: the launcher describes its own settings. */
 export function launchSettings(resolved: ResolvedProbeOptions): LaunchSettings {
-  const launch = resolved.launch;
   const coordinatorHost = resolved.rendezvous.kind === 'tcp' ? resolved.rendezvous.host : DEFAULTS.coordinatorHost;
-  if (launch.kind === 'ray') {
-    const { numGpus, placementStrategy, nosetVisibleDevices, address } = launch;
-    return { launcher: 'ray', visibility: null, ray: { numGpus, placementStrategy, nosetVisibleDevices, address }, envSnapshot: null, coordinatorHost };
-  }
-  const s = launch.envSnapshot;
-  return {
-    launcher: 'plain',
-    visibility: launch.visibility,
-    ray: null,
-    envSnapshot: s ? { label: s.label, capturedAt: s.capturedAt, hostname: s.hostname, pid: s.pid } : null,
-    coordinatorHost,
-  };
+  const described = getLauncher(resolved.launch.kind).describe(resolved.launch.settings);
+  return { launcher: resolved.launch.kind, ...described, coordinatorHost };
 }
 
 /** Rank -> device ordinal: the caller's list checked against the device count, else round-robin. */

@@ -26,9 +26,8 @@ export const SHARE_STRATEGIES: readonly ShareStrategy[] = ['ipc', 'copy', 'vmm-e
 
 export const CAPTURE_MODES: readonly CaptureMode[] = ['global', 'thread-local', 'relaxed'];
 
-/** Who starts the ranks: the coordinator itself, or Ray actors (python/cuipc_ray). */
-export type LauncherKind = 'plain' | 'ray';
-export const LAUNCHERS: readonly LauncherKind[] = ['plain', 'ray'];
+/** Who starts the ranks: a registered launcher's name ('plain': the coordinator itself; 'ray': Ray actors). */
+export type LauncherKind = string;
 
 /** Plain launcher: every device visible to every rank, or one per rank through CUDA_VISIBLE_DEVICES (as Ray does). */
 export type DeviceVisibility = 'all' | 'per-rank';

@@ -38,7 +38,7 @@ describe('bisect --launcher ray (stand-in Ray)', () => {
 
   it('refuses plain-only options with ray, before any probe', async () => {
     const good = shell({}, 'shell');
-    await expect(bisect({ good, bad: good, launcher: 'ray', visibility: 'per-rank', backend: 'sim' })).rejects.toThrow(/visibility applies to the plain launcher/);
+    await expect(bisect({ good, bad: good, launcher: 'ray', visibility: 'per-rank', backend: 'sim' })).rejects.toThrow(/visibility applies to launcher plain \(--launcher plain\); this probe.s launcher is ray/);
   });
 });
 

@@ -264,7 +264,7 @@ print(json.dumps(out))
 
 describe('cuipc probe --launcher ray: options refused before anything starts', () => {
   it.each([
-    [{ visibility: 'per-rank' as const }, /visibility applies to the plain launcher/],
+    [{ visibility: 'per-rank' as const }, /visibility applies to launcher plain \(--launcher plain\); this probe.s launcher is ray/],
     [{ devices: [0, 1] }, /devices applies to the plain launcher/],
     [{ ray: { numGpus: 2 } }, /num GPUs must be above 0 and at most 1/],
     [{ ray: { placementStrategy: 'RANDOM' as never } }, /placement strategy must be one of/],
@@ -276,7 +276,7 @@ describe('cuipc probe --launcher ray: options refused before anything starts', (
   });
 
   it('the Ray options need --launcher ray', async () => {
-    await expect(probe({ backend: 'sim', ranks: 2, ray: { numGpus: 0.5 } })).rejects.toThrow(/need launcher ray/);
+    await expect(probe({ backend: 'sim', ranks: 2, ray: { numGpus: 0.5 } })).rejects.toThrow(/num GPUs applies to launcher ray \(--launcher ray\)/);
   });
 
   it("a bad start-up budget for Ray is a usage error", async () => {

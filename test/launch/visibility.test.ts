@@ -108,6 +108,6 @@ describe('plain launcher, ranks in a captured environment', () => {
     expect(refused.stderr).toMatch(/--env-snapshot: .*bad\.json: not a cuipc environment snapshot/);
     const withRay = cuipc('--env-snapshot', good, '--launcher', 'ray');
     expect(withRay.status).toBe(2);
-    expect(withRay.stderr).toMatch(/replayed with the plain launcher/);
+    expect(withRay.stderr).toMatch(/environment snapshot applies to launcher plain/);
   });
 });

@@ -22,7 +22,7 @@ describe('probe options', () => {
     const r = resolveProbeOptions({}, { CUIPC_BACKEND: 'sim' });
     expect(r).toMatchObject({ ranks: 4, inputs: 72, bytes: 4096, alloc: 'torch', share: 'ipc', captureMode: 'global', backend: 'sim', timeoutMs: 20000 });
     expect(r.rendezvous).toEqual({ kind: 'tcp', host: '127.0.0.1', port: 0 });
-    expect(r.launch).toEqual({ kind: 'plain', visibility: 'all', envSnapshot: null });
+    expect(r.launch).toEqual({ kind: 'plain', settings: { visibility: 'all', envSnapshot: null } });
     expect(resolveProbeOptions({}, {}).backend).toBe('cuda');
   });
 
