@@ -194,7 +194,11 @@ export interface NativeBinding {
   initDeviceAsync(ordinal: number): Promise<CudaStatus>;
 
   // memory
-  malloc(kind: AllocationKind, bytes: number): CudaResult<Allocation>;
+  /**
+   * `stream` (kind 'pool' only): cudaMallocAsync on that stream, not waited for; on a capturing
+   * stream the allocation is a node of the graph (its memory is mapped at the graph's first launch).
+   */
+  malloc(kind: AllocationKind, bytes: number, stream?: Ptr): CudaResult<Allocation>;
   /** Frees an allocation made by malloc (any kind); the kind is remembered natively. */
   free(ptr: Ptr): CudaStatus;
   /**

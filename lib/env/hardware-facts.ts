@@ -10,6 +10,7 @@ export const FACT_ANCHORS = [
   'handle-types',
   'expandable-segments',
   'pool-not-exportable',
+  'graph-allocation',
   'managed-not-exportable',
   'host-not-exportable',
   'invalid-pointers',

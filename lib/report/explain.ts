@@ -274,9 +274,23 @@ const RULES: Rule[] = [
   },
   ...NOT_EXPORTABLE.map(notExportable),
   runtimeCallOnVmm,
+  function graphAllocationNotYetMapped(ev) {
+    const p = ev.provenance;
+    const asyncBackend = ev.hazards.find((h) => h.id === 'alloc-conf.cuda-malloc-async');
+    if (!isExportFailure(ev) || !asyncBackend || (p !== null && p.memoryType !== null)) return null;
+    return {
+      id: 'graph-allocation-not-mapped',
+      title: "The graph input is an allocation node of the CUDA graph (PyTorch's cudaMallocAsync backend): it has no memory until the graph runs",
+      likelihood: 'high',
+      summary: `${asyncBackend.variable}=${asyncBackend.value} makes PyTorch allocate every tensor made during capture with cudaMallocAsync on the capturing stream, so it becomes an allocation node of the graph. Until the graph's first launch the driver knows no memory at that address: every attribute query, RANGE_START_ADDR included, answers CUDA_ERROR_INVALID_VALUE. share_graph_inputs looks the bases up right after capture, before any replay; and once the graph has run, the memory is pool memory, which legacy IPC cannot export either.`,
+      evidence: [...failedCall(ev), ...(p ? [`pointer ${p.ptr}: attribute queries refused (${Object.entries(p.refused).map(([k, c]) => `${k} ${c}`).join(', ')})`] : []), `environment hazard ${asyncBackend.id} (${asyncBackend.severity}): ${asyncBackend.evidence}`, `${citeFacts('graph-allocation', 'pool-not-exportable')}: a tensor made during capture under backend:cudaMallocAsync -> every attribute 1 until the graph runs; afterwards pool memory, cudaIpcGetMemHandle 1`],
+      tryNext: [`use the native backend for the inference server (unset ${asyncBackend.variable}, or backend:native)`, copyRemedy(ev), compareHint(ev)],
+    };
+  },
   function notAnAllocation(ev) {
     const p = ev.provenance;
     if (!isExportFailure(ev) || !p || p.memoryType !== null) return null;
+    if (ev.hazards.some((h) => h.id === 'alloc-conf.cuda-malloc-async')) return null; // graphAllocationNotYetMapped explains it
     return {
       id: 'not-an-allocation',
       title: 'The driver does not know this pointer: freed, never allocated, or a host address',

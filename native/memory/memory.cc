@@ -56,10 +56,15 @@ CUmemAllocationProp VmmProp(int requestedHandleTypes, int device) {
 
 Napi::Value Malloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ExpectArgs(info, 2, "malloc(kind, bytes)");
+  ExpectArgs(info, 2, "malloc(kind, bytes[, stream])");
   Kind kind = static_cast<Kind>(ArgChoice(info, 0, "kind", kKinds));
   size_t bytes = ArgBytes(info, 1, "bytes");
   if (bytes == 0) throw Napi::RangeError::New(env, "bytes must be a positive integer, got 0");
+  // A stream (pool only): cudaMallocAsync on it, not waited for; on a capturing stream the
+  // allocation becomes a node of the graph, as PyTorch's cudaMallocAsync backend makes tensors.
+  const bool onStream = info.Length() > 2 && !info[2].IsUndefined();
+  if (onStream && kind != kPool) throw Napi::TypeError::New(env, "malloc: a stream is taken for kind 'pool' only");
+  const uint64_t stream = onStream ? ArgPtr(info, 2, "stream") : 0;
   void* p = nullptr;
   Allocation a{kind, bytes, bytes, Device(), 0};
   Outcome o;
@@ -67,8 +72,8 @@ Napi::Value Malloc(const Napi::CallbackInfo& info) {
     case kDevice: o = CUIPC_RT(cudaMalloc, &p, bytes); break;
     case kDeviceDirect: o = RuntimeDirect(true, &p, bytes); break;
     case kPool:
-      o = CUIPC_RT(cudaMallocAsync, &p, bytes, nullptr);
-      if (o.code == 0) {
+      o = CUIPC_RT(cudaMallocAsync, &p, bytes, reinterpret_cast<cudaStream_t>(stream));
+      if (o.code == 0 && !onStream) {
         Outcome s = CUIPC_RT(cudaStreamSynchronize, nullptr);
         if (s.code != 0) o = s;
       }

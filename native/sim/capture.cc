@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "memory.h"
 #include "sim.h"
 
 namespace cuipcsim {
@@ -18,10 +19,12 @@ namespace {
 
 struct Graph {
   std::vector<KernelLaunch> launches;
+  std::vector<uintptr_t> allocations;  // bases of its allocation nodes' memory
 };
 
 struct GraphExec {
   std::vector<KernelLaunch> launches;
+  std::vector<uintptr_t> allocations;
 };
 
 struct Capture {
@@ -111,6 +114,13 @@ int checkUnsafeDuringCapture() {
 int checkLegacyStreamDuringCapture() {
   std::lock_guard<std::mutex> lock(stateMutex());
   return legacyCheckLocked(true);
+}
+
+bool recordGraphAllocationLocked(CUstream stream, uintptr_t base) {
+  Stream* s = stream ? streamOf(stream) : nullptr;
+  if (!s || !s->capture || s->capture->invalidated) return false;
+  s->capture->graph->allocations.push_back(base);
+  return true;
 }
 
 int captureLaunchLocked(CUstream stream, const KernelLaunch& launch) {
@@ -266,6 +276,7 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsig
   if (!g_graphs.count(g)) return cuabi::kErrorInvalidValue;
   GraphExec* x = new GraphExec;
   x->launches = g->launches;
+  x->allocations = g->allocations;
   g_execs.insert(x);
   *exec = reinterpret_cast<cudaGraphExec_t>(x);
   return cuabi::kSuccess;
@@ -279,6 +290,9 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
   GraphExec* x = reinterpret_cast<GraphExec*>(exec);
   if (!g_execs.count(x)) return cuabi::kErrorInvalidResourceHandle;
   if (!isValidStreamLocked(stream)) return cuabi::kErrorInvalidResourceHandle;
+  // recorded: a graph allocation's memory is mapped from the graph's first launch on.
+  for (uintptr_t base : x->allocations)
+    if (Alloc* a = findAllocLocked(base)) a->graphPending = false;
   if (!x->launches.empty()) {
     // Launched into a capturing stream, the graph's work becomes part of that capture.
     int r = captureLaunchLocked(stream, x->launches.front());

@@ -23,6 +23,9 @@ struct Alloc {
   int fd = -1;            // memfd backing a cudaMalloc allocation (-1 for anonymous kinds)
   uint64_t inode = 0, fsdev = 0;
   bool exported = false;  // a cudaIpcGetMemHandle was taken on it
+  // A graph allocation node's memory (cudaMallocAsync on a capturing stream): recorded on an
+  // H100, every pointer attribute answers CUDA_ERROR_INVALID_VALUE until the graph first runs.
+  bool graphPending = false;
   uint64_t bufferId = 0;
   // VMM mappings
   uint64_t vmmHandle = 0;

@@ -32,6 +32,8 @@ CUresult cuPointerGetAttribute(void* data, int attr, CUdeviceptr ptr) {
   // not recorded: which attributes answer for such pointers; the docs say
   // CUDA_ERROR_INVALID_VALUE for a pointer no context allocated, mapped or registered.
   if (!a) return cuabi::kErrorInvalidValue;
+  // recorded: a graph allocation whose graph has not run yet answers no attribute.
+  if (a->graphPending) return cuabi::kErrorInvalidValue;
   KindPolicy pol = policyFor(a->kind);
   switch (attr) {
     case cuabi::kPtrAttrContext: put(data, contextOfPhysical(a->physical)); return cuabi::kSuccess;

@@ -29,9 +29,11 @@ cudaError_t cudaFree(void* ptr) {
   return release(ptr, {Kind::Device, Kind::Pool, Kind::Managed});
 }
 
-// not recorded: allocation from the default pool during capture becomes a graph
-// allocation node on real hardware; the simulator allocates at once (the pointer
-// attributes are the pool's either way) and does not treat it as capture-unsafe.
+// On a capturing stream the allocation becomes a node of the graph. recorded (H100, PyTorch's
+// cudaMallocAsync backend, docs/hardware-facts.md#graph-allocation): until the graph first
+// runs, every pointer attribute of that memory is CUDA_ERROR_INVALID_VALUE; afterwards it is
+// pool memory (device, not legacy-IPC-capable, cudaIpcGetMemHandle 1). The simulator reserves
+// the memory at once and answers as recorded.
 cudaError_t cudaMallocAsync(void** ptr, size_t size, cudaStream_t stream) {
   if (int e = runtimeInit()) return e;
   if (!ptr) return cuabi::kErrorInvalidValue;
@@ -39,7 +41,12 @@ cudaError_t cudaMallocAsync(void** ptr, size_t size, cudaStream_t stream) {
     std::lock_guard<std::mutex> lock(stateMutex());
     if (!isValidStreamLocked(stream)) return cuabi::kErrorInvalidResourceHandle;
   }
-  return allocate(ptr, size, Kind::Pool, true);
+  if (int e = allocate(ptr, size, Kind::Pool, true)) return e;
+  std::lock_guard<std::mutex> lock(stateMutex());
+  const uintptr_t base = reinterpret_cast<uintptr_t>(*ptr);
+  if (recordGraphAllocationLocked(stream, base))
+    if (Alloc* a = findAllocLocked(base)) a->graphPending = true;
+  return cuabi::kSuccess;
 }
 
 cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream) {

@@ -64,6 +64,8 @@ struct KernelLaunch;
 // For cuLaunchKernel: -1 when the stream is not capturing (run now), 0 when the launch was
 // appended to the capture, or an error code. Requires stateMutex held.
 int captureLaunchLocked(CUstream stream, const KernelLaunch& launch);
+// When `stream` is capturing: records memory at `base` as an allocation node of its graph (true).
+bool recordGraphAllocationLocked(CUstream stream, uintptr_t base);
 bool isValidStreamLocked(CUstream stream);  // null (legacy) counts as valid
 // The capture status of a stream for work submitted to it: 400 for an unknown stream, 906
 // for the legacy stream while a blocking stream captures, else 0 and *status.

@@ -306,3 +306,34 @@ describe('devices, events and peers', () => {
     }
   });
 });
+
+describe('a graph allocation node (cudaMallocAsync on a capturing stream, as PyTorch\'s cudaMallocAsync backend makes tensors during capture)', () => {
+  test('no attribute answers until the graph first runs; then pool memory that legacy IPC cannot export', () => {
+    const stream = cuda.streamCreate(true).value!;
+    expect(cuda.streamBeginCapture(stream, 'global').ok).toBe(true);
+    const a = cuda.malloc('pool', MiB, stream);
+    expect(a.ok, `${a.call}: ${a.name}`).toBe(true);
+    const graph = cuda.streamEndCapture(stream);
+    expect(graph.ok).toBe(true);
+    const exec = cuda.graphInstantiate(graph.value!);
+    expect(exec.ok).toBe(true);
+    const ptr = a.value!.ptr;
+    // measured (H100, docs/hardware-facts.md#graph-allocation): before the launch, 1 for every attribute
+    const before = cuda.pointerAttributes(ptr).value!;
+    expect(before.memoryType.code).toBe(1);
+    expect(before.rangeStart.code).toBe(1);
+    expect(cuda.ipcGetMemHandle(ptr).code).toBe(1);
+    cuda.getLastError();
+    expect(cuda.graphLaunch(exec.value!, stream).ok).toBe(true);
+    expect(cuda.streamSynchronize(stream).ok).toBe(true);
+    const after = cuda.pointerAttributes(ptr).value!;
+    expect(after.memoryType.value).toBe(2);
+    expect(after.isLegacyIpcCapable.value).toBe(false);
+    expect(cuda.ipcGetMemHandle(after.rangeStart.value!).code).toBe(1);
+    cuda.getLastError();
+    expect(cuda.free(ptr).ok).toBe(true);
+    cuda.graphExecDestroy(exec.value!);
+    cuda.graphDestroy(graph.value!);
+    cuda.streamDestroy(stream);
+  });
+});

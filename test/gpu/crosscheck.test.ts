@@ -28,6 +28,7 @@ interface Verdict {
 
 interface TorchOutput {
   result: 'passed' | 'failed' | 'aborted';
+  ranks: Array<{ rank: number; teardown?: string }>;
   pinpoint: { step: string; call: string; code: number } | null;
   abort: { step: string | null; detail: string | null } | null;
   torch: string;
@@ -68,7 +69,7 @@ describe.skipIf(!python)('cuipc probe agrees with PyTorch (torch_share_graph_inp
   afterAll(() => {
     const table = process.env.CUIPC_CROSSCHECK_TABLE;
     if (!table) return;
-    const header = `| case | PyTorch | cuipc probe | agree |\n|---|---|---|---|\n`;
+    const header = `| case | PyTorch | cuipc probe | agree | PyTorch afterwards |\n|---|---|---|---|---|\n`;
     writeFileSync(table, `${versions}\n\n${header}${rows.join('\n')}\n`);
   });
 
@@ -90,7 +91,8 @@ describe.skipIf(!python)('cuipc probe agrees with PyTorch (torch_share_graph_inp
     const torch = torchVerdict(out);
     const ours = probeVerdict(report);
     const agree = torch.result === ours.result && torch.where === ours.where;
-    rows.push(`| ${name} | ${torch.result} ${torch.where} | ${ours.result} ${ours.where} | ${agree ? 'yes' : '**no**'} |`);
+    const afterwards = out.ranks.flatMap((r) => (r.teardown ? [`rank ${r.rank} ${r.teardown}`] : [])).join('; ');
+    rows.push(`| ${name} | ${torch.result} ${torch.where} | ${ours.result} ${ours.where} | ${agree ? 'yes' : '**no**'} | ${afterwards} |`);
     expect(ours).toEqual(torch);
   });
 });

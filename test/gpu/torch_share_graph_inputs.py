@@ -39,7 +39,7 @@ ENV_KEYS = ('LD_PRELOAD', 'PYTORCH_CUDA_ALLOC_CONF', 'SGLANG_MEMORY_SAVER_CUDA_G
 EXIT_CODES = {'passed': 0, 'failed': 1, 'aborted': 3}
 MAX_SIZE = 8192 * 1024  # CustomAllreduce._MAX_CAR_SIZE
 META_SIZE = 3456  # ops.meta_size() = sizeof(Signal): uint32 self_counter[36][8] + peer_counter[2][36][8]
-RANGE_START_ADDR, IS_LEGACY_CUDA_IPC_CAPABLE = 11, 19  # CU_POINTER_ATTRIBUTE_*
+RANGE_START_ADDR, IS_LEGACY_CUDA_IPC_CAPABLE = 11, 10  # CU_POINTER_ATTRIBUTE_*
 MEMCPY_DEVICE_TO_HOST, IPC_LAZY_ENABLE_PEER_ACCESS = 2, 1
 GRACE_S = 3.0  # after a rank dies, how long the others get to finish or die on their own
 
@@ -87,7 +87,11 @@ def _signal_name(number):
 def rank_entry(rank, report, exit_code, step, kill_reason, timeout_s=None):
     """One rank's result: its own report, or why there is none (step = the step it was in)."""
     if report is not None:
-        return dict(report, exitCode=exit_code)
+        entry = dict(report, exitCode=exit_code)
+        if exit_code not in (0, None) and step == 'teardown':
+            # The verdict stands; the death in teardown is PyTorch's own, noted beside it.
+            entry['teardown'] = 'died in teardown (%s)' % ('signal %s' % _signal_name(-exit_code) if exit_code < 0 else 'status %d' % exit_code)
+        return entry
     entry = {'rank': rank, 'result': 'aborted', 'step': step, 'call': None, 'code': None, 'name': None, 'exitCode': exit_code}
     if kill_reason == 'timeout':
         entry['detail'] = 'still running after %g s; killed' % timeout_s
@@ -289,6 +293,9 @@ class Rank:
                 self.raised(self.call or step, e)
             if not self.agree():
                 break
+        # The verdict is in before teardown: saved now, so a rank that dies tearing down (PyTorch's
+        # own destructors can abort) still reports where share_graph_inputs failed.
+        save_report(self)
         self.teardown()
 
     def init(self):
@@ -452,16 +459,20 @@ class Rank:
         self.graph = self.xs = self.outs = self.keep = None
         self.guarded('destroy_process_group', dist.destroy_process_group)
 
+def save_report(r):
+    path = os.path.join(r.workdir, 'rank%d.json' % r.rank)
+    with open(path + '.tmp', 'w') as f:
+        json.dump(r.report, f)
+    os.replace(path + '.tmp', path)  # a report is whole or absent
+
+
 def rank_main(rank, world, workdir, inputs, nbytes, timeout_s):
     r = Rank(rank, world, workdir, inputs, nbytes, timeout_s)
     try:
         r.run()
     except Exception as e:  # outside the steps' guard: the process group or one of its collectives broke
         r.raised(r.call or r.step, e)
-    path = os.path.join(workdir, 'rank%d.json' % rank)
-    with open(path + '.tmp', 'w') as f:
-        json.dump(r.report, f)
-    os.replace(path + '.tmp', path)  # a report is whole or absent
+    save_report(r)
 
 # ---- parent ----
 

@@ -188,11 +188,15 @@ describe('the seed: a colocated SGLang rank under torch_memory_saver (ABI stand-
     expect(JSON.stringify(report.pinpoint?.explanations[0])).toMatch(/expandable_segments:True/);
   });
 
-  it('the cudaMallocAsync backend: every tensor from the pool, FAIL at export', async () => {
+  it('the cudaMallocAsync backend: every tensor an allocation node of the graph, whose pointer the export cannot look up (as PyTorch)', async () => {
     const report = await run({ ranks: 2, env: { PYTORCH_CUDA_ALLOC_CONF: 'backend:cudaMallocAsync' } });
-    expect(report.pinpoint).toMatchObject({ step: 'export', call: 'cudaIpcGetMemHandle', code: 1 });
-    // rank_data, 9 inputs and the output: one cudaMallocAsync each, none carved from a segment.
-    expect(report.ranks[0].steps.capture.calls.find((c) => c.call === 'cudaMallocAsync')).toMatchObject({ args: { kind: 'pool', bytes: 8 << 20 }, count: 11 });
+    expect(report.pinpoint).toMatchObject({ step: 'export', call: 'cuPointerGetAttribute', code: 1 });
+    expect(report.pinpoint?.explanations[0]).toMatchObject({ id: 'graph-allocation-not-mapped', likelihood: 'high' });
+    expect(report.pinpoint?.explanations.map((e) => e.id)).not.toContain('not-an-allocation');
+    // rank_data before the capture from the pool; the 9 inputs and the output on the capturing stream.
+    const mallocs = report.ranks[0].steps.capture.calls.filter((c) => c.call === 'cudaMallocAsync');
+    expect(mallocs.map((c) => [c.args.stream === undefined ? 'pool' : 'graph', c.count])).toEqual([['pool', 1], ['graph', 10]]);
+    expect(report.ranks[0].steps.teardown.notes.join('\n')).toMatch(/10 allocation node\(s\) of a graph that never ran: no memory to free/);
   });
 
   it('a setting PyTorch raises on fails the step with PyTorch\'s message, as its first allocation would', async () => {

@@ -55,10 +55,9 @@ async function allocateAsTorchAndCapture(state: SessionState, conf: TorchAllocCo
     state.outputsPtr = ptrs[inputs];
     return true;
   };
-  // The async backend's tensors are allocated before the capture (torch-inputs.ts says why).
-  if (conf.backend === 'cudaMallocAsync' && !(await allocate())) return;
-  await captureAllReduce(state, conf.backend === 'cudaMallocAsync' ? null : allocate);
-  if (!state.rec.failed()) state.rec.note(`recorded ${state.inputs.length} graph inputs in ${state.segments.length - 1} graph-pool allocation(s)`);
+  await captureAllReduce(state, allocate);
+  const made = conf.backend === 'cudaMallocAsync' ? `${state.graphAllocations.length} allocation node(s) of the graph` : `${state.segments.length - 1} graph-pool segment(s)`;
+  if (!state.rec.failed()) state.rec.note(`recorded ${state.inputs.length} graph inputs in ${made}`);
 }
 
 async function allocateAndCapture(state: SessionState, kind: AllocationKind): Promise<void> {

@@ -43,5 +43,6 @@ export async function launch(state: SessionState): Promise<void> {
   const exec = state.exec as Ptr;
   const launched = await state.rec.call('cudaGraphLaunch', 'graphLaunch', { exec: ptrToHex(exec), stream: ptrToHex(stream) }, () => cuda.graphLaunch(exec, stream));
   if (!launched.ok) return;
+  state.graphLaunched = true;
   await state.rec.call('cudaStreamSynchronize', 'streamSynchronizeAsync', { stream: ptrToHex(stream) }, () => cuda.streamSynchronizeAsync(stream));
 }

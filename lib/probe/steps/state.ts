@@ -4,7 +4,7 @@
 // in a file of its own while rank-session.ts keeps the order and the dispatch.
 import type { Allocation, AllocationKind, Ptr } from '../../../binding.js';
 import type { Cuda } from '../../cuda/index.js';
-import type { CaptureSnapshot, MemorySaverRegion } from '../../report/types.js';
+import type { CallArguments, CaptureSnapshot, MemorySaverRegion } from '../../report/types.js';
 import { CallRecorder, type Announce } from '../call-recorder.js';
 import { ptrToHex } from '../hex.js';
 import type { ExportData, RankConfig } from '../protocol.js';
@@ -40,6 +40,10 @@ export class SessionState {
   tablesPtr: Ptr | null = null;
   /** What each segment --alloc torch made holds, by its base: the report names it for a failing base. */
   segmentNotes = new Map<Ptr, string>();
+  /** Memory of the graph's allocation nodes (cudaMallocAsync while capturing): the graph owns it until it runs. */
+  graphAllocations: Allocation[] = [];
+  /** The graph ran at least once (its allocation nodes' memory is mapped from then on). */
+  graphLaunched = false;
   hostTables: Ptr[][] = [];
   stream: Ptr | null = null;
   capturing = false;
@@ -89,9 +93,10 @@ export class SessionState {
   }
 
   /** One allocation, recorded under the entry point its kind goes through; null when it failed. */
-  async malloc(kind: AllocationKind, bytes: number, purpose: string): Promise<Allocation | null> {
+  async malloc(kind: AllocationKind, bytes: number, purpose: string, stream?: Ptr): Promise<Allocation | null> {
     const cuda = this.api;
-    const result = await this.rec.call(ALLOC_ENTRY_POINT[kind], 'malloc', { kind, bytes, purpose }, () => cuda.malloc(kind, bytes));
+    const args: CallArguments = { kind, bytes, purpose, ...(stream === undefined ? {} : { stream: ptrToHex(stream) }) };
+    const result = await this.rec.call(ALLOC_ENTRY_POINT[kind], 'malloc', args, () => cuda.malloc(kind, bytes, stream));
     return result.ok && result.value ? result.value : null;
   }
 

@@ -37,7 +37,11 @@ export function teardownFree(state: SessionState): void {
     state.rec.teardownCall('cudaStreamDestroy', 'streamDestroy', { stream: ptrToHex(stream) }, () => cuda.streamDestroy(stream));
     state.stream = null;
   }
-  const allocations = [...state.segments, state.outputs, state.tables, state.registered].filter((a): a is Allocation => a !== null);
+  // A graph's allocation nodes hold memory only once it ran; before that there is nothing to free.
+  if (state.graphAllocations.length > 0 && !state.graphLaunched) state.rec.note(`${state.graphAllocations.length} allocation node(s) of a graph that never ran: no memory to free`);
+  const graphMemory = state.graphLaunched ? state.graphAllocations : [];
+  state.graphAllocations = [];
+  const allocations = [...state.segments, ...graphMemory, state.outputs, state.tables, state.registered].filter((a): a is Allocation => a !== null);
   state.segments = [];
   state.outputs = state.tables = state.registered = null;
   state.rec.teardownCalls('cudaFree', 'free', allocations, (allocation) => ({ ptr: ptrToHex(allocation.ptr), kind: allocation.kind }), (allocation) => cuda.free(allocation.ptr));

@@ -6,9 +6,9 @@
 //  - native (default): cudaMalloc during the capture under the relaxed capture mode, as
 //    PyTorch's cudaMallocMaybeCapturing does; an LD_PRELOAD hook serves it in its region;
 //  - expandable_segments:True: cuMemCreate (POSIX-fd handle type) + cuMemMap per segment;
-//  - backend:cudaMallocAsync: one cudaMallocAsync per tensor, from the device's default pool.
-//    Under capture PyTorch's async backend records allocation nodes in the graph; the probe
-//    allocates those tensors just before the capture instead (same pool, same attributes).
+//  - backend:cudaMallocAsync: one cudaMallocAsync per tensor; during the capture it goes to the
+//    capturing stream, so each tensor is an allocation node of the graph, whose memory exists
+//    only once the graph has run (its pointers answer no attribute before: measured).
 // A setting PyTorch rejects fails the step with PyTorch's message, as its first allocation raises.
 import type { AllocationKind, Allocation, Ptr } from '../../../binding.js';
 import { ALLOC_CONF_CALL, readTorchAllocConf, type TorchAllocConf } from '../../env/alloc-conf.js';
@@ -52,10 +52,11 @@ export async function allocateTensors(state: SessionState, conf: TorchAllocConf,
   const kind = segmentKind(conf);
   if (kind === 'pool') {
     const ptrs: Ptr[] = [];
+    const stream = state.capturing && state.stream !== null ? state.stream : undefined;
     for (let t = 0; t < requests.length; t += 1) {
-      const a = await state.malloc('pool', requests[t], `${pool}: ${label(t)}`);
+      const a = await state.malloc('pool', requests[t], `${pool}: ${label(t)}${stream === undefined ? '' : ' (an allocation node of the graph)'}`, stream);
       if (!a) return null;
-      state.segments.push(a);
+      (stream === undefined ? state.segments : state.graphAllocations).push(a);
       ptrs.push(a.ptr);
     }
     return ptrs;
