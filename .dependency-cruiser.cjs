@@ -56,7 +56,7 @@ const LAYERS = [
   {
     name: 'base',
     what:
-      'model: the declarative vocabulary (option specs) the layers above share. ' +
+      'model: the domain vocabulary (steps, outcomes, call records, provenance, capture state, launch terms; vocabulary.ts) and the option specs (option-spec.ts) the layers above share. ' +
       'files: reading a file a user names (regular files only, capped). Neither imports lib/.',
     paths: ['lib/model/', 'lib/files/'],
   },

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Backend } from '../binding.js';
 import { packageRoot } from '../dist/binding/native.js';
-import { STEPS, type ProbeReport, type StepName } from '../dist/report/types.js';
+import { type ProbeReport } from '../dist/report/types.js';
+import { STEPS, type StepName } from '../dist/model/vocabulary.js';
 import { nowNs } from './stats.js';
 
 export interface ProbeRun {

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { writeOutputFile } from '../dist/cli/files.js';
 import { dirname } from 'node:path';
-import { STEPS } from '../dist/report/types.js';
+import { STEPS } from '../dist/model/vocabulary.js';
 import { CALL_KINDS, CALL_LABELS, type CallOverheadResult } from './calls.js';
 import { machineLine, type MachineDescription } from './machine.js';
 import type { TraceOverheadResult } from './trace-overhead.js';

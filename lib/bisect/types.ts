@@ -3,7 +3,8 @@
 // or the probes could not run (exit 3).
 import type { EnvSnapshot } from '../env/capture.js';
 import type { ProbeOptions } from '../probe/options.js';
-import type { LauncherKind, Pinpoint, ProbeAbort, ProbeWarning, StepName } from '../report/types.js';
+import type { Pinpoint, ProbeAbort, ProbeWarning } from '../report/types.js';
+import type { LauncherKind, StepName } from '../model/vocabulary.js';
 import type { Change, HeldFixed } from './changes.js';
 
 export type { Change, ChangeKind, HeldFixed } from './changes.js';

@@ -4,7 +4,7 @@
 // ray.ts (Ray actors, through the Python driver in python/cuipc_ray), registered by name in
 // registry.ts.
 import type { Backend } from '../../binding.js';
-import type { RankPlacement } from '../report/types.js';
+import type { RankPlacement } from '../model/vocabulary.js';
 import type { RankProcess } from './processes.js';
 
 /** How the ranks are started, checked: the launcher's name and its own settings (registry.ts). */

@@ -5,7 +5,7 @@ import { parseSnapshot, SnapshotFormatError } from '../env/read-snapshot.js';
 import { environmentForReplay } from '../env/replay.js';
 import type { OptionSpec } from '../model/option-spec.js';
 import { PARENT_PID_ENV, RANK_ENV, RAY_ENV } from './rank-env.js';
-import { DEVICE_VISIBILITIES, type DeviceVisibility, type RankPlacement } from '../report/types.js';
+import { DEVICE_VISIBILITIES, type DeviceVisibility, type RankPlacement } from '../model/vocabulary.js';
 import { LaunchUsageError, type LaunchedRanks, type LaunchSpec, type RankLauncher, type RankProgram } from './launcher.js';
 import { killGroups, killGroupsNow, spawnGroupLeader, type GroupProcess, type RankProcess } from './processes.js';
 import { registerLauncher } from './registry.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { OptionSpec } from '../model/option-spec.js';
-import { PLACEMENT_STRATEGIES, type PlacementStrategy, type RankPlacement } from '../report/types.js';
+import { PLACEMENT_STRATEGIES, type PlacementStrategy, type RankPlacement } from '../model/vocabulary.js';
 import { LaunchUsageError, type LaunchedRanks, type LaunchSpec, type RankLauncher, type RankProgram } from './launcher.js';
 import { spawnGroupLeader, type ProcessExit, type RankProcess } from './processes.js';
 import { registerLauncher } from './registry.js';

@@ -5,7 +5,8 @@
 import type { BatchLaunchStatus, CudaStatus, Ptr } from '../../binding.js';
 import type { Cuda } from '../cuda/index.js';
 import { toProvenance } from '../report/provenance.js';
-import type { CallArguments, CallRecord, CaptureSnapshot, ErrorCode, FailureRecord, StepName } from '../report/types.js';
+import type { FailureRecord } from '../report/types.js';
+import type { CallArguments, CallRecord, CaptureSnapshot, ErrorCode, StepName } from '../model/vocabulary.js';
 
 export type Announce = (step: StepName, call: string, method: string, args: CallArguments) => void;
 

@@ -2,7 +2,7 @@
 // rank's line checked, token first, before anything in it is trusted. A bad line comes back
 // as the reason to reject it, so the rendezvous can record it and carry on.
 import { timingSafeEqual } from 'node:crypto';
-import { STEPS, type RankPlacement, type StepName } from '../report/types.js';
+import { STEPS, type RankPlacement, type StepName } from '../model/vocabulary.js';
 import { MAX_LINE_BYTES, type RankMessage, type RankStepResult } from './protocol.js';
 
 export class LineSplitter {

@@ -7,16 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { openCuda, type Cuda } from '../cuda/index.js';
 import { buildProbeReport } from '../report/build.js';
 import { buildMatrixReport, cellOf, skipReason } from './matrix.js';
-import {
-  INPUT_ALLOCATORS,
-  SHARE_STRATEGIES,
-  type InputAllocator,
-  type MatrixCell,
-  type MatrixReport,
-  type ProbeAbort,
-  type ProbeReport,
-  type ShareStrategy,
-} from '../report/types.js';
+import { type MatrixCell, type MatrixReport, type ProbeAbort, type ProbeReport } from '../report/types.js';
+import { INPUT_ALLOCATORS, SHARE_STRATEGIES, type InputAllocator, type ShareStrategy } from '../model/vocabulary.js';
 import { getLauncher } from '../launch/builtin.js';
 import { LaunchUsageError, type RankLauncher, type RankProgram } from '../launch/launcher.js';
 import { coordinate } from './coordinator.js';
@@ -25,6 +17,7 @@ import { devicesHint } from './early-init.js';
 import { assignDevices, ProbeUsageError, reportOptionsOf, resolveProbeOptions, type ProbeOptions, type ProbeRunControls, type ResolvedProbeOptions } from './options.js';
 
 export type * from '../report/types.js';
+export type * from '../model/vocabulary.js';
 export { ProbeUsageError, DEFAULTS as PROBE_DEFAULTS, MAX_RANKS, parseEnvFile, type ProbeOptions, type ProbeProgress, type ProbeRunControls, type RayLaunchOptions } from './options.js';
 export { renderProbeReport, renderMatrixReport } from '../report/render.js';
 

@@ -1,15 +1,7 @@
 // The matrix: which allocator x share strategy cells pass here, and so which remedy works.
 import { cuipcVersion } from '../report/build.js';
-import {
-  REPORT_SCHEMA_VERSION,
-  type InputAllocator,
-  type MatrixCell,
-  type MatrixRemedy,
-  type MatrixReport,
-  type ReportOptions,
-  type ProbeReport,
-  type ShareStrategy,
-} from '../report/types.js';
+import { REPORT_SCHEMA_VERSION, type MatrixCell, type MatrixRemedy, type MatrixReport, type ReportOptions, type ProbeReport } from '../report/types.js';
+import { type InputAllocator, type ShareStrategy } from '../model/vocabulary.js';
 import { reportOptionsOf, type ResolvedProbeOptions } from './options.js';
 
 /** Why a cell means nothing (and is not run), or null. */

@@ -6,7 +6,7 @@
 // restores each hook's previous state. The decision and what was entered go into the report.
 import type { AllocatorHook, AllocatorHookAbi } from '../../binding.js';
 import { MEMORY_SAVER_CUDA_GRAPH, readSglangBool } from '../env/sglang.js';
-import type { MemorySaverMode, MemorySaverRegion } from '../report/types.js';
+import type { MemorySaverMode, MemorySaverRegion } from '../model/vocabulary.js';
 
 export interface RegionControl {
   allocatorHooks(): AllocatorHook[];

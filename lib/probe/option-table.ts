@@ -6,7 +6,7 @@
 import { BACKEND_CHOICES } from '../binding/backend.js';
 import { launcherNames, launcherOptions } from '../launch/builtin.js';
 import type { OptionSpec } from '../model/option-spec.js';
-import { CAPTURE_MODES, INPUT_ALLOCATORS, MEMORY_SAVER_MODES, SHARE_STRATEGIES } from '../report/types.js';
+import { CAPTURE_MODES, INPUT_ALLOCATORS, MEMORY_SAVER_MODES, SHARE_STRATEGIES } from '../model/vocabulary.js';
 
 export const MAX_RANKS = 64;
 export const MAX_INPUTS = 4096;

@@ -11,16 +11,8 @@ import { getLauncher } from '../launch/builtin.js';
 import { LaunchUsageError, type ResolvedLaunch } from '../launch/launcher.js';
 import type { EnvSnapshot } from '../env/capture.js';
 import { checkValue, optionName, OptionValueError, valueAt, type OptionSpec } from '../model/option-spec.js';
-import type {
-  DeviceVisibility,
-  InputAllocator,
-  LaunchSettings,
-  MemorySaverMode,
-  ReportOptions,
-  PlacementStrategy,
-  ShareStrategy,
-  StepName,
-} from '../report/types.js';
+import type { LaunchSettings, ReportOptions } from '../report/types.js';
+import type { DeviceVisibility, InputAllocator, MemorySaverMode, PlacementStrategy, ShareStrategy, StepName } from '../model/vocabulary.js';
 import { probeOptionTable } from './option-table.js';
 
 export { MAX_RANKS } from './option-table.js';

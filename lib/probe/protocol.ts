@@ -3,20 +3,8 @@
 // strings (hex.ts); JSON.stringify throws on a BigInt, which catches a forgotten conversion.
 // What arrives is read and checked by decode.ts.
 import type { Hazard } from '../env/hazards.js';
-import type {
-  CallArguments,
-  CallRecord,
-  DeviceIdentity,
-  FailureRecord,
-  InputAllocator,
-  MemorySaverMode,
-  MemorySaverRegion,
-  RankLoader,
-  RankPlacement,
-  ShareStrategy,
-  StepName,
-  VerifySummary,
-} from '../report/types.js';
+import type { DeviceIdentity, FailureRecord, RankLoader, VerifySummary } from '../report/types.js';
+import type { CallArguments, CallRecord, InputAllocator, MemorySaverMode, MemorySaverRegion, RankPlacement, ShareStrategy, StepName } from '../model/vocabulary.js';
 import type { Backend, CaptureMode } from '../../binding.js';
 import { RAY_ENV } from '../launch/rank-env.js';
 

@@ -5,7 +5,7 @@
 // (call-recorder.ts); what differs between share strategies lives in share/. A step stops at
 // its first failing call, as a server would; teardown goes on through failures so that nothing
 // is left behind.
-import type { StepName } from '../report/types.js';
+import type { StepName } from '../model/vocabulary.js';
 import { pseudoStatus, type Announce, type Returned } from './call-recorder.js';
 import { startEarly, type EarlyInit } from './early-init.js';
 import type { RankStepResult, RoundData, RoundInput, RoundPhase } from './protocol.js';

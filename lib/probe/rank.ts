@@ -12,7 +12,7 @@
 import { connect, type Socket } from 'node:net';
 import type { NativeBinding } from '../../binding.js';
 import { loadAddon } from '../binding/native.js';
-import type { StepName, CallArguments } from '../report/types.js';
+import type { StepName, CallArguments } from '../model/vocabulary.js';
 import { LineSplitter } from './decode.js';
 import {
   ADDRESS_ENV,

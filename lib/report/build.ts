@@ -5,18 +5,8 @@ import type { Evidence } from './evidence.js';
 import { explainFailure } from './explain.js';
 import { interposedAbortOf } from './interposed-abort.js';
 import { unexercisedWarnings } from './warnings.js';
-import {
-  REPORT_SCHEMA_VERSION,
-  STEPS,
-  type FailureRecord,
-  type Pinpoint,
-  type ProbeAbort,
-  type ProbeReport,
-  type ProbeReportCommon,
-  type RankReport,
-  type RejectedMessage,
-  type ReportOptions,
-} from './types.js';
+import { REPORT_SCHEMA_VERSION, type FailureRecord, type Pinpoint, type ProbeAbort, type ProbeReport, type ProbeReportCommon, type RankReport, type RejectedMessage, type ReportOptions } from './types.js';
+import { STEPS } from '../model/vocabulary.js';
 
 const require = createRequire(import.meta.url);
 

@@ -4,16 +4,8 @@
 // else, so both get the same explanations in the same words.
 import type { CaptureMode, SymbolOrigin } from '../../binding.js';
 import type { Hazard } from '../env/hazards.js';
-import type {
-  CallRecord,
-  CaptureSnapshot,
-  DeviceIdentity,
-  InputAllocator,
-  MemorySaverRegion,
-  Provenance,
-  ShareStrategy,
-  StepName,
-} from './types.js';
+import type { DeviceIdentity } from './types.js';
+import type { CallRecord, CaptureSnapshot, InputAllocator, MemorySaverRegion, Provenance, ShareStrategy, StepName } from '../model/vocabulary.js';
 
 /** Where the call failed: a probe rank in one of its steps, or a traced process's thread. */
 type EvidenceWhere =

@@ -8,7 +8,8 @@
 import type { SymbolOrigin } from '../../binding.js';
 import { formatSize, LARGE_BUFFER, MIN_LARGE_ALLOC, ROUND_LARGE, roundSize, segmentSize, SMALL_BUFFER } from '../env/caching-allocator.js';
 import { interposerName } from './interposers.js';
-import type { CallArguments, MemorySaverRegion, ProbeAbort, RankReport } from './types.js';
+import type { ProbeAbort, RankReport } from './types.js';
+import type { CallArguments, MemorySaverRegion } from '../model/vocabulary.js';
 
 /** The call a rank died in, served by an interposing library (an LD_PRELOAD hook), not the CUDA runtime. */
 export interface InterposedAbort {

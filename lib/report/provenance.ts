@@ -4,7 +4,7 @@
 // IS_LEGACY_CUDA_IPC_CAPABLE, ALLOWED_HANDLE_TYPES and cuMemRetainAllocationHandle tell them
 // apart (docs/hardware-facts.md#vmm-looks-like-device-memory), so those decide.
 import type { AttributeAnswer, PointerAttributes } from '../../binding.js';
-import type { Provenance } from './types.js';
+import type { Provenance } from '../model/vocabulary.js';
 
 const MEMORY_TYPES: Record<number, string> = { 1: 'host', 2: 'device', 3: 'array', 4: 'unified' };
 const HANDLE_TYPES: Array<[number, string]> = [

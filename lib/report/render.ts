@@ -3,17 +3,8 @@
 import { interposedAbortOf } from './interposed-abort.js';
 import { describeProvenance } from './provenance.js';
 import { fitText } from './text.js';
-import {
-  INPUT_ALLOCATORS,
-  SHARE_STRATEGIES,
-  type CallArguments,
-  type LaunchSettings,
-  type MatrixReport,
-  type RankPlacement,
-  type ProbeReport,
-  type Provenance,
-  type StepOutcome,
-} from './types.js';
+import { type LaunchSettings, type MatrixReport, type ProbeReport } from './types.js';
+import { INPUT_ALLOCATORS, SHARE_STRATEGIES, type CallArguments, type RankPlacement, type Provenance, type StepOutcome } from '../model/vocabulary.js';
 
 export const SIMULATED_BANNER = 'SIMULATED DEVICE -- not a GPU: every answer below comes from the simulated device, which follows recorded H200 behaviour';
 

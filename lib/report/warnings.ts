@@ -4,7 +4,8 @@
 // Built from neutral evidence (each rank's hazards and memory-saver decision, the options),
 // so any report builder can use it.
 import type { Hazard } from '../env/hazards.js';
-import type { InputAllocator, MemorySaverRegion, ProbeWarning } from './types.js';
+import type { ProbeWarning } from './types.js';
+import type { InputAllocator, MemorySaverRegion } from '../model/vocabulary.js';
 
 interface RankEvidence {
   rank: number;

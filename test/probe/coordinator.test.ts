@@ -9,7 +9,7 @@ import { plainLauncher } from '../../lib/launch/plain.js';
 import { coordinate } from '../../lib/probe/coordinator.js';
 import { resolveProbeOptions, type ProbeOptions } from '../../lib/probe/options.js';
 import { renderProbeReport } from '../../lib/report/render.js';
-import { STEPS } from '../../lib/report/types.js';
+import { STEPS } from '../../lib/model/vocabulary.js';
 import { assertValidReport, isAlive } from './helpers.js';
 
 const fakeRank = fileURLToPath(new URL('./fixtures/fake-rank.mjs', import.meta.url));

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probe, rankProgramPath, type ProbeOptions, type ProbeReport } from '../../lib/probe/index.js';
 import { ProbeUsageError } from '../../lib/probe/options.js';
 import { renderProbeReport, SIMULATED_BANNER } from '../../lib/report/render.js';
-import { STEPS } from '../../lib/report/types.js';
+import { STEPS } from '../../lib/model/vocabulary.js';
 import { assertValidReport, isAlive, shmEntries } from './helpers.js';
 
 const shmBefore = shmEntries();

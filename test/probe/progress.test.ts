@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { describeProgress, ProgressLine } from '../../lib/cli/progress.js';
 import { matrix, probe, type ProbeProgress } from '../../lib/probe/index.js';
-import { STEPS } from '../../lib/report/types.js';
+import { STEPS } from '../../lib/model/vocabulary.js';
 import { isAlive } from './helpers.js';
 
 describe('probe({ onProgress, signal })', () => {

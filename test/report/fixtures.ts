@@ -1,7 +1,8 @@
 // Synthetic pieces of a probe run, for report tests that need no processes.
 import type { Hazard } from '../../lib/env/hazards.js';
 import type { ProbeRun } from '../../lib/report/build.js';
-import { STEPS, type CallRecord, type FailureRecord, type Provenance, type RankReport, type StepName } from '../../lib/report/types.js';
+import { type FailureRecord, type RankReport } from '../../lib/report/types.js';
+import { STEPS, type CallRecord, type Provenance, type StepName } from '../../lib/model/vocabulary.js';
 
 export function call(overrides: Partial<CallRecord> = {}): CallRecord {
   return {

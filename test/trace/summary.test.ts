@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { probeEvidence } from '../../lib/report/build.js';
 import { explainFailure } from '../../lib/report/explain.js';
-import { STEPS, type FailureRecord, type RankReport, type RankStep, type StepName } from '../../lib/report/types.js';
+import { type FailureRecord, type RankReport, type RankStep } from '../../lib/report/types.js';
+import { STEPS, type StepName } from '../../lib/model/vocabulary.js';
 import { parseTrace } from '../../lib/trace/read.js';
 import { renderTraceSummary, summaryIsQuiet } from '../../lib/trace/render.js';
 import { summarizeProcess, summarizeTraces } from '../../lib/trace/summary.js';

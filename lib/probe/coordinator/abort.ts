@@ -1,7 +1,7 @@
 // How a probe that cannot go on is marked: a rank that died, hung or never started (abortWith),
 // or a signal to the coordinator (interruptAt). Each names the rank and the call it was in, and
 // marks every rank's record of the step, so the report shows where everything stopped.
-import type { StepName } from '../../report/types.js';
+import type { StepName } from '../../model/vocabulary.js';
 import type { CoordinatorState, RankState } from './state.js';
 
 /** How long, after the first rank of a round died, the others get to show that they died too. */

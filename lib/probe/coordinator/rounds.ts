@@ -2,7 +2,8 @@
 // next. The coordinator sends each round with what it needs (the configuration, the
 // all-gathered exports), folds the results into each rank's step records, and stops at a rank
 // that dies or hangs, or at a signal. After a failed step the rest are skipped, but teardown runs.
-import type { ProbeAbort, StepName, StepOutcome } from '../../report/types.js';
+import type { ProbeAbort } from '../../report/types.js';
+import type { StepName, StepOutcome } from '../../model/vocabulary.js';
 import type { ResolvedProbeOptions } from '../options.js';
 import { LOAD_CALL, type ExportData, type RankConfig, type RankStepResult, type RegisteredExport, type RoundInput, type RoundPhase } from '../protocol.js';
 import { abortWith, interruptAt } from './abort.js';

@@ -4,16 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import type { RankLauncher } from '../../launch/launcher.js';
 import type { RankProcess } from '../../launch/processes.js';
-import {
-  STEPS,
-  type FailureRecord,
-  type ProbeAbort,
-  type RankPlacement,
-  type RankReport,
-  type RankStep,
-  type RejectedMessage,
-  type StepName,
-} from '../../report/types.js';
+import { type FailureRecord, type ProbeAbort, type RankReport, type RankStep, type RejectedMessage } from '../../report/types.js';
+import { STEPS, type RankPlacement, type StepName } from '../../model/vocabulary.js';
 import type { ProbeProgress, ResolvedProbeOptions } from '../options.js';
 import type { InitData, RankStepResult } from '../protocol.js';
 import type { RankConnection } from '../rendezvous.js';

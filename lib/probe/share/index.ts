@@ -1,5 +1,5 @@
 // One row per --share strategy: the module that does its part of each step.
-import type { ShareStrategy } from '../../report/types.js';
+import type { ShareStrategy } from '../../model/vocabulary.js';
 import { copyStrategy } from './copy.js';
 import { ipcStrategy } from './ipc.js';
 import type { ShareStrategyModule } from './strategy.js';

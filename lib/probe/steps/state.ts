@@ -4,7 +4,7 @@
 // in a file of its own while rank-session.ts keeps the order and the dispatch.
 import type { Allocation, AllocationKind, Ptr } from '../../../binding.js';
 import type { Cuda } from '../../cuda/index.js';
-import type { CallArguments, CaptureSnapshot, MemorySaverRegion } from '../../report/types.js';
+import type { CallArguments, CaptureSnapshot, MemorySaverRegion } from '../../model/vocabulary.js';
 import { CallRecorder, type Announce } from '../call-recorder.js';
 import { ptrToHex } from '../hex.js';
 import type { ExportData, RankConfig } from '../protocol.js';
