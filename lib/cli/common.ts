@@ -1,8 +1,8 @@
 import { Option } from 'commander';
 import { checkOutput } from './files.js';
 
-/** Exit statuses shared by every command (DESIGN.md). */
-export const EXIT = { ok: 0, failureFound: 1, usage: 2, couldNotRun: 3 } as const;
+/** Exit statuses shared by every command: the README's "Exit status" sentence lists them. */
+export const EXIT = { ok: 0, failureFound: 1, usage: 2, couldNotRun: 3, internal: 4 } as const;
 
 export function backendOption(): Option {
   return new Option(

@@ -107,7 +107,7 @@ export async function main(argv: string[], program: Command = buildProgram()): P
  * a script can tell it from a failure found (1), bad usage (2) or a probe that could not run (3).
  * (EXIT in common.ts has no entry for it: only failureOf maps an error to it.)
  */
-export const EXIT_INTERNAL = 4;
+export const EXIT_INTERNAL = EXIT.internal;
 
 /**
  * The exit status and the message for what a command threw. Bad usage (a RangeError is this

@@ -100,7 +100,8 @@ What each step does (every rank, in lock step: all ranks finish a step before an
   teardown   handles closed, graph and stream destroyed, memory freed, fds closed
 
 Exit status: 0 all steps passed; 1 the probe found a failure (see the pinpoint); 2 bad usage;
-3 the probe itself could not run (no driver, a rank died or hung).`;
+3 the probe itself could not run (no driver, a rank died or hung); 4 internal error (a bug in
+cuipc).`;
 
 export function registerProbeCommands(program: Command): void {
   const probeCommand = addProbeOptions(
@@ -162,7 +163,7 @@ Examples:
   cuipc matrix --backend sim --json matrix.json
 
 Exit status: 0 every cell ran (pass or fail is the table's content); 2 bad usage; 3 a cell
-could not run (no driver, a rank died or hung).`,
+could not run (no driver, a rank died or hung); 4 internal error (a bug in cuipc).`,
   );
   matrixCommand.action(async (flags: CommonFlags) => {
     await runReporting(async () => {

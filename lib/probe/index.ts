@@ -11,7 +11,7 @@ import { type MatrixCell, type MatrixReport, type ProbeAbort, type ProbeReport }
 import { INPUT_ALLOCATORS, SHARE_STRATEGIES, type InputAllocator, type ShareStrategy } from '../model/vocabulary.js';
 import { getLauncher } from '../launch/builtin.js';
 import { LaunchUsageError, type RankLauncher, type RankProgram } from '../launch/launcher.js';
-import { coordinate } from './coordinator.js';
+import { coordinate } from './coordinator/index.js';
 import { countDevicesWithoutCuda } from './device-count.js';
 import { devicesHint } from './early-init.js';
 import { assignDevices, ProbeUsageError, reportOptionsOf, resolveProbeOptions, type ProbeOptions, type ProbeRunControls, type ResolvedProbeOptions } from './options.js';

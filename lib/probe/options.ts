@@ -3,7 +3,6 @@
 // (option-table.ts) and the launchers' own rows. Everything is checked before any process
 // starts; a bad value is a ProbeUsageError (a RangeError naming the option; the CLI turns it
 // into exit status 2).
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Backend, CaptureMode } from '../../binding.js';
 import { concreteBackend, requestedBackend, type BackendChoice } from '../binding/backend.js';
@@ -350,15 +349,4 @@ export function parseEnvFile(content: string, name: string): Record<string, stri
     env[key] = value;
   });
   return env;
-}
-
-export function readEnvFile(path: string): Record<string, string> {
-  let content: string;
-  try {
-    content = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ProbeUsageError(`--env-file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  if (content.includes('\0')) throw new ProbeUsageError(`--env-file ${path}: not a text file`);
-  return parseEnvFile(content, path);
 }

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { plainLauncher } from '../../lib/launch/plain.js';
 import type { RankLauncher } from '../../lib/launch/launcher.js';
-import { coordinate } from '../../lib/probe/coordinator.js';
+import { coordinate } from '../../lib/probe/coordinator/index.js';
 import { rankProgramPath } from '../../lib/probe/index.js';
 import { resolveProbeOptions } from '../../lib/probe/options.js';
 import { ADDRESS_ENV } from '../../lib/probe/protocol.js';

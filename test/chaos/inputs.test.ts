@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { spawnGroupLeader } from '../../lib/launch/processes.js';
-import { coordinate } from '../../lib/probe/coordinator.js';
+import { coordinate } from '../../lib/probe/coordinator/index.js';
 import { probe } from '../../lib/probe/index.js';
 import { resolveProbeOptions } from '../../lib/probe/options.js';
 import { expectNothingLeft, freshDir, startCuipc } from './helpers.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { plainLauncher } from '../../lib/launch/plain.js';
-import { coordinate } from '../../lib/probe/coordinator.js';
+import { coordinate } from '../../lib/probe/coordinator/index.js';
 import { resolveProbeOptions, type ProbeOptions } from '../../lib/probe/options.js';
 import { renderProbeReport } from '../../lib/report/render.js';
 import { STEPS } from '../../lib/model/vocabulary.js';

@@ -10,7 +10,6 @@ import {
   parseEnvAssignment,
   parseEnvFile,
   ProbeUsageError,
-  readEnvFile,
   resolveProbeOptions,
 } from '../../lib/probe/options.js';
 import { probe } from '../../lib/probe/index.js';
@@ -65,14 +64,6 @@ describe('probe options', () => {
     expect(parseEnvFile('# c\n\nexport A=1\nB="two words"\nC=\'x\'\nD=\n', 'f')).toEqual({ A: '1', B: 'two words', C: 'x', D: '' });
     expect(() => parseEnvFile('A=1\nthis line is wrong\n', 'actor.env')).toThrow(/actor\.env:2: expects KEY=VALUE/);
     expect(() => parseEnvFile('A="open\n', 'f')).toThrow(/f:1: unterminated quote/);
-    const dir = mkdtempSync(join(tmpdir(), 'cuipc-opt-'));
-    try {
-      writeFileSync(join(dir, 'ok.env'), 'X=1\n');
-      expect(readEnvFile(join(dir, 'ok.env'))).toEqual({ X: '1' });
-      expect(() => readEnvFile(join(dir, 'missing.env'))).toThrow(/ENOENT/);
-    } finally {
-      rmSync(dir, { recursive: true });
-    }
   });
 
   it('refuses a port that is already taken, before any rank starts', async () => {

@@ -1,8 +1,40 @@
 // The exchange step: check what the all-gather brought from every peer before the import step
-// opens or maps any of it.
-import { checkExportData } from '../export-check.js';
-import type { ExportData } from '../protocol.js';
+// opens or maps any of it. A peer's export data arrives from another process, so its shape is
+// checked against what this rank's share strategy expects.
+import { hexToPtr } from '../hex.js';
+import type { ExportData, SharedBase } from '../protocol.js';
 import type { SessionState } from './state.js';
+
+/** What a share strategy says about the export data it expects (share/strategy.ts). */
+export interface ExportExpectation {
+  via: ExportData['via'];
+  inputsIndexBases: boolean;
+  checkBase(base: SharedBase): string | null;
+}
+
+/** Why a peer's export data cannot be used, or null: the wire check of the exchange step. */
+export function checkExportData(data: ExportData | null | undefined, inputs: number, expected: ExportExpectation): string | null {
+  if (!data) return 'sent nothing';
+  if (!Number.isInteger(data.pid) || data.pid <= 0) return 'no pid';
+  if (!Array.isArray(data.inputs) || data.inputs.length !== inputs) return `${data.inputs?.length ?? 0} inputs, expected ${inputs}`;
+  if (!Array.isArray(data.bases)) return 'no bases';
+  if (data.via !== expected.via) return `shared via ${data.via}, expected ${expected.via}`;
+  for (const base of data.bases) {
+    try {
+      hexToPtr(base.base);
+    } catch {
+      return `a malformed base ${String(base.base).slice(0, 20)}`;
+    }
+    const problem = expected.checkBase(base);
+    if (problem) return problem;
+  }
+  for (const entry of data.inputs) {
+    const inRange = expected.inputsIndexBases ? Number.isInteger(entry.base) && entry.base >= 0 && entry.base < data.bases.length : entry.base === -1;
+    if (!inRange || !Number.isInteger(entry.offset) || entry.offset < 0) return 'an input refers to no base';
+  }
+  return null;
+}
+
 
 export function exchange(state: SessionState, peers: Array<ExportData | null>): void {
   const { rank, ranks, inputs } = state.cfg;

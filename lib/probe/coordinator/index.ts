@@ -4,13 +4,13 @@
 // The parts, in the order a probe goes through them, are in coordinator/: startup.ts,
 // messages.ts (what arrives meanwhile), rounds.ts, abort.ts, finish.ts, over the run's state
 // (state.ts).
-import type { ProbeReport } from '../report/types.js';
-import { finish } from './coordinator/finish.js';
-import { runRounds } from './coordinator/rounds.js';
-import { awaitHellos, startRanks } from './coordinator/startup.js';
-import { CoordinatorState, type CoordinatorPlan } from './coordinator/state.js';
+import type { ProbeReport } from '../../report/types.js';
+import { finish } from './finish.js';
+import { runRounds } from './rounds.js';
+import { awaitHellos, startRanks } from './startup.js';
+import { CoordinatorState, type CoordinatorPlan } from './state.js';
 
-export type { CoordinatorPlan } from './coordinator/state.js';
+export type { CoordinatorPlan } from './state.js';
 
 export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
   const run = new CoordinatorState(plan);
