@@ -19,6 +19,7 @@ export interface CommonFlags {
   envFile?: string;
   json?: string | true;
   quiet?: boolean;
+  verbose?: boolean;
   [flag: string]: unknown;
 }
 
@@ -95,7 +96,8 @@ export function addProbeOptions(command: Command, exclude: readonly string[] = [
     .addOption(new Option('--env-from <file>', "variables for the ranks' environment, one KEY=VALUE per line (formerly --env-file)").helpGroup(GROUP_TITLES.environment))
     .addOption(new Option('--env-file <file>').hideHelp())
     .addOption(new Option('--json [file]', 'write the report as JSON to the file, or to stdout without one').helpGroup('Output:'))
-    .addOption(new Option('--quiet', 'no text report (the exit status still tells)').helpGroup('Output:'));
+    .addOption(new Option('--quiet', 'no text report (the exit status still tells)').helpGroup('Output:'))
+    .addOption(new Option('-v, --verbose', 'the whole report: every rank, step and call, every explanation').helpGroup('Output:'));
 }
 
 /** Node 20 reads `--env-file` itself (it scans every argument), so cuipc calls it --env-from. */

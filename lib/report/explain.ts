@@ -63,14 +63,26 @@ const usesVmmAllocator = (ev: Evidence): boolean => ev.allocator === 'vmm' || ev
  * source that only restates an entered memory-saver region (its hook's library, the variable,
  * the preload entry) keeps its evidence but adds no remedy of its own: the region's covers it.
  */
-function vmmSources(ev: Evidence): Array<{ source: string; evidence: string; remedy?: string }> {
-  const sources: Array<{ source: string; evidence: string; remedy?: string }> = [];
+interface VmmSource {
+  source: string;
+  /** The source in one clause, for the report's first line. */
+  cause: string;
+  evidence: string;
+  remedy?: string;
+  /** Whether the remedy is a change to the user's own launch (a variable, a preload entry), not a probe option. */
+  launch?: boolean;
+}
+
+function vmmSources(ev: Evidence): VmmSource[] {
+  const sources: VmmSource[] = [];
   const region = ev.memorySaver;
   const regionCovers = region?.entered === true;
   if (region?.entered) {
     for (const hook of region.hooks) {
       sources.push({
         source: `the graph inputs were allocated inside the region of ${interposerName(hook.library, hook.abi)} (${hook.library ?? 'library unknown'}), whose cudaMalloc serves them from cuMemCreate + cuMemMap; the rank entered it as SGLang does (${region.reason})`,
+        cause: `the graph inputs are VMM memory from ${interposerName(hook.library, hook.abi)}, entered because ${region.mode === 'auto' && region.variable !== null ? `SGLANG_MEMORY_SAVER_CUDA_GRAPH=${region.variable}` : `--memory-saver-region ${region.mode}`}`,
+        launch: region.mode === 'auto',
         evidence: `${whoFailed(ev.where)}: ${hook.symbol}(true) in ${hook.library ?? 'an LD_PRELOAD library'} around graph-input allocation and capture; ${region.reason}`,
         remedy: region.mode === 'auto'
           ? 'keep CUDA-graph capture out of the memory saver\'s region: unset SGLANG_MEMORY_SAVER_CUDA_GRAPH (graph memory is then not released with the memory saver)'
@@ -84,6 +96,8 @@ function vmmSources(ev: Evidence): Array<{ source: string; evidence: string; rem
     const which = interposerName(origin.path, hook?.abi);
     sources.push({
       source: `${which}: ${origin.symbol} is provided by ${origin.path}, not by the CUDA runtime`,
+      cause: `the graph inputs are VMM memory: ${origin.symbol} is ${which} (LD_PRELOAD)`,
+      launch: true,
       evidence: `loader: ${origin.symbol} resolves to ${origin.path} (interposed)`,
       ...(regionCovers && hook
         ? {}
@@ -102,6 +116,8 @@ function vmmSources(ev: Evidence): Array<{ source: string; evidence: string; rem
     const restatesRegion = regionCovers && (hazard.variable === 'LD_PRELOAD' || hazard.variable === 'SGLANG_MEMORY_SAVER_CUDA_GRAPH');
     sources.push({
       source: `${hazard.variable}=${hazard.value}: ${hazard.effect}`,
+      cause: `the graph inputs are VMM memory, because ${hazard.variable}=${hazard.value}`,
+      launch: true,
       evidence: `environment hazard ${hazard.id} (${hazard.severity}): ${hazard.evidence}`,
       ...(restatesRegion ? {} : { remedy: hazard.remedy ?? `remove ${hazard.variable} from the launch environment` }),
     });
@@ -109,6 +125,7 @@ function vmmSources(ev: Evidence): Array<{ source: string; evidence: string; rem
   if (usesVmmAllocator(ev)) {
     sources.push({
       source: `the probe allocated the graph inputs with cuMemCreate + cuMemMap (--alloc ${ev.allocator}), as PyTorch expandable segments and torch_memory_saver do`,
+      cause: `the graph inputs are VMM memory (--alloc ${ev.allocator}), which legacy CUDA IPC cannot export`,
       evidence: `probe option --alloc ${ev.allocator}`,
       remedy: 'compare with --alloc cudaMalloc',
     });
@@ -270,6 +287,8 @@ const RULES: Rule[] = [
         ...sources.flatMap((s) => (s.remedy === undefined ? [] : [s.remedy])),
         compareHint(ev),
       ],
+      cause: sources[0]?.cause ?? 'the pointer is VMM memory (cuMemCreate + cuMemMap), which legacy CUDA IPC cannot export',
+      launchFix: sources.flatMap((s) => (s.remedy !== undefined && s.launch === true ? [s.remedy] : [])),
     };
   },
   ...NOT_EXPORTABLE.map(notExportable),
@@ -285,6 +304,8 @@ const RULES: Rule[] = [
       summary: `${asyncBackend.variable}=${asyncBackend.value} makes PyTorch allocate every tensor made during capture with cudaMallocAsync on the capturing stream, so it becomes an allocation node of the graph. Until the graph's first launch the driver knows no memory at that address: every attribute query, RANGE_START_ADDR included, answers CUDA_ERROR_INVALID_VALUE. share_graph_inputs looks the bases up right after capture, before any replay; and once the graph has run, the memory is pool memory, which legacy IPC cannot export either.`,
       evidence: [...failedCall(ev), ...(p ? [`pointer ${p.ptr}: attribute queries refused (${Object.entries(p.refused).map(([k, c]) => `${k} ${c}`).join(', ')})`] : []), `environment hazard ${asyncBackend.id} (${asyncBackend.severity}): ${asyncBackend.evidence}`, `${citeFacts('graph-allocation', 'pool-not-exportable')}: a tensor made during capture under backend:cudaMallocAsync -> every attribute 1 until the graph runs; afterwards pool memory, cudaIpcGetMemHandle 1`],
       tryNext: [`use the native backend for the inference server (unset ${asyncBackend.variable}, or backend:native)`, copyRemedy(ev), compareHint(ev)],
+      cause: `the graph inputs are allocation nodes of the graph (${asyncBackend.variable}=${asyncBackend.value}), with no memory until it runs`,
+      launchFix: [`use the native backend for the inference server (unset ${asyncBackend.variable}, or backend:native)`],
     };
   },
   function notAnAllocation(ev) {
@@ -474,6 +495,8 @@ const RULES: Rule[] = [
       summary: `${ev.detail ?? ev.call.message}. PyTorch reads PYTORCH_ALLOC_CONF (else PYTORCH_CUDA_ALLOC_CONF) with case-sensitive keys and True/False values, and raises RuntimeError on anything else; nothing was allocated or exported.`,
       evidence: [...failedCall(ev), 'PyTorch c10/core/AllocatorConfig.cpp: unknown keys and values other than True/False raise'],
       tryNext: ['fix the variable in the launch environment (for example expandable_segments:True, not :true), or unset it'],
+      cause: 'PyTorch rejects the allocator settings (PYTORCH_CUDA_ALLOC_CONF)',
+      launchFix: ['fix the variable in the launch environment (for example expandable_segments:True, not :true), or unset it'],
     };
   },
   function verificationMismatch(ev) {
@@ -504,7 +527,7 @@ export function explainFailure(ev: Evidence): Explanation[] {
     });
   }
   return found
-    .map((e, i) => ({ e: { ...e, evidence: [...new Set(e.evidence)], tryNext: [...new Set(e.tryNext)] }, i }))
+    .map((e, i) => ({ e: { ...e, evidence: [...new Set(e.evidence)], tryNext: [...new Set(e.tryNext)], ...(e.launchFix ? { launchFix: [...new Set(e.launchFix)] } : {}) }, i }))
     .sort((a, b) => ORDER[a.e.likelihood] - ORDER[b.e.likelihood] || a.i - b.i)
     .map(({ e }) => e);
 }

@@ -1,5 +1,8 @@
-// The report for a person: the rank x step grid, then the pinpoint and its explanations.
-// A report from the simulated device says so first.
+// The report for a person: the answer first (what failed, where, why; then the fix; answer.ts),
+// then the evidence: brief (the CLI's default) only the facts behind the answer (about 30 lines
+// at 80 columns); in full (--verbose, and the library's default) everything: every rank and
+// device, the rank x step grid, the pinpoint and all explanations. A report from the simulated device says so first.
+import { answerLines, keyEvidence, probeAnswer, rangeList } from './answer.js';
 import { interposedAbortOf } from './interposed-abort.js';
 import { describeProvenance } from './provenance.js';
 import { fitText } from './text.js';
@@ -82,31 +85,76 @@ function grid(report: ProbeReport, width: number): string[] {
   return lines;
 }
 
-/** 0,1,2,3,5 -> "0-3, 5". */
-function rangeList(ranks: number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < ranks.length; ) {
-    let j = i;
-    while (j + 1 < ranks.length && ranks[j + 1] === ranks[j] + 1) j += 1;
-    parts.push(j > i ? `${ranks[i]}-${ranks[j]}` : `${ranks[i]}`);
-    i = j + 1;
-  }
-  return parts.join(', ');
-}
-
 export interface RenderOptions {
   /** Fit every line to this many columns (the CLI passes the terminal's width); default: no limit. */
   width?: number;
+  /** Only the answer, the fix and the key evidence (the CLI's default, about 30 lines); default: everything, answer first. */
+  brief?: boolean;
+}
+
+/** A probe's steps, alike ranks and alike neighbouring steps together: "ranks 0-3: init..capture ok, export FAIL, ...". */
+function stepSummary(report: ProbeReport): string[] {
+  const groups: Array<{ ranks: number[]; text: string }> = [];
+  for (const rank of report.ranks) {
+    const runs: Array<{ first: string; last: string; cell: string }> = [];
+    for (const step of report.steps) {
+      const cell = CELL[rank.steps[step].outcome];
+      const run = runs[runs.length - 1];
+      if (run && run.cell === cell) run.last = step;
+      else runs.push({ first: step, last: step, cell });
+    }
+    const text = runs.map((r) => `${r.first}${r.last !== r.first ? `..${r.last}` : ''} ${r.cell}`).join(', ');
+    const same = groups.find((g) => g.text === text);
+    if (same) same.ranks.push(rank.rank);
+    else groups.push({ ranks: [rank.rank], text });
+  }
+  return groups.map((g) => `rank${g.ranks.length > 1 ? 's' : ''} ${rangeList(g.ranks)}: ${g.text}`);
+}
+
+/** What the environment holds that the run did not exercise: right under the answer, in both forms. */
+function warningLines(report: ProbeReport): string[] {
+  return report.warnings.flatMap((w) => [
+    `  NOT EXERCISED [${w.severity}] (rank${w.ranks.length > 1 ? 's' : ''} ${w.ranks.join(', ')}): ${w.message}`,
+    ...(w.command ? [`    to exercise it: ${w.command}`] : []),
+  ]);
+}
+
+function runLine(report: ProbeReport): string {
+  const o = report.options;
+  return `cuipc probe${report.simulated ? ' (SIMULATED)' : ''}: ${o.ranks} rank(s), ${o.inputs} input(s) x ${o.bytes} bytes, --alloc ${o.alloc}, --share ${o.share}, --capture-mode ${o.captureMode}, backend ${o.backend}`;
+}
+
+/** The default report: the answer, the fix, the facts behind them, and how to see the rest. */
+function renderProbeSummary(report: ProbeReport, width: number): string {
+  const out: string[] = [];
+  if (report.simulated) out.push(SIMULATED_BANNER, '');
+  out.push(...answerLines(probeAnswer(report), 3), ...warningLines(report));
+  const evidence = [...keyEvidence(report), ...(report.result === 'passed' ? [] : stepSummary(report))];
+  if (report.abort) {
+    const a = report.abort;
+    const tail = a.rank !== undefined ? report.ranks.find((r) => r.rank === a.rank)?.stderrTail.trim() : '';
+    if (tail) evidence.push(`rank ${a.rank} stderr ended with: ${tail.split('\n').slice(-2).join(' | ')}`);
+    const interposed = interposedAbortOf(a, report.ranks);
+    if (interposed) evidence.push(interposed.explanation);
+  }
+  if (evidence.length) out.push('', `Evidence (all of it, every rank and call: --verbose):`, ...evidence.map((e) => `  - ${e}`));
+  // Only a likely alternative earns a line here; the unlikely ones are in --verbose.
+  const others = (report.pinpoint?.explanations.slice(1) ?? []).filter((e) => e.likelihood !== 'low');
+  if (others.length) out.push(`Also possible: [${others[0].likelihood}] ${others[0].title}${others.length > 1 ? ` (+${others.length - 1} more)` : ''}`);
+  const o = report.options;
+  const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+  out.push(`probe: ${plural(o.ranks, 'rank')} x ${plural(o.inputs, 'input')} x ${o.bytes} bytes, --alloc ${o.alloc} --share ${o.share}, backend ${o.backend}`);
+  return fitText(`${out.join('\n')}\n`, width);
 }
 
 export function renderProbeReport(report: ProbeReport, options: RenderOptions = {}): string {
   const width = options.width ?? Infinity;
+  if (options.brief) return renderProbeSummary(report, width);
   const out: string[] = [];
   if (report.simulated) out.push(SIMULATED_BANNER, '');
+  out.push(...answerLines(probeAnswer(report)), ...warningLines(report), '');
   const o = report.options;
-  out.push(
-    `cuipc probe${report.simulated ? ' (SIMULATED)' : ''}: ${o.ranks} rank(s), ${o.inputs} input(s) x ${o.bytes} bytes, --alloc ${o.alloc}, --share ${o.share}, --capture-mode ${o.captureMode}, backend ${o.backend}`,
-  );
+  out.push(runLine(report));
   if (o.launch) out.push(launchLine(o.launch));
   for (const rank of report.ranks) {
     const d = rank.device;
@@ -131,10 +179,6 @@ export function renderProbeReport(report: ProbeReport, options: RenderOptions = 
     if (interposed) out.push(`  ${interposed.explanation}`);
   } else {
     out.push(`FAILED (exit 1): ${report.failures.length} failing call(s).`);
-  }
-  for (const w of report.warnings) {
-    out.push(`  NOT EXERCISED [${w.severity}] (rank${w.ranks.length > 1 ? 's' : ''} ${w.ranks.join(', ')}): ${w.message}`);
-    if (w.command) out.push(`    to exercise it: ${w.command}`);
   }
 
   const p = report.pinpoint;

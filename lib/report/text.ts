@@ -1,5 +1,5 @@
-// Text that fits a terminal: the width to use, and lines wrapped at word boundaries with the
-// indentation of the line kept (and a hanging indent for list items), so every report reads
+// Text that fits a terminal: the width to use, and lines wrapped at spaces (a path also after a
+// '/', never inside a name) with the indentation of the line kept (and a hanging indent for list items), so every report reads
 // in 80 columns. Renderers build long logical lines; fitting happens once, at the end.
 
 /**
@@ -31,15 +31,14 @@ export function wrapLine(line: string, width: number): string[] {
   };
   for (let word of words) {
     if (!fresh && current.length + 1 + word.length > width) flush();
-    // A word longer than a whole line (a path, a hex string) is broken where the line ends.
+    // A word longer than a whole line (a path) is broken only after a path separator, never
+    // inside a name; a token with no separator in reach stays whole on its own line.
     while (current.length + (fresh ? 0 : 1) + word.length > width) {
       const room = width - current.length - (fresh ? 0 : 1);
-      if (room < 8) {
-        flush();
-        continue;
-      }
-      current += (fresh ? '' : ' ') + word.slice(0, room);
-      word = word.slice(room);
+      const cut = word.lastIndexOf('/', room - 1) + 1;
+      if (cut <= 1) break;
+      current += (fresh ? '' : ' ') + word.slice(0, cut);
+      word = word.slice(cut);
       flush();
     }
     if (word.length > 0) {

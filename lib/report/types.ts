@@ -110,6 +110,10 @@ export interface Explanation {
   summary: string;
   evidence: string[];
   tryNext: string[];
+  /** The cause in one clause, for the report's first line (the title stands in where absent). */
+  cause?: string;
+  /** What the user can change in their own launch (a variable, a server flag), shown first under Fix. */
+  launchFix?: string[];
 }
 
 export interface Pinpoint {

@@ -19,12 +19,14 @@ function cuipc(...args: string[]) {
 }
 
 describe('cuipc probe', () => {
-  it('exits 0 and shows the simulated banner, the grid and the verdict', () => {
+  it('exits 0 and shows the simulated banner and the verdict; --verbose the grid too', () => {
     const r = cuipc('probe', '--ranks', '2', '--inputs', '2');
     expect(r.status).toBe(0);
     expect(r.stdout.startsWith(SIMULATED_BANNER)).toBe(true);
-    expect(r.stdout).toMatch(/rank 1 {3}ok/);
-    expect(r.stdout).toMatch(/PASSED \(exit 0\)/);
+    expect(r.stdout).toMatch(/\nPASSED: every step passed on ranks 0-1/);
+    const full = cuipc('probe', '--ranks', '2', '--inputs', '2', '--verbose');
+    expect(full.stdout).toMatch(/rank 1 {3}ok/);
+    expect(full.stdout).toMatch(/PASSED \(exit 0\)/);
   });
 
   it('exits 1 on a failure and writes a schema-valid JSON report', () => {
@@ -46,7 +48,7 @@ describe('cuipc probe', () => {
   it('exits 3 when a rank dies', () => {
     const r = cuipc('probe', '--ranks', '2', '--inputs', '2', '--env', 'CUIPC_SIM_FAULT=cudaGraphLaunch@0#1=kill');
     expect(r.status).toBe(3);
-    expect(r.stdout).toMatch(/COULD NOT RUN \(exit 3, crashed\): rank 0 was killed by SIGKILL in step replay during cudaGraphLaunch/);
+    expect(r.stdout).toMatch(/COULD NOT RUN \(crashed\): rank 0 was killed by SIGKILL in step replay during cudaGraphLaunch/);
   });
 
   it.each([

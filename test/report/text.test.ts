@@ -16,11 +16,19 @@ describe('wrapLine', () => {
     expect(wrapped.join(' ').split(/\s+/).filter((w) => w === 'word')).toHaveLength(40);
   });
 
-  it('breaks a token longer than the line (a path) where the line ends', () => {
-    const path = `/very/long/${'x'.repeat(150)}/libhook.so`;
+  it('breaks a path longer than the line only after a /, never inside a name', () => {
+    const path = `/very/long/${'segment/'.repeat(12)}libhook.so`;
     const wrapped = wrapLine(`  provided by ${path} here`, 60);
     expect(wrapped.every((l) => l.length <= 60)).toBe(true);
     expect(wrapped.join('').replace(/\s+/g, '')).toBe(`providedby${path}here`);
+    // every line of the path ends at a separator: no name is cut
+    for (const line of wrapped.slice(0, -1)) expect(line.endsWith('/') || line.endsWith('by')).toBe(true);
+  });
+
+  it('keeps a token with no separator whole, on its own line, even past the width', () => {
+    const token = `0x${'f'.repeat(70)}`;
+    const wrapped = wrapLine(`  value ${token} end`, 40);
+    expect(wrapped.some((l) => l.trim() === token)).toBe(true);
   });
 });
 

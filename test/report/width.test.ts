@@ -20,6 +20,7 @@ describe('COLUMNS=80', () => {
   it.each([
     ['a passing probe', ['probe', '--ranks', '8', '--inputs', '2'], 0],
     ['the seed failure with its explanations', ['probe', '--ranks', '4', '--inputs', '2', '--env', `LD_PRELOAD=${tmsStandinPath()}`, '--env', 'SGLANG_MEMORY_SAVER_CUDA_GRAPH=true'], 1],
+    ['the seed failure in full (--verbose)', ['probe', '--ranks', '4', '--inputs', '2', '--verbose', '--env', `LD_PRELOAD=${tmsStandinPath()}`, '--env', 'SGLANG_MEMORY_SAVER_CUDA_GRAPH=true'], 1],
     ['a probe that could not run', ['probe', '--ranks', '2', '--inputs', '2', '--timeout', '2000', '--env', 'CUIPC_SIM_FAULT=cudaIpcOpenMemHandle@1#1=kill'], 3],
     ['the matrix', ['matrix', '--ranks', '2', '--inputs', '2'], 0],
   ] as const)('%s fits', (_what, args, status) => {

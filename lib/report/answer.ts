@@ -1,0 +1,105 @@
+// The answer a report opens with (issue 23: a user should not read 130 lines to find it): one
+// line that says what failed, where and why, then what to change, the user's own launch first;
+// the evidence follows. Probe, matrix, trace and the Markdown report all start from here.
+import { describeProvenance } from './provenance.js';
+import type { Explanation, ProbeReport } from './types.js';
+
+/** The verdict in one line, and the fixes to print under "Fix:" (most direct first). */
+export interface Answer {
+  headline: string;
+  fix: string[];
+}
+
+/** Remedies that only say how to look further are evidence-gathering, not fixes. */
+const NOT_A_FIX = /^run `cuipc matrix`|^change one thing at a time|^`cuipc doctor`/;
+
+/** 0,1,2,3,5 -> "0-3, 5". */
+export function rangeList(ranks: readonly number[]): string {
+  const sorted = [...new Set(ranks)].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j += 1;
+    parts.push(j > i ? `${sorted[i]}-${sorted[j]}` : `${sorted[i]}`);
+    i = j + 1;
+  }
+  return parts.join(', ');
+}
+
+/** "rank 2" or "ranks 0-3". */
+export function ranksPhrase(ranks: readonly number[]): string {
+  return `rank${new Set(ranks).size > 1 ? 's' : ''} ${rangeList(ranks)}`;
+}
+
+/** The cause as a clause: the explanation's own, else its title with a lower-case start. */
+export function causeOf(e: Explanation): string {
+  return e.cause ?? e.title.charAt(0).toLowerCase() + e.title.slice(1);
+}
+
+/** The fixes of an explanation: what the user changes in their launch first, then the rest. */
+export function fixesOf(e: Explanation | undefined): string[] {
+  if (!e) return [];
+  return [...new Set([...(e.launchFix ?? []), ...e.tryNext])].filter((f) => !NOT_A_FIX.test(f));
+}
+
+/** The answer of a probe report, whatever its result. */
+export function probeAnswer(report: ProbeReport): Answer {
+  if (report.result === 'passed') {
+    const verify = report.ranks.map((r) => r.verify).filter((v) => v !== undefined);
+    const bytes = verify.reduce((n, v) => n + v.bytesChecked, 0);
+    const notExercised = report.warnings.length ? `; ${report.warnings.length} thing(s) in the environment NOT EXERCISED (below)` : '';
+    return { headline: `PASSED: every step passed on ${ranksPhrase(report.ranks.map((r) => r.rank))}; ${bytes} bytes verified (${verify[0]?.mode ?? 'no'} check)${notExercised}`, fix: [] };
+  }
+  if (report.result === 'aborted') {
+    const a = report.abort;
+    const where = a.rank !== undefined && !a.message.includes(`rank ${a.rank}`) ? ` (rank ${a.rank}, step ${a.step ?? '?'}, call in flight: ${a.call ?? 'unknown'})` : '';
+    const head = a.reason === 'interrupted' ? 'INTERRUPTED' : `COULD NOT RUN (${a.reason})`;
+    return { headline: `${head}: ${a.message}${where}`, fix: noDriverFix(report) };
+  }
+  const p = report.pinpoint;
+  const ranks = report.failures.filter((f) => f.step === p.step && f.call.call === p.call).map((f) => f.rank);
+  const top = p.explanations[0];
+  const what = p.detail && p.code === 0 ? `${p.call}: ${p.detail}` : `${p.call} -> ${p.code} (${p.message})`;
+  return {
+    headline: `FAILED: ${what} at ${p.step} on ${ranksPhrase(ranks.length ? ranks : [p.rank])}${top ? `: ${causeOf(top)}` : ''}`,
+    fix: fixesOf(top),
+  };
+}
+
+/** Without a driver, the one fix is the simulated device (or the right devices). */
+function noDriverFix(report: ProbeReport): string[] {
+  if (report.result !== 'aborted' || report.abort.reason !== 'no-driver') return [];
+  return ['no GPU here? run on the simulated device: --backend sim (or CUIPC_BACKEND=sim)'];
+}
+
+/** The lines an answer opens a text report with: the headline, then "Fix:" and at most `maxFixes` fixes. */
+export function answerLines(answer: Answer, maxFixes = Infinity): string[] {
+  const lines = [answer.headline];
+  const shown = answer.fix.slice(0, maxFixes);
+  if (shown.length) lines.push('Fix:', ...shown.map((f) => `  - ${f}`));
+  if (answer.fix.length > shown.length) lines.push(`  (${answer.fix.length - shown.length} more with --verbose)`);
+  return lines;
+}
+
+/** The few facts behind a failed probe's answer, one line each, for the default report. */
+export function keyEvidence(report: ProbeReport): string[] {
+  const p = report.pinpoint;
+  if (!p) return [];
+  const out: string[] = [];
+  if (p.provenance) out.push(`rank ${p.rank}, pointer ${p.provenance.ptr}: ${describeProvenance(p.provenance)}`);
+  else {
+    const firstArg = Object.entries(p.args)[0];
+    const value = firstArg ? String(firstArg[1]) : '';
+    out.push(`rank ${p.rank}: ${p.call}(${firstArg ? `${firstArg[0]}=${value.length > 24 ? `${value.slice(0, 16)}...` : value}` : ''}${Object.keys(p.args).length > 1 ? ', ...' : ''}) -> ${p.name}`);
+  }
+  const rank = report.ranks.find((r) => r.rank === p.rank);
+  const region = rank?.memorySaver;
+  if (region && region.mode !== 'off' && (region.entered || region.variable !== null)) out.push(`memory saver: ${region.entered ? 'region entered' : 'region not entered'} (${region.reason})`);
+  const interposed = (rank?.loader?.allocation ?? []).filter((o) => o.interposed);
+  for (const path of new Set(interposed.map((o) => o.path))) {
+    out.push(`loader: ${interposed.filter((o) => o.path === path).map((o) => o.symbol).join(', ')} from ${path} (interposed)`);
+  }
+  const hazards = (rank?.hazards ?? []).filter((h) => h.severity === 'high');
+  if (hazards.length) out.push(`environment hazards [high]: ${hazards.map((h) => h.id).join(', ')}`);
+  return out;
+}

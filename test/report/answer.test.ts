@@ -1,0 +1,63 @@
+// The answer first (issue 23): the seed's report at 80 columns opens with what failed, where and
+// why, has the fix within 10 lines and fits 30; --verbose keeps everything; no token is broken.
+import { spawnSync } from 'node:child_process';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { tmsStandinPath } from '../../lib/binding/native.js';
+import { fixesOf, rangeList } from '../../lib/report/answer.js';
+
+const bin = fileURLToPath(new URL('../../bin/cuipc.js', import.meta.url));
+const SEED = ['probe', '--backend', 'sim', '--ranks', '4', '--env', `LD_PRELOAD=${tmsStandinPath()}`, '--env', 'SGLANG_MEMORY_SAVER_CUDA_GRAPH=true'];
+
+function cuipc(args: string[]): { status: number | null; lines: string[] } {
+  const run = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, COLUMNS: '80' } });
+  return { status: run.status, lines: run.stdout.replace(/\n$/, '').split('\n') };
+}
+
+describe("the seed's probe report, answer first", () => {
+  const brief = cuipc(SEED);
+
+  it('opens with the verdict after the banner, the fix within 10 lines, at most 30 lines of 80 columns', () => {
+    expect(brief.status).toBe(1);
+    expect(brief.lines[0]).toMatch(/^SIMULATED DEVICE/);
+    const first = brief.lines.findIndex((l) => l.startsWith('FAILED'));
+    expect(first).toBe(3); // banner (2 lines), a blank line, then the answer
+    const answer = brief.lines.slice(first, brief.lines.indexOf('Fix:')).join(' ').replace(/\s+/g, ' ');
+    expect(answer).toBe(
+      "FAILED: cudaIpcGetMemHandle -> 1 (invalid argument) at export on ranks 0-3: the graph inputs are VMM memory from torch_memory_saver's preload hook, entered because SGLANG_MEMORY_SAVER_CUDA_GRAPH=true",
+    );
+    const fix = brief.lines.indexOf('Fix:');
+    expect(fix).toBeGreaterThan(first);
+    expect(fix).toBeLessThan(10);
+    expect(brief.lines[fix + 1]).toMatch(/unset/); // the user's own launch first
+    expect(brief.lines.length).toBeLessThanOrEqual(30);
+    expect(brief.lines.filter((l) => l.length > 80)).toEqual([]);
+  });
+
+  it('breaks a path only after a /: the library name is whole on one line', () => {
+    const text = brief.lines.join('\n');
+    expect(text).toContain(basename(tmsStandinPath()));
+    expect(brief.lines.join('').replace(/\s+/g, '')).toContain(tmsStandinPath());
+  });
+
+  it('--verbose gives everything: the grid, the pinpoint, every explanation and the other calls', () => {
+    const full = cuipc([...SEED, '--verbose']);
+    expect(full.status).toBe(1);
+    expect(full.lines[3]).toMatch(/^FAILED: cudaIpcGetMemHandle/);
+    const text = full.lines.join('\n');
+    for (const part of ['Pinpoint', 'Why (most likely first)', 'Other failing calls (3):', 'rank 3 (pid', 'share graph inputs by copying']) expect(text).toContain(part);
+    expect(full.lines.length).toBeGreaterThan(100);
+  });
+});
+
+describe('answer helpers', () => {
+  it('rangeList joins runs of ranks', () => {
+    expect(rangeList([3, 0, 1, 2, 5])).toBe('0-3, 5');
+  });
+
+  it("fixesOf puts the launch's own fix first and leaves out what is no fix (the matrix hint)", () => {
+    const fixes = fixesOf({ id: 'x', title: 'T', likelihood: 'high', summary: '', evidence: [], tryNext: ['a', 'run `cuipc matrix` (same)', 'b'], launchFix: ['b'] });
+    expect(fixes).toEqual(['b', 'a']);
+  });
+});
