@@ -7,8 +7,10 @@ import { detectHazards, type Hazard } from '../env/hazards.js';
 import { basename } from 'node:path';
 import { splitLdPreload } from '../env/preload.js';
 import { RESERVED_ENV } from '../probe/options.js';
+import { isRayAssigned, visibilityOf, type SnapshotVisibility } from '../env/visibility.js';
 
-export type ChangeKind = 'variable' | 'preload-entry' | 'preload-order' | 'alloc-option';
+/** 'visibility': Ray's per-rank device assignment against a literal CUDA_VISIBLE_DEVICES (visibility.ts). */
+export type ChangeKind = 'variable' | 'preload-entry' | 'preload-order' | 'alloc-option' | 'visibility';
 
 export interface Change {
   /** Stable and unique: 'SGLANG_MEMORY_SAVER_CUDA_GRAPH', 'LD_PRELOAD+/x/libtms.so', 'PYTORCH_CUDA_ALLOC_CONF:expandable_segments'. */
@@ -32,7 +34,7 @@ export interface HeldFixed {
   variable: string;
   good: string | null;
   bad: string | null;
-  reason: 'run-specific' | 'set-by-probe' | 'excluded' | 'redacted' | 'given-with-env' | 'not-a-name';
+  reason: 'run-specific' | 'set-by-probe' | 'excluded' | 'redacted' | 'given-with-env' | 'not-a-name' | 'ray-assigned';
 }
 
 export interface ChangeModel {
@@ -40,6 +42,38 @@ export interface ChangeModel {
   heldFixed: HeldFixed[];
   /** GOOD's environment, the base every probe starts from. */
   base: Record<string, string>;
+  /** GOOD's and BAD's device visibility: a probe takes BAD's when the 'visibility' change is applied. */
+  visibility: { good: SnapshotVisibility; bad: SnapshotVisibility };
+}
+
+const VISIBLE = 'CUDA_VISIBLE_DEVICES';
+/** The id and label of the one change that stands for "each rank sees one device, as Ray assigns it". */
+export const PER_RANK_VISIBILITY = 'per-rank visibility';
+const PER_RANK_TEXT = 'per-rank (as Ray assigns)';
+
+/**
+ * A Ray-assigned CUDA_VISIBLE_DEVICES only says which GPU Ray gave the actor: against a literal
+ * value it is one change (per-rank visibility), and between two Ray-assigned sides none.
+ */
+function visibilityChange(good: EnvSnapshot, bad: EnvSnapshot): { change: Change | null; held: HeldFixed | null } | null {
+  const rayGood = isRayAssigned(good.visibility, good.environment);
+  const rayBad = isRayAssigned(bad.visibility, bad.environment);
+  if (!rayGood && !rayBad) return null;
+  const g = good.environment[VISIBLE] ?? null;
+  const b = bad.environment[VISIBLE] ?? null;
+  if (rayGood && rayBad) return { change: null, held: g === b ? null : { variable: VISIBLE, good: g, bad: b, reason: 'ray-assigned' } };
+  const literal = rayBad ? g : b;
+  const literalText = literal === null ? `${VISIBLE} unset` : `${VISIBLE}=${literal}`;
+  const change: Change = {
+    id: PER_RANK_VISIBILITY, kind: 'visibility', variable: VISIBLE, change: 'changed',
+    good: rayGood ? PER_RANK_TEXT : g, bad: rayBad ? PER_RANK_TEXT : b,
+    description: rayBad
+      ? `each rank sees one device, as Ray assigns it (BAD was captured in a Ray actor), instead of ${literalText}`
+      : `${literalText} instead of one device per rank as Ray assigns it (GOOD was captured in a Ray actor)`,
+    label: rayBad ? 'per-rank visibility, as Ray assigns it' : literalText,
+    hazards: [],
+  };
+  return { change, held: null };
 }
 
 /** Variables that only name paths or ids of one machine, one login or one run; held fixed unless --include names them. */
@@ -179,7 +213,11 @@ export function changesBetween(good: EnvSnapshot, bad: EnvSnapshot, scope: Scope
   const names = [...new Set([...Object.keys(good.environment), ...Object.keys(bad.environment)])].sort();
   const changes: Change[] = [];
   const heldFixed: HeldFixed[] = [];
+  const visibility = visibilityChange(good, bad);
+  if (visibility?.change) changes.push(visibility.change);
+  if (visibility?.held) heldFixed.push(visibility.held);
   for (const name of names) {
+    if (name === VISIBLE && visibility !== null) continue;
     const g = good.environment[name] ?? null;
     const b = bad.environment[name] ?? null;
     if (g === b) continue;
@@ -188,7 +226,7 @@ export function changesBetween(good: EnvSnapshot, bad: EnvSnapshot, scope: Scope
     changes.push(...variableChanges(name, good, bad, g, b));
   }
   changes.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
-  return { changes, heldFixed, base: { ...good.environment } };
+  return { changes, heldFixed, base: { ...good.environment }, visibility: { good: good.visibility ?? visibilityOf(good.environment), bad: bad.visibility ?? visibilityOf(bad.environment) } };
 }
 
 // The entries of `list` that are also in `order`, put in `order`'s sequence, slot by slot.
@@ -251,6 +289,12 @@ export function applyChanges(model: ChangeModel, applied: readonly Change[], bad
     if (c.bad === null) delete env[c.variable];
     else env[c.variable] = c.bad;
   }
+  // BAD's own value goes with its visibility (a Ray-assigned one is left out when replayed).
+  if (applied.some((c) => c.kind === 'visibility')) {
+    const b = bad.environment[VISIBLE];
+    if (b === undefined) delete env[VISIBLE];
+    else env[VISIBLE] = b;
+  }
   applyLdPreload(env, applied, bad.environment['LD_PRELOAD'] ?? null);
   for (const v of ALLOC_CONF) applyAllocConf(env, v, applied);
   return env;
@@ -259,4 +303,9 @@ export function applyChanges(model: ChangeModel, applied: readonly Change[], bad
 /** One key per distinct environment (the cache of one bisect). */
 export function environmentKey(env: Readonly<Record<string, string>>): string {
   return JSON.stringify(Object.keys(env).sort().map((k) => [k, env[k]]));
+}
+
+/** The visibility a probe of GOOD + `applied` replays with: BAD's when the visibility change is among them. */
+export function visibilityOfTrial(model: ChangeModel, applied: readonly Change[]): SnapshotVisibility {
+  return applied.some((c) => c.kind === 'visibility') ? model.visibility.bad : model.visibility.good;
 }

@@ -8,7 +8,7 @@ import { parseSnapshot, SnapshotFormatError } from '../env/read-snapshot.js';
 import { probe } from '../probe/index.js';
 import { ProbeUsageError, resolveProbeOptions, type ProbeOptions } from '../probe/options.js';
 import type { ProbeReport } from '../report/types.js';
-import { applyChanges, changesBetween, environmentKey, globToRegExp, type Change, type ChangeModel } from './changes.js';
+import { applyChanges, changesBetween, environmentKey, globToRegExp, visibilityOfTrial, type Change, type ChangeModel } from './changes.js';
 import { ddmin, worstCaseTests, type Outcome } from './ddmin.js';
 import { explainNone, foundAnswer } from './render.js';
 import {
@@ -90,14 +90,17 @@ class Runner {
   }
 }
 
-function trialFor(env: Record<string, string>, good: EnvSnapshot, label: string, model: ChangeModel, options: BisectOptions): Trial {
+function trialFor(applied: readonly Change[], bad: EnvSnapshot, good: EnvSnapshot, label: string, model: ChangeModel, options: BisectOptions): Trial {
+  const env = applyChanges(model, applied, bad);
   if ((options.launcher ?? 'plain') === 'ray') {
     // Under Ray the actors start from the cluster's environment; the searched variables go in as
     // runtime_env env_vars. An env var cannot be unset that way: an absent one is given empty.
+    // CUDA_VISIBLE_DEVICES is Ray's to assign: a runtime_env value would name another GPU than the actor's.
     const vars: Record<string, string> = {};
-    for (const v of [...new Set(model.changes.map((c) => c.variable))].sort()) vars[v] = env[v] ?? '';
+    for (const v of [...new Set(model.changes.map((c) => c.variable))].sort()) if (v !== 'CUDA_VISIBLE_DEVICES') vars[v] = env[v] ?? '';
     return { key: `ray:${environmentKey(vars)}`, options: { env: { ...vars, ...(options.env ?? {}) } } };
   }
+  const visibility = visibilityOfTrial(model, applied);
   const snapshot: EnvSnapshot = {
     ...good,
     label,
@@ -105,9 +108,10 @@ function trialFor(env: Record<string, string>, good: EnvSnapshot, label: string,
     relevant: Object.fromEntries(Object.entries(env).filter(([k]) => isCudaRelevant(k))),
     redacted: [],
     preload: [],
+    visibility,
     hazards: [],
   };
-  return { key: `plain:${environmentKey(env)}`, options: { envSnapshot: snapshot } };
+  return { key: `plain:${visibility.assignedBy}:${environmentKey(env)}`, options: { envSnapshot: snapshot } };
 }
 
 function sideOf(s: EnvSnapshot, report: ProbeReport): BisectSide {
@@ -148,10 +152,10 @@ export async function bisect(options: BisectOptions): Promise<BisectResult> {
     if (onProgress && !runner.hasCached(key)) onProgress({ probe: runner.probes.length + 1, atMost, role, applied, setSoFar });
   };
 
-  const goodTrial = trialFor(applyChanges(model, [], bad), good, `GOOD${good.label ? ` (${good.label})` : ''}`, model, options);
+  const goodTrial = trialFor([], bad, good, `GOOD${good.label ? ` (${good.label})` : ''}`, model, options);
   const badTrial: Trial = (options.launcher ?? 'plain') === 'ray'
-    ? trialFor(applyChanges(model, model.changes, bad), good, 'BAD', model, options)
-    : { key: `plain:${environmentKey(bad.environment)}`, options: { envSnapshot: bad } };
+    ? trialFor(model.changes, bad, good, 'BAD', model, options)
+    : { key: `plain:${model.visibility.bad.assignedBy}:${environmentKey(bad.environment)}`, options: { envSnapshot: bad } };
   announce('good', [], goodTrial.key);
   const goodReport = await runner.run(goodTrial, 'good', [], null);
   announce('bad', ids(model.changes), badTrial.key);
@@ -191,8 +195,7 @@ export async function bisect(options: BisectOptions): Promise<BisectResult> {
   }
 
   const test = async (subset: readonly Change[], role: BisectProbe['role']): Promise<Outcome> => {
-    const env = applyChanges(model, subset, bad);
-    const trial = trialFor(env, good, `GOOD + ${subset.length} change(s)`, model, options);
+    const trial = trialFor(subset, bad, good, `GOOD + ${subset.length} change(s)`, model, options);
     announce(role, ids(subset), trial.key);
     const report = await runner.run(trial, role, ids(subset), target);
     return verdictOf(report, target) === 'fails-same' ? 'fail' : verdictOf(report, target) === 'passes' ? 'pass' : 'unresolved';
@@ -217,7 +220,7 @@ export async function bisect(options: BisectOptions): Promise<BisectResult> {
     },
   });
   setSoFar = ids(minimal);
-  const finalReport = runner.cached(trialFor(applyChanges(model, minimal, bad), good, '', model, options).key);
+  const finalReport = runner.cached(trialFor(minimal, bad, good, '', model, options).key);
   if (finalReport?.pinpoint == null) throw new Error('bisect: the minimal set\'s probe is missing from the cache');
   const found = { ...common(), outcome: 'found', exitCode: 0, target, minimal, pinpoint: finalReport.pinpoint } as const;
   return { ...found, answer: foundAnswer(found) };

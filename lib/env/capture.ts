@@ -7,6 +7,7 @@ import { hostname, release, userInfo } from 'node:os';
 import { detectHazards, type Hazard, type ShmInfo } from './hazards.js';
 import { describeLdPreload, type PreloadEntry } from './preload.js';
 import filter from './relevant-variables.json' with { type: 'json' };
+import { visibilityOf, type RayContext, type SnapshotVisibility } from './visibility.js';
 
 export const ENV_SNAPSHOT_SCHEMA = 'cuipc.env-snapshot';
 export const ENV_SNAPSHOT_SCHEMA_VERSION = 1;
@@ -50,6 +51,8 @@ export interface EnvSnapshot {
   shm: ShmInfo | null;
   /** Visible devices, when the caller (the addon) supplied them. */
   devices?: DeviceIdentity[];
+  /** CUDA_VISIBLE_DEVICES and who chose it (Ray, for an actor); absent in snapshots of older versions. */
+  visibility?: SnapshotVisibility;
   hazards: Hazard[];
   /** What could not be read, and why. */
   notes: string[];
@@ -60,6 +63,8 @@ interface CaptureOptions {
   env?: Record<string, string | undefined>;
   label?: string;
   devices?: DeviceIdentity[];
+  /** What Ray said of this worker, where the caller could ask it. */
+  ray?: Partial<RayContext>;
   /** 'all' (default): every value except secret-looking ones; 'relevant': only CUDA-relevant values, other names only. */
   values?: 'all' | 'relevant';
   /** Read LD_PRELOAD files to describe them; default true. */
@@ -174,6 +179,7 @@ export function captureEnvironment(options: CaptureOptions = {}): EnvSnapshot {
     pidNamespace,
     cgroup: readCgroup(notes),
     shm,
+    visibility: visibilityOf(env, options.ray),
     hazards: [],
     notes,
   };

@@ -4,6 +4,7 @@
 import { ENV_SNAPSHOT_SCHEMA, ENV_SNAPSHOT_SCHEMA_VERSION, hazardsOfSnapshot, type EnvSnapshot } from './capture.js';
 import type { ShmInfo } from './hazards.js';
 import type { PreloadEntry } from './preload.js';
+import { parseVisibility } from './visibility.js';
 
 export class SnapshotFormatError extends Error {
   override readonly name = 'SnapshotFormatError';
@@ -108,6 +109,8 @@ export function parseSnapshot(data: unknown, source = 'snapshot'): EnvSnapshot {
       return { ordinal: d['ordinal'], uuid: d['uuid'], pciBusId: optionalString(d['pciBusId'], ''), name: optionalString(d['name'], '') };
     });
   }
+  const visibility = parseVisibility(data['visibility']);
+  if (visibility !== undefined) snapshot.visibility = visibility;
   snapshot.hazards = hazardsOfSnapshot(snapshot);
   return snapshot;
 }

@@ -2,7 +2,8 @@
 // or in one replayed from a snapshot, with every device visible or one per rank.
 import type { EnvSnapshot } from '../env/capture.js';
 import { parseSnapshot, SnapshotFormatError } from '../env/read-snapshot.js';
-import { environmentForReplay } from '../env/replay.js';
+import { environmentForReplay, replayVisibility } from '../env/replay.js';
+import { isRayAssigned } from '../env/visibility.js';
 import type { OptionSpec } from '../model/option-spec.js';
 import { PARENT_PID_ENV, RANK_ENV, RAY_ENV } from './rank-env.js';
 import { DEVICE_VISIBILITIES, type DeviceVisibility, type RankPlacement } from '../model/vocabulary.js';
@@ -44,6 +45,21 @@ export function visibleDeviceEntry(ordinal: number, ownList: string | undefined)
   return entry;
 }
 
+/**
+ * The environment whose devices the ranks choose from: a snapshot's (its CUDA_VISIBLE_DEVICES and
+ * CUIPC_SIM_DEVICES), except that a Ray-assigned CUDA_VISIBLE_DEVICES gives way to this process's
+ * (each rank then gets one of its devices); null without a snapshot (this process's own view).
+ */
+export function plainDeviceView(snapshot: EnvSnapshot | null, current: Record<string, string | undefined> = process.env): Record<string, string | undefined> | null {
+  if (snapshot === null) return null;
+  const view: Record<string, string | undefined> = environmentForReplay(snapshot, current);
+  if (isRayAssigned(snapshot.visibility, snapshot.environment)) {
+    if (current.CUDA_VISIBLE_DEVICES === undefined) delete view.CUDA_VISIBLE_DEVICES;
+    else view.CUDA_VISIBLE_DEVICES = current.CUDA_VISIBLE_DEVICES;
+  }
+  return view;
+}
+
 /** The environment every rank starts from, before the per-rank and the coordinator's variables. */
 export function plainBaseEnvironment(options: LaunchSpec, current: Record<string, string | undefined> = process.env): Record<string, string> {
   const base: Record<string, string> = {};
@@ -63,8 +79,10 @@ export function plainBaseEnvironment(options: LaunchSpec, current: Record<string
  * sees only its device (CUDA_VISIBLE_DEVICES) and uses ordinal 0, as under Ray.
  */
 export function plainLauncher(options: LaunchSpec, devices: number[], program: RankProgram): RankLauncher {
-  const perRank = plainSettings(options.launch)?.visibility === 'per-rank';
-  const ownList = process.env.CUDA_VISIBLE_DEVICES;
+  const settings = plainSettings(options.launch);
+  const perRank = settings?.visibility === 'per-rank';
+  // Ordinals count within the view the devices were assigned from (a replayed snapshot's, or this process's).
+  const ownList = (plainDeviceView(settings?.envSnapshot ?? null) ?? process.env).CUDA_VISIBLE_DEVICES;
   return {
     kind: 'plain',
     deviceFor: (rank: number, _placement: RankPlacement | null) => (perRank ? 0 : devices[rank]),
@@ -91,6 +109,7 @@ registerLauncher<PlainSettings>({
   summary: "the coordinator's own children (the default)",
   options: PLAIN_OPTIONS,
   coordinatorAssignsDevices: true,
+  deviceView: (settings) => plainDeviceView(settings.envSnapshot),
   resolve(given) {
     let envSnapshot: EnvSnapshot | null = null;
     if (given.envSnapshot !== undefined) {
@@ -102,7 +121,8 @@ registerLauncher<PlainSettings>({
         throw error;
       }
     }
-    return { visibility: given.visibility as DeviceVisibility, envSnapshot };
+    // An actor's snapshot replays with one device per rank, as Ray gave it one.
+    return { visibility: replayVisibility(envSnapshot, given.visibility as DeviceVisibility), envSnapshot };
   },
   describe: (settings) => ({
     visibility: settings.visibility,

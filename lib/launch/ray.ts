@@ -300,5 +300,11 @@ registerLauncher<RaySettings>({
     };
   },
   describe: ({ numGpus, placementStrategy, nosetVisibleDevices, address }) => ({ visibility: null, ray: { numGpus, placementStrategy, nosetVisibleDevices, address }, envSnapshot: null }),
-  create: (spec, _settings, _devices, program) => rayLauncher(spec, program),
+  create: (spec, _settings, _devices, program) => {
+    // Ray sets each actor's CUDA_VISIBLE_DEVICES to its GPU; a runtime_env value breaks its GPU bookkeeping (IndexError in the worker).
+    if (spec.env.CUDA_VISIBLE_DEVICES !== undefined) {
+      throw new LaunchUsageError('CUDA_VISIBLE_DEVICES cannot be given to Ray actors: Ray assigns each actor its GPU (--noset-visible-devices leaves every GPU visible instead)');
+    }
+    return rayLauncher(spec, program);
+  },
 });

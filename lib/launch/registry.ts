@@ -22,6 +22,11 @@ export interface LauncherDefinition<Settings extends object = object> {
    */
   readonly coordinatorAssignsDevices: boolean;
   /**
+   * The environment whose devices the coordinator counts and assigns from, when the ranks see
+   * other devices than this process (a replayed snapshot); absent or null: this process's.
+   */
+  deviceView?(settings: Settings): Record<string, string | undefined> | null;
+  /**
    * Checks its settings. `given` maps each of its options' library name to the checked value
    * (undefined: not given); custom rows are checked here. Throws LaunchUsageError when the
    * launch cannot be made as asked.

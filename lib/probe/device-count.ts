@@ -68,3 +68,24 @@ export function countDevicesWithoutCuda(env: Record<string, string | undefined>,
   }
   return seen.size;
 }
+
+/**
+ * How many devices the simulated device shows a process with environment `env`, read as
+ * native/sim/devices.cc reads it (CUIPC_SIM_DEVICES, default 1, at most 64; then
+ * CUDA_VISIBLE_DEVICES up to its first invalid or repeated entry). null where an entry is a UUID
+ * (the simulator's own answer is needed).
+ */
+export function countSimulatedDevices(env: Record<string, string | undefined>): number | null {
+  const raw = (env.CUIPC_SIM_DEVICES ?? '').trim();
+  const physical = /^\d{1,3}$/.test(raw) ? Math.min(Number(raw), 64) : 1;
+  const visible = env.CUDA_VISIBLE_DEVICES;
+  if (visible === undefined) return physical;
+  const seen = new Set<number>();
+  for (const entry of visible.split(',').map((e) => e.trim())) {
+    if (/^(GPU|SIM)-/i.test(entry)) return null;
+    const ordinal = /^\d{1,3}$/.test(entry) ? Number(entry) : -1;
+    if (ordinal < 0 || ordinal >= physical || seen.has(ordinal)) break;
+    seen.add(ordinal);
+  }
+  return seen.size;
+}

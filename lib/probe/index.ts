@@ -12,7 +12,7 @@ import { INPUT_ALLOCATORS, SHARE_STRATEGIES, type InputAllocator, type ShareStra
 import { getLauncher } from '../launch/builtin.js';
 import { LaunchUsageError, type RankLauncher, type RankProgram } from '../launch/launcher.js';
 import { coordinate } from './coordinator/index.js';
-import { countDevicesWithoutCuda } from './device-count.js';
+import { countDevicesWithoutCuda, countSimulatedDevices } from './device-count.js';
 import { devicesHint } from './early-init.js';
 import { assignDevices, ProbeUsageError, reportOptionsOf, resolveProbeOptions, type ProbeOptions, type ProbeRunControls, type ResolvedProbeOptions } from './options.js';
 
@@ -92,7 +92,17 @@ export async function runProbe(options: ProbeOptions & ProbeRunControls, interna
   // Plain ranks on a GPU: the count from the kernel driver's listing where that is exact
   // (device-count.ts), so that this process need not load CUDA; else CUDA's own answer.
   const launchDefinition = getLauncher(resolved.launch.kind);
-  const listed = resolved.backend === 'cuda' && launchDefinition.coordinatorAssignsDevices ? countDevicesWithoutCuda(process.env) : null;
+  // A replayed snapshot's ranks see its devices, not this process's: count in that view (device-count.ts).
+  const view = launchDefinition.coordinatorAssignsDevices ? launchDefinition.deviceView?.(resolved.launch.settings) ?? null : null;
+  const listed = !launchDefinition.coordinatorAssignsDevices
+    ? null
+    : resolved.backend === 'cuda'
+      ? countDevicesWithoutCuda(view ?? process.env)
+      : resolved.backend === 'sim' && view !== null ? countSimulatedDevices(view) : null;
+  if (listed === 0) {
+    const why = `no device is visible in the ranks' environment (CUDA_VISIBLE_DEVICES=${JSON.stringify(view?.CUDA_VISIBLE_DEVICES ?? null)}, CUIPC_SIM_DEVICES=${JSON.stringify(view?.CUIPC_SIM_DEVICES ?? null)})`;
+    return abortedBeforeStart(resolved, resolved.devices ?? [], { reason: 'no-driver', message: why }, null);
+  }
   let simulated: boolean | null = null;
   let deviceCount = listed ?? 0;
   if (listed === null) {

@@ -91,6 +91,20 @@ describe('bisect: a minimal set among many differences', () => {
     expect(result.answer).toMatch(/needs both the torch_memory_saver preload entry \(.*\) and SGLANG_MEMORY_SAVER_CUDA_GRAPH=1$/);
   }, 120_000);
 
+  it("the seed from a snapshot taken inside a Ray actor: Ray's CUDA_VISIBLE_DEVICES is per-rank visibility, never the cause", async () => {
+    const good = shell({ CUIPC_SIM_DEVICES: '2' });
+    // The actor's GPU was Ray's device 1: a literal CUDA_VISIBLE_DEVICES=1 would hide device 1 from rank 1.
+    const bad = shell({ ...IRRELEVANT, CUIPC_SIM_DEVICES: '2', RAY_RAYLET_PID: '4242', CUDA_VISIBLE_DEVICES: '1', LD_PRELOAD: standin, SGLANG_MEMORY_SAVER_CUDA_GRAPH: '1' }, 'ray actor');
+    expect(bad.visibility?.assignedBy).toBe('ray');
+    const result = await run({ good, bad });
+    expect(result.changes.filter((c) => c.variable === 'CUDA_VISIBLE_DEVICES').map((c) => [c.id, c.kind, c.bad])).toEqual([['per-rank visibility', 'visibility', 'per-rank (as Ray assigns)']]);
+    expect(result.outcome).toBe('found');
+    if (result.outcome !== 'found') return;
+    expect(result.minimal.map((c) => c.id)).toEqual([`LD_PRELOAD+${standin}`, 'SGLANG_MEMORY_SAVER_CUDA_GRAPH']);
+    expect(result.probes.every((p) => p.verdict !== 'aborted' && p.abort === null)).toBe(true);
+    expect(renderBisect(result)).not.toMatch(/CUDA_VISIBLE_DEVICES=1/);
+  }, 120_000);
+
   it('is deterministic: the same snapshots give the same probes and the same set', async () => {
     const good = shell();
     const bad = shell({ A_1: '1', B_2: '2', NCCL_NVLS_ENABLE: '1', LD_PRELOAD: interposer, CUIPC_INTERPOSER_REGION: 'all', Z_9: '9' });
@@ -132,7 +146,8 @@ describe('bisect: no set', () => {
     const result = await run({ good: shell(), bad: shell({ NCCL_NVLS_ENABLE: '1', CUDA_DEVICE_MAX_CONNECTIONS: '1', PYTHONPATH: '/opt/x' }) });
     expect(result).toMatchObject({ outcome: 'none', exitCode: 1, reason: 'bad-passes', good: { result: 'passed' }, bad: { result: 'passed' } });
     expect(result.probeCount).toBe(2);
-    expect(renderBisect(result)).toMatch(/BAD passes: nothing to bisect\.\n\nAnswer: BAD passes with the plain launcher: the environment differences do not make this probe fail/);
+    expect(renderBisect(result)).toMatch(/^Answer: BAD passes with the plain launcher: the environment differences do not make this probe fail/);
+    expect(renderBisect(result)).toMatch(/BAD passes: nothing to bisect\./);
   }, 60_000);
 
   it('GOOD that fails: stops after GOOD and BAD, shows what each found, exit 1', async () => {

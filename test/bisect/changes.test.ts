@@ -1,7 +1,7 @@
 // The change model: what counts as one change, what is held fixed, and the environment that
 // GOOD + a set of changes gives (no probes run here).
 import { describe, expect, it } from 'vitest';
-import { applyChanges, changesBetween, globToRegExp, type Change } from '../../lib/bisect/changes.js';
+import { applyChanges, changesBetween, globToRegExp, visibilityOfTrial, type Change } from '../../lib/bisect/changes.js';
 import { captureEnvironment, REDACTED, type EnvSnapshot } from '../../lib/env/capture.js';
 
 const snap = (env: Record<string, string>, label = 'x'): EnvSnapshot => captureEnvironment({ env, label, inspectFiles: false });
@@ -96,5 +96,37 @@ describe('applyChanges', () => {
     expect(m.changes.map((c) => [c.id, c.change])).toEqual([['LD_PRELOAD-/x.so', 'removed'], ['PYTORCH_ALLOC_CONF:expandable_segments', 'removed']]);
     expect(applyChanges(m, m.changes, b)).toEqual(b.environment);
     expect(m.changes[0]?.label).toBe('no LD_PRELOAD entry x.so');
+  });
+});
+
+describe('changesBetween: a snapshot taken in a Ray actor', () => {
+  const RAY = { RAY_RAYLET_PID: '7', RAY_JOB_ID: '01000000' };
+  it('a Ray-assigned CUDA_VISIBLE_DEVICES against a shell is one change, per-rank visibility, that names no ordinal', () => {
+    const good = snap({ ...BASE });
+    const bad = snap({ ...BASE, ...RAY, CUDA_VISIBLE_DEVICES: '2' });
+    const model = changesBetween(good, bad);
+    const [change] = model.changes;
+    expect(model.changes).toHaveLength(1);
+    expect(change).toMatchObject({ id: 'per-rank visibility', kind: 'visibility', variable: 'CUDA_VISIBLE_DEVICES', good: null, bad: 'per-rank (as Ray assigns)' });
+    expect(`${change?.label} ${change?.description}`).not.toMatch(/=2/);
+    expect(visibilityOfTrial(model, []).assignedBy).toBe('environment');
+    expect(visibilityOfTrial(model, model.changes).assignedBy).toBe('ray');
+    expect(applyChanges(model, model.changes, bad).CUDA_VISIBLE_DEVICES).toBe('2');
+  });
+
+  it('the same literal value on both sides is still a change when only one side had it from Ray', () => {
+    const model = changesBetween(snap({ ...BASE, CUDA_VISIBLE_DEVICES: '0' }), snap({ ...BASE, ...RAY, CUDA_VISIBLE_DEVICES: '0' }));
+    expect(model.changes.map((c) => c.id)).toEqual(['per-rank visibility']);
+  });
+
+  it('two actors on different GPUs differ in nothing: the ordinals are held fixed as Ray-assigned', () => {
+    const model = changesBetween(snap({ ...BASE, ...RAY, CUDA_VISIBLE_DEVICES: '0' }), snap({ ...BASE, ...RAY, CUDA_VISIBLE_DEVICES: '3' }));
+    expect(model.changes).toEqual([]);
+    expect(model.heldFixed).toContainEqual({ variable: 'CUDA_VISIBLE_DEVICES', good: '0', bad: '3', reason: 'ray-assigned' });
+  });
+
+  it('GOOD in an actor, BAD in a shell with a literal list: the literal value is the change', () => {
+    const model = changesBetween(snap({ ...BASE, ...RAY, CUDA_VISIBLE_DEVICES: '1' }), snap({ ...BASE, CUDA_VISIBLE_DEVICES: '0,1' }));
+    expect(model.changes.map((c) => [c.id, c.label])).toEqual([['per-rank visibility', 'CUDA_VISIBLE_DEVICES=0,1']]);
   });
 });

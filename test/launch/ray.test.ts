@@ -269,6 +269,7 @@ describe('cuipc probe --launcher ray: options refused before anything starts', (
     [{ ray: { numGpus: 2 } }, /num GPUs must be above 0 and at most 1/],
     [{ ray: { placementStrategy: 'RANDOM' as never } }, /placement strategy must be one of/],
     [{ coordinatorHost: 'a b' }, /coordinator host/],
+    [{ env: { CUDA_VISIBLE_DEVICES: '2' } }, /CUDA_VISIBLE_DEVICES cannot be given to Ray actors: Ray assigns each actor its GPU/],
   ])('%j is refused before anything starts', async (options, why) => {
     const refused = probe({ backend: 'sim', launcher: 'ray', ranks: 2, ...options });
     await expect(refused).rejects.toThrow(ProbeUsageError);

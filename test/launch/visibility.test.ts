@@ -111,3 +111,43 @@ describe('plain launcher, ranks in a captured environment', () => {
     expect(withRay.stderr).toMatch(/environment snapshot applies to launcher plain/);
   });
 });
+
+describe('plain launcher, a snapshot taken inside a Ray actor (issue 21)', () => {
+  // What a Ray worker's environment holds: Ray's marks and the actor's GPU as CUDA_VISIBLE_DEVICES.
+  const actorEnv = (extra: Record<string, string> = {}) => ({ ...process.env, RAY_RAYLET_PID: '4242', RAY_JOB_ID: '01000000', CUDA_VISIBLE_DEVICES: '2', ...extra });
+
+  it('replays with one device per rank, as Ray assigns, instead of the literal ordinal of the actor\'s GPU', async () => {
+    const snapshot = captureEnvironment({ env: actorEnv(), label: 'actor', inspectFiles: false });
+    expect(snapshot.visibility).toMatchObject({ cudaVisibleDevices: '2', assignedBy: 'ray', ray: { jobId: '01000000' } });
+    const report = await run({ ranks: 4, envSnapshot: JSON.parse(JSON.stringify(snapshot)) });
+    expect(report.result).toBe('passed');
+    expect(report.options.launch?.visibility).toBe('per-rank');
+    expect(report.ranks.map((r) => r.placement?.cudaVisibleDevices)).toEqual(['0', '1', '2', '3']);
+    expect(report.ranks.every((r) => r.device?.ordinal === 0)).toBe(true);
+  });
+
+  it('a literal CUDA_VISIBLE_DEVICES outside Ray is replayed as it was', async () => {
+    const { RAY_JOB_ID: _j, RAY_RAYLET_PID: _p, ...shellEnv } = actorEnv({ CUDA_VISIBLE_DEVICES: '1,3' });
+    const snapshot = captureEnvironment({ env: shellEnv, inspectFiles: false });
+    expect(snapshot.visibility?.assignedBy).toBe('environment');
+    const report = await run({ ranks: 2, envSnapshot: snapshot });
+    expect(report.result).toBe('passed');
+    expect(report.options.launch?.visibility).toBe('all');
+    expect(report.ranks.map((r) => r.placement?.cudaVisibleDevices)).toEqual(['1,3', '1,3']);
+    expect(report.ranks.map((r) => r.device?.ordinal)).toEqual([0, 1]);
+  });
+
+  it("counts the devices the snapshot's ranks see, not this process's: a snapshot that saw 2 of 4 devices runs 4 ranks on 2", async () => {
+    const snapshot = captureEnvironment({ env: { ...process.env, CUIPC_SIM_DEVICES: '2' }, label: 'two devices', inspectFiles: false });
+    const report = await run({ ranks: 4, envSnapshot: snapshot });
+    expect(report.result).toBe('passed');
+    expect(report.ranks.map((r) => r.requestedDevice)).toEqual([0, 1, 0, 1]);
+  });
+
+  it('a snapshot that sees no device aborts before any rank starts, naming the variables', async () => {
+    const snapshot = captureEnvironment({ env: { ...process.env, CUDA_VISIBLE_DEVICES: '' }, inspectFiles: false });
+    const report = await run({ ranks: 2, envSnapshot: snapshot });
+    expect(report.result).toBe('aborted');
+    expect(report.abort?.message).toMatch(/no device is visible in the ranks' environment \(CUDA_VISIBLE_DEVICES="", CUIPC_SIM_DEVICES="4"\)/);
+  });
+});
