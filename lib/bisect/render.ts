@@ -78,9 +78,22 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
+/** What to change in BAD's launch: the hazard table's remedies for the minimal set, else GOOD's value back. */
+export function bisectFixes(r: BisectFound): string[] {
+  const fixes = r.minimal.flatMap((c) => {
+    const remedies = c.hazards.flatMap((h) => (h.remedy ? [h.remedy] : []));
+    return remedies.length ? remedies : [c.good === null ? `launch without ${c.label}` : `give ${c.variable} GOOD's value (${c.good})`];
+  });
+  return [...new Set(fixes)];
+}
+
 export function renderBisect(r: BisectResult): string {
   const s = r.settings;
-  const out: string[] = [];
+  // The answer first (issue 23), then what to change, then how it was found.
+  const out: string[] = [`Answer: ${r.answer}.`];
+  const fix = r.outcome === 'found' ? bisectFixes(r) : [];
+  if (fix.length) out.push('Fix:', ...fix.map((f) => `  - ${f}`));
+  out.push('');
   out.push(`cuipc bisect${r.simulated ? ' [SIMULATED device]' : ''}: launcher ${s.launcher}, ${s.ranks} ranks, ${s.inputs} inputs x ${s.bytes} B, --alloc ${s.alloc} --share ${s.share}`);
   out.push(sideLine('GOOD', r.good), sideLine('BAD ', r.bad));
   const held = r.heldFixed.length === 0 ? '' : `; ${r.heldFixed.length} held fixed (${r.heldFixed.map((h) => h.variable).join(', ')})`;
@@ -98,7 +111,6 @@ export function renderBisect(r: BisectResult): string {
   } else {
     out.push(`Could not run: ${r.message}`);
   }
-  out.push('', `Answer: ${r.answer}.`);
-  out.push(`${r.probeCount} probe(s) in ${seconds(r.totalMs)}${r.cacheHits > 0 ? ` (${r.cacheHits} more answered by an identical environment already probed)` : ''}.`);
+  out.push('', `${r.probeCount} probe(s) in ${seconds(r.totalMs)}${r.cacheHits > 0 ? ` (${r.cacheHits} more answered by an identical environment already probed)` : ''}.`);
   return `${out.join('\n')}\n`;
 }

@@ -17,8 +17,10 @@ library provides cudaMalloc (an LD_PRELOAD interposer shows here), each device's
 and PCI bus id, the peer-access matrix, a real cudaMalloc + cudaIpcGetMemHandle per device,
 and the launch-environment hazards of this process.
 
-Exit status: 0 all fine; 1 legacy IPC export fails on a device; 3 no driver, no runtime
-or no device (nothing could be checked); 4 internal error (a bug in cuipc).
+Exit status: 0 all fine; 1 legacy IPC export fails on a device, or the environment has a
+[high] hazard (one that breaks CUDA IPC under SGLang or PyTorch; the report says which and
+what to change); 3 no driver, no runtime or no device (nothing could be checked); 4 internal
+error (a bug in cuipc).
 
 Examples:
   cuipc doctor

@@ -142,7 +142,7 @@ Examples:
         ...(line.enabled ? { onProgress: (p: ProbeProgress) => line.update(`cuipc probe: ${describeProgress(p)}`) } : {}),
       };
       const { value: report } = await interruptible((interrupt) => runProbe(options, { interrupt })).finally(() => line.clear());
-      emit(flags, report, renderProbeReport(report, { width: terminalWidth(process.stdout), brief: flags.verbose !== true }));
+      emit(flags, report, renderProbeReport(report, { width: terminalWidth(process.stdout), brief: flags.verbose !== true, env: process.env }));
       return report.exitCode;
     });
   });

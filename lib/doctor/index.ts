@@ -98,7 +98,9 @@ export async function runDoctor(options: { backend?: 'cuda' | 'sim' | 'auto' } =
   } else if (count === 0) {
     report.verdict = 'no-device';
     report.summary = `The driver and runtime loaded, but no device is visible (${deviceCount.name}: ${deviceCount.message}).` +
-      (process.env.CUDA_VISIBLE_DEVICES !== undefined ? ` CUDA_VISIBLE_DEVICES is '${process.env.CUDA_VISIBLE_DEVICES}'.` : '');
+      (process.env.CUDA_VISIBLE_DEVICES === ''
+        ? ' CUDA_VISIBLE_DEVICES is set but empty, which hides every device: unset it or name the devices (CUDA_VISIBLE_DEVICES=0,1).'
+        : process.env.CUDA_VISIBLE_DEVICES !== undefined ? ` CUDA_VISIBLE_DEVICES is '${process.env.CUDA_VISIBLE_DEVICES}'.` : '');
   } else if (devices.some((d) => !d.legacyIpc?.works)) {
     report.verdict = 'ipc-broken';
     report.summary = 'Legacy CUDA IPC export does not work on every device (see the device rows).';
@@ -108,9 +110,33 @@ export async function runDoctor(options: { backend?: 'cuda' | 'sim' | 'auto' } =
   return report;
 }
 
-/** 0 all fine, 1 a check failed, 3 nothing could be checked (no driver or no device). */
+/** 0 all fine, 1 a check failed or a [high] hazard is in the environment, 3 nothing could be checked (no driver or no device). */
 export function doctorExitCode(report: DoctorReport): number {
-  return report.verdict === 'ok' ? 0 : report.verdict === 'ipc-broken' ? 1 : 3;
+  if (report.verdict === 'ok') return highHazards(report).length > 0 ? 1 : 0;
+  return report.verdict === 'ipc-broken' ? 1 : 3;
+}
+
+function highHazards(report: DoctorReport): DoctorReport['hazards'] {
+  return report.hazards.filter((h) => h.severity === 'high');
+}
+
+/** The line doctor opens with, and what to change (the hazards' remedies; the simulated device without a GPU). */
+export function doctorAnswer(report: DoctorReport): { headline: string; fix: string[] } {
+  const high = highHazards(report);
+  const fix = [...new Set(high.flatMap((h) => (h.remedy ? [h.remedy] : [`remove ${h.variable} from the launch environment`])))];
+  if (report.verdict === 'no-driver' || report.verdict === 'no-device') {
+    return { headline: `COULD NOT CHECK: ${report.summary}`, fix: [...fix, 'no GPU here? cuipc runs on its simulated device: --backend sim (or CUIPC_BACKEND=sim)'] };
+  }
+  if (report.verdict === 'ipc-broken') {
+    const broken = report.devices.flatMap((d, i) => (d.legacyIpc && !d.legacyIpc.works ? [i] : []));
+    const step = report.devices[broken[0]]?.legacyIpc?.steps.find((x) => !x.ok);
+    return { headline: `FAILED: legacy IPC export fails on device(s) ${broken.join(', ')}${step ? ` (${step.call} -> ${step.code} ${step.name})` : ''}`, fix };
+  }
+  if (high.length > 0) {
+    const h = high[0];
+    return { headline: `HAZARD [high]: ${h.variable}=${h.value}: ${h.effect}${high.length > 1 ? ` (+${high.length - 1} more [high])` : ''}`, fix };
+  }
+  return { headline: `OK: ${report.summary}`, fix };
 }
 
 function versionText(v: number | null | undefined): string {
@@ -120,6 +146,10 @@ function versionText(v: number | null | undefined): string {
 export function renderDoctor(report: DoctorReport): string {
   const out: string[] = [];
   if (report.simulated) out.push('*** SIMULATED DEVICE -- not a GPU; answers follow recorded H200 behaviour ***', '');
+  const answer = doctorAnswer(report);
+  out.push(answer.headline);
+  if (answer.fix.length) out.push('Fix:', ...answer.fix.map((f) => `  - ${f}`));
+  out.push('');
   const l = report.loader;
   out.push('Libraries');
   out.push(`  driver   ${l.driver ? `${l.driver.path} (CUDA ${versionText(l.driver.version)}, via ${l.driver.source})` : 'NOT FOUND'}`);

@@ -2,7 +2,7 @@
 // line that says what failed, where and why, then what to change, the user's own launch first;
 // the evidence follows. Probe, matrix, trace and the Markdown report all start from here.
 import { describeProvenance } from './provenance.js';
-import type { Explanation, ProbeReport } from './types.js';
+import type { Explanation, MatrixReport, ProbeReport } from './types.js';
 
 /** The verdict in one line, and the fixes to print under "Fix:" (most direct first). */
 export interface Answer {
@@ -42,8 +42,11 @@ export function fixesOf(e: Explanation | undefined): string[] {
   return [...new Set([...(e.launchFix ?? []), ...e.tryNext])].filter((f) => !NOT_A_FIX.test(f));
 }
 
-/** The answer of a probe report, whatever its result. */
-export function probeAnswer(report: ProbeReport): Answer {
+/**
+ * The answer of a probe report, whatever its result. `env`: the environment the probe ran in
+ * (the CLI's), for what the report cannot know itself: an empty CUDA_VISIBLE_DEVICES.
+ */
+export function probeAnswer(report: ProbeReport, env: Readonly<Record<string, string | undefined>> = {}): Answer {
   if (report.result === 'passed') {
     const verify = report.ranks.map((r) => r.verify).filter((v) => v !== undefined);
     const bytes = verify.reduce((n, v) => n + v.bytesChecked, 0);
@@ -54,6 +57,12 @@ export function probeAnswer(report: ProbeReport): Answer {
     const a = report.abort;
     const where = a.rank !== undefined && !a.message.includes(`rank ${a.rank}`) ? ` (rank ${a.rank}, step ${a.step ?? '?'}, call in flight: ${a.call ?? 'unknown'})` : '';
     const head = a.reason === 'interrupted' ? 'INTERRUPTED' : `COULD NOT RUN (${a.reason})`;
+    if (a.reason === 'no-driver' && emptyVisibleDevices(report, env)) {
+      return {
+        headline: `COULD NOT RUN (no device): CUDA_VISIBLE_DEVICES is set but empty, which hides every GPU (${a.message})`,
+        fix: ['unset CUDA_VISIBLE_DEVICES, or name the devices (CUDA_VISIBLE_DEVICES=0,1)', ...noDriverFix(report)],
+      };
+    }
     return { headline: `${head}: ${a.message}${where}`, fix: noDriverFix(report) };
   }
   const p = report.pinpoint;
@@ -66,9 +75,14 @@ export function probeAnswer(report: ProbeReport): Answer {
   };
 }
 
+/** CUDA_VISIBLE_DEVICES='' in the probe's environment (and not set otherwise for the ranks): every device hidden. */
+function emptyVisibleDevices(report: ProbeReport, env: Readonly<Record<string, string | undefined>>): boolean {
+  return env.CUDA_VISIBLE_DEVICES === '' && !report.options.envKeys.includes('CUDA_VISIBLE_DEVICES');
+}
+
 /** Without a driver, the one fix is the simulated device (or the right devices). */
 function noDriverFix(report: ProbeReport): string[] {
-  if (report.result !== 'aborted' || report.abort.reason !== 'no-driver') return [];
+  if (report.result !== 'aborted' || report.abort.reason !== 'no-driver' || report.options.backend === 'sim') return [];
   return ['no GPU here? run on the simulated device: --backend sim (or CUIPC_BACKEND=sim)'];
 }
 
@@ -102,4 +116,22 @@ export function keyEvidence(report: ProbeReport): string[] {
   const hazards = (rank?.hazards ?? []).filter((h) => h.severity === 'high');
   if (hazards.length) out.push(`environment hazards [high]: ${hazards.map((h) => h.id).join(', ')}`);
   return out;
+}
+
+/** The answer of a matrix: which cells fail, and a share strategy that works for every allocator. */
+export function matrixAnswer(report: MatrixReport): Answer {
+  const ran = report.cells.filter((c) => c.status !== 'skipped');
+  const bad = ran.filter((c) => c.status !== 'passed');
+  if (bad.length === 0) return { headline: `PASSED: all ${ran.length} cells that apply pass here (every allocator x share strategy)`, fix: [] };
+  const byShare = new Map<string, string[]>();
+  for (const c of bad) byShare.set(c.share, [...(byShare.get(c.share) ?? []), c.alloc]);
+  const which = [...byShare].map(([share, allocs]) => `${share} with ${allocs.join(', ')}`).join('; ');
+  const first = bad[0];
+  const how = first.step !== undefined && first.call !== undefined ? ` (first: ${first.step}: ${first.call} -> ${first.code ?? '?'}${first.name ? ` ${first.name}` : ''})` : '';
+  const allocs = [...new Set(ran.map((c) => c.alloc))];
+  const everywhere = [...new Set(ran.map((c) => c.share))].filter((share) => allocs.every((a) => ran.some((c) => c.alloc === a && c.share === share && c.status === 'passed')));
+  const fix = everywhere.length
+    ? everywhere.map((share) => `--share ${share} passes with every allocator here${share === 'copy' ? ' (in SGLang the v1 path, SGLANG_OPT_USE_CUSTOM_ALL_REDUCE_V2=0, or the upstream fix)' : ''}`)
+    : report.remedies.filter((r) => !r.working.includes('ipc')).map((r) => r.advice);
+  return { headline: `${bad.length} of ${ran.length} cells FAIL: ${which}${how}`, fix };
 }

@@ -2,7 +2,7 @@
 // then the evidence: brief (the CLI's default) only the facts behind the answer (about 30 lines
 // at 80 columns); in full (--verbose, and the library's default) everything: every rank and
 // device, the rank x step grid, the pinpoint and all explanations. A report from the simulated device says so first.
-import { answerLines, keyEvidence, probeAnswer, rangeList } from './answer.js';
+import { answerLines, keyEvidence, matrixAnswer, probeAnswer, rangeList } from './answer.js';
 import { interposedAbortOf } from './interposed-abort.js';
 import { describeProvenance } from './provenance.js';
 import { fitText } from './text.js';
@@ -90,6 +90,8 @@ export interface RenderOptions {
   width?: number;
   /** Only the answer, the fix and the key evidence (the CLI's default, about 30 lines); default: everything, answer first. */
   brief?: boolean;
+  /** The environment the probe ran in (the CLI's), for hints the report cannot hold: an empty CUDA_VISIBLE_DEVICES. */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** A probe's steps, alike ranks and alike neighbouring steps together: "ranks 0-3: init..capture ok, export FAIL, ...". */
@@ -125,10 +127,10 @@ function runLine(report: ProbeReport): string {
 }
 
 /** The default report: the answer, the fix, the facts behind them, and how to see the rest. */
-function renderProbeSummary(report: ProbeReport, width: number): string {
+function renderProbeSummary(report: ProbeReport, width: number, env: RenderOptions['env']): string {
   const out: string[] = [];
   if (report.simulated) out.push(SIMULATED_BANNER, '');
-  out.push(...answerLines(probeAnswer(report), 3), ...warningLines(report));
+  out.push(...answerLines(probeAnswer(report, env), 3), ...warningLines(report));
   const evidence = [...keyEvidence(report), ...(report.result === 'passed' ? [] : stepSummary(report))];
   if (report.abort) {
     const a = report.abort;
@@ -149,10 +151,10 @@ function renderProbeSummary(report: ProbeReport, width: number): string {
 
 export function renderProbeReport(report: ProbeReport, options: RenderOptions = {}): string {
   const width = options.width ?? Infinity;
-  if (options.brief) return renderProbeSummary(report, width);
+  if (options.brief) return renderProbeSummary(report, width, options.env);
   const out: string[] = [];
   if (report.simulated) out.push(SIMULATED_BANNER, '');
-  out.push(...answerLines(probeAnswer(report)), ...warningLines(report), '');
+  out.push(...answerLines(probeAnswer(report, options.env)), ...warningLines(report), '');
   const o = report.options;
   out.push(runLine(report));
   if (o.launch) out.push(launchLine(o.launch));
@@ -237,6 +239,7 @@ export function renderProbeReport(report: ProbeReport, options: RenderOptions = 
 export function renderMatrixReport(report: MatrixReport, options: RenderOptions = {}): string {
   const out: string[] = [];
   if (report.simulated) out.push(SIMULATED_BANNER, '');
+  out.push(...answerLines(matrixAnswer(report)), '');
   const o = report.options;
   out.push(`cuipc matrix${report.simulated ? ' (SIMULATED)' : ''}: ${o.ranks} rank(s), ${o.inputs} input(s) x ${o.bytes} bytes, --capture-mode ${o.captureMode}, backend ${o.backend}`, '');
   const allocs = INPUT_ALLOCATORS.filter((a) => report.cells.some((c) => c.alloc === a));

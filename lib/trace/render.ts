@@ -2,6 +2,7 @@
 // (unless verbose); otherwise per process: the first failing call, its pointer's provenance
 // and origin, the capture state, the environment hazards, and the explanation.
 import { formatHazard } from '../env/hazards.js';
+import { answerLines, causeOf, fixesOf, type Answer } from '../report/answer.js';
 import { describeProvenance } from '../report/provenance.js';
 import { callCodeText } from './codes.js';
 import type { TraceFailure } from './failure.js';
@@ -83,6 +84,18 @@ export interface RenderOptions {
   commandStatus?: { code: number | null; signal: string | null };
 }
 
+/** The answer a failing trace opens with: the first process's first failing call, where and why. */
+export function traceAnswer(s: TraceSummary): Answer | null {
+  const failing = s.processes.filter((p) => p.firstFailure !== null);
+  const p = failing.find((x) => x.failureKind === 'ipc') ?? failing[0];
+  if (!p?.firstFailure) return null;
+  const c = p.firstFailure.call;
+  const text = callCodeText(c);
+  const top = p.firstFailure.explanations[0];
+  const more = failing.length > 1 ? ` (and ${failing.length - 1} other process(es))` : '';
+  return { headline: `FAILED: ${c.call} -> ${c.code} (${text.message}) in process ${p.pid ?? '?'}${more}${top ? `: ${causeOf(top)}` : ''}`, fix: fixesOf(top) };
+}
+
 export function renderTraceSummary(s: TraceSummary, options: RenderOptions = {}): string {
   const verbose = options.verbose === true;
   if (!verbose && summaryIsQuiet(s)) return '';
@@ -99,6 +112,8 @@ export function renderTraceSummary(s: TraceSummary, options: RenderOptions = {})
     );
     return `${out.join('\n')}\n`;
   }
+  const answer = traceAnswer(s);
+  if (answer) out.push(...answerLines(answer, verbose ? Infinity : 3), '');
   out.push(
     `cuipc trace: ${exited}${s.processes.length} process(es) used CUDA${s.run ? ` (run ${s.run})` : ''}; ` +
       `${s.failing} with a failing traced call${s.untraced ? `, ${s.untraced} NOT traced` : ''}.${s.dir ? ` Traces: ${s.dir}` : ''}`,

@@ -5,7 +5,9 @@ import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { tmsStandinPath } from '../../lib/binding/native.js';
-import { fixesOf, rangeList } from '../../lib/report/answer.js';
+import { fixesOf, probeAnswer, rangeList } from '../../lib/report/answer.js';
+import { buildProbeReport } from '../../lib/report/build.js';
+import { run } from './fixtures.js';
 
 const bin = fileURLToPath(new URL('../../bin/cuipc.js', import.meta.url));
 const SEED = ['probe', '--backend', 'sim', '--ranks', '4', '--env', `LD_PRELOAD=${tmsStandinPath()}`, '--env', 'SGLANG_MEMORY_SAVER_CUDA_GRAPH=true'];
@@ -59,5 +61,24 @@ describe('answer helpers', () => {
   it("fixesOf puts the launch's own fix first and leaves out what is no fix (the matrix hint)", () => {
     const fixes = fixesOf({ id: 'x', title: 'T', likelihood: 'high', summary: '', evidence: [], tryNext: ['a', 'run `cuipc matrix` (same)', 'b'], launchFix: ['b'] });
     expect(fixes).toEqual(['b', 'a']);
+  });
+});
+
+describe('a probe that found no device', () => {
+  const noDriver = (backend: 'cuda' | 'sim') =>
+    buildProbeReport(run({ options: { ...run().options, backend }, ranks: [], abort: { reason: 'no-driver', message: 'cudaGetDeviceCount returned 35 cudaErrorInsufficientDriver' } }));
+
+  it('names --backend sim on a machine without a GPU', () => {
+    const answer = probeAnswer(noDriver('cuda'));
+    expect(answer.headline).toMatch(/^COULD NOT RUN \(no-driver\): cudaGetDeviceCount returned 35/);
+    expect(answer.fix.join('\n')).toContain('--backend sim');
+    expect(probeAnswer(noDriver('sim')).fix.join('\n')).not.toContain('--backend sim'); // already on it
+  });
+
+  it('names an empty CUDA_VISIBLE_DEVICES as such, not as a missing driver', () => {
+    const answer = probeAnswer(noDriver('cuda'), { CUDA_VISIBLE_DEVICES: '' });
+    expect(answer.headline).toMatch(/^COULD NOT RUN \(no device\): CUDA_VISIBLE_DEVICES is set but empty/);
+    expect(answer.fix[0]).toMatch(/unset CUDA_VISIBLE_DEVICES/);
+    expect(probeAnswer(noDriver('cuda'), { CUDA_VISIBLE_DEVICES: '0' }).headline).not.toMatch(/empty/);
   });
 });
