@@ -94,7 +94,10 @@ describe('coordinator with fake ranks', () => {
       coordinatorSimulated: true,
       interrupt: interrupt.signal,
       onProgress: (progress) => {
-        if (progress.ranks[1]?.call === 'cudaIpcOpenMemHandle' && !interrupt.signal.aborted) interrupt.abort('SIGINT');
+        // Rank 0's early calls and rank 1's hang arrive on two connections in either order: the
+        // signal comes once rank 0 has said its call returned and rank 1 is stuck, whichever is last.
+        const rank0Returned = progress.connected === 2 && progress.ranks[0]?.call === null;
+        if (rank0Returned && progress.ranks[1]?.call === 'cudaIpcOpenMemHandle' && !interrupt.signal.aborted) interrupt.abort('SIGINT');
       },
     });
     assertValidReport(report);
