@@ -25,6 +25,8 @@ export const CUIPC_VARIABLES: readonly CuipcVariable[] = [
   { name: 'CUIPC_INTERPOSER_HANDLE_TYPE', setBy: 'you', readBy: ['native/interposer'], does: '`fd`: the VMM interposer asks cuMemCreate for a POSIX-fd shareable handle type' },
   { name: 'CUIPC_PROBE_VERIFY', setBy: 'you', readBy: ['lib/probe'], does: '`copy`: ranks verify by copying peer inputs, as a build without kernels does, even where the kernels are available' },
   { name: 'CUIPC_RAY_STARTUP_TIMEOUT_S', setBy: 'you', readBy: ['lib/launch'], does: "seconds the Ray launcher waits for Ray to start and place the actors before `--timeout` starts counting" },
+  { name: 'CUIPC_NODE', setBy: 'you', readBy: ['python/cuipc_ray'], does: '`cuipc_ray.probe()` in Python: the Node.js program that runs the probe (default: `node` on PATH)' },
+  { name: 'CUIPC_CLI', setBy: 'you', readBy: ['python/cuipc_ray'], does: "`cuipc_ray.probe()` in Python: cuipc's `bin/cuipc.js` (default: `cuipc` on PATH, else the source tree the package sits in)" },
   { name: 'CUIPC_TRACE_LIBRARY', setBy: 'you', readBy: ['lib/trace'], does: '`cuipc trace`: the CUPTI injection library to use instead of the shipped one' },
   { name: 'CUIPC_LIBCUPTI', setBy: 'you', readBy: ['native/trace'], does: 'the `libcupti.so` the tracer loads (no newer than the driver)' },
   { name: 'CUIPC_TRACE_DIR', setBy: 'you', readBy: ['lib/trace', 'native/trace'], does: 'the folder traces are written to (`cuipc trace --out` sets it for the traced program)' },

@@ -58,6 +58,8 @@ export interface PythonOptionKey {
   above?: number;
   default?: unknown;
   description: string;
+  /** The CLI's flag (cuipc_ray.probe() runs the CLI); absent for a library-only option. */
+  flag?: string;
 }
 
 /** The keys python/cuipc_ray accepts for a probe, snake_case, each with what it takes. */
@@ -69,6 +71,7 @@ export function pythonOptionKeys(rows: readonly OptionSpec[]): Record<string, Py
     if (row.type === 'integer') Object.assign(key, { min: row.min, max: row.max });
     if (row.type === 'number') Object.assign(key, { above: row.above, max: row.max });
     if (row.type !== 'custom' && row.default !== undefined) key.default = row.default;
+    if (row.flag !== null) key.flag = row.flag;
     keys[pythonKey(row)] = key;
   }
   return keys;

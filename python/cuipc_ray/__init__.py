@@ -19,12 +19,20 @@ Python code that already holds a Ray session can call run_probe_ranks(spec) itse
   startup_timeout_s (float), sim_devices (int or None: a local Ray this driver starts
   declares that many simulated devices as GPUs, for cuipc's simulated backend).
 Only Ray itself is needed; nothing else outside the standard library.
+
+For Ray users (`pip install` of this folder): capture_env(label=...) takes the snapshot
+`cuipc env capture --json` takes, in pure Python (inside an actor, no Node needed), and
+probe(ranks=4, **options) runs a probe through the cuipc CLI and returns its report as a dict.
 """
 import os
 import signal
 import subprocess
 import threading
 import time
+
+from .api import ProbeError, probe
+from .capture import capture_env
+from .probe_options import check_probe_options
 
 NOSET_ENV = "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES"
 SIM_DEVICES_ENV = "CUIPC_SIM_DEVICES"
@@ -36,7 +44,8 @@ DEFAULT_STARTUP_TIMEOUT_S = 120.0
 # How often the driver's waits look at the stop event.
 POLL_S = 0.2
 
-__all__ = ["run_probe_ranks", "check_spec", "SpecError", "PlacementError", "Stopped", "NOSET_ENV", "STRATEGIES"]
+__all__ = ["run_probe_ranks", "check_spec", "SpecError", "PlacementError", "Stopped", "NOSET_ENV", "STRATEGIES",
+           "capture_env", "probe", "ProbeError", "check_probe_options"]
 
 
 class SpecError(ValueError):
