@@ -91,7 +91,7 @@ export async function runProbe(ranks: number, inputs: number, backend: Backend, 
     CUIPC_BENCH_RSS_DIR: rssDir,
     ...(options.timelineDir ? { CUIPC_BENCH_TIMELINE_DIR: options.timelineDir } : {}),
   };
-  const args = [cliPath(), 'probe', '--ranks', String(ranks), '--inputs', String(inputs), '--backend', backend, '--json', reportPath, '--quiet'];
+  const args = [cliPath(), 'probe', '--ranks', String(ranks), '--inputs', String(inputs), '--backend', backend, '-o', reportPath, '--quiet'];
   try {
     const spawnedAtMs = performance.timeOrigin + performance.now();
     const t0 = nowNs();

@@ -58,7 +58,7 @@ unset one is given empty: Ray cannot unset a variable).
 
 Examples:
   cuipc bisect shell.json actor.json --ranks 2
-  cuipc bisect shell.json actor.json --launcher ray --json bisect.json
+  cuipc bisect shell.json actor.json --launcher ray -o bisect.json
   cuipc bisect - actor.json --backend sim --exclude 'NCCL_*'
 
 Exit status: 0 a minimal set was found; 1 none: GOOD fails, BAD passes, or the failure is not
@@ -79,9 +79,9 @@ export function registerBisectCommand(program: Command): void {
   command.action(async (goodPath: string, badPath: string, flags: BisectFlags) => {
     try {
       if (flags.envSnapshot !== undefined) throw new ProbeUsageError('--env-snapshot: bisect builds every probe\'s environment from GOOD and BAD');
-      if (typeof flags.json === 'string') {
+      if (flags.out !== undefined) {
         const inputs = [{ path: goodPath, label: 'GOOD' }, { path: badPath, label: 'BAD' }].filter((i) => i.path !== '-');
-        checkOutput(flags.json, '--json', flags.envFrom !== undefined ? [...inputs, { path: flags.envFrom, label: '--env-from' }] : inputs);
+        checkOutput(flags.out, '--out', flags.envFrom !== undefined ? [...inputs, { path: flags.envFrom, label: '--env-from' }] : inputs);
       }
       const good = snapshotArgument('GOOD', goodPath);
       const bad = snapshotArgument('BAD', badPath);
@@ -95,7 +95,7 @@ export function registerBisectCommand(program: Command): void {
       if (!flags.quiet && flags.json !== true) process.stdout.write(renderBisect(result));
       if (flags.json === true) process.stdout.write(json);
       process.exitCode = result.exitCode;
-      if (typeof flags.json === 'string') writeOutputFile(flags.json, json, '--json');
+      if (flags.out !== undefined) writeOutputFile(flags.out, json, '--out');
     } catch (error) {
       if (error instanceof ProbeUsageError || error instanceof FileUsageError) {
         process.stderr.write(`cuipc: ${error.message}\n`);

@@ -1,4 +1,4 @@
-import { Option } from 'commander';
+import { Option, type Command } from 'commander';
 import { checkOutput } from './files.js';
 
 /** Exit statuses shared by every command: the README's "Exit status" sentence lists them. */
@@ -30,28 +30,39 @@ export function writeJson(value: unknown): void {
   process.stdout.write(toJson(value) + '\n');
 }
 
+/** The help group of the output flags, in every command. */
+export const OUTPUT_GROUP = 'Output:';
+
 /**
- * The one meaning of `--json` in every command: alone, the JSON document goes to stdout
- * instead of the text report; with FILE, the text report goes to stdout and the JSON to FILE
- * (checked writable before anything runs).
+ * The one JSON contract of every command: `--json` prints the JSON document on stdout instead
+ * of the text; `-o/--out FILE` writes it to FILE (checked writable before anything runs) and
+ * the text is still printed. `--json` takes no value, so it never swallows the next argument.
  */
-export function jsonOption(what: string): Option {
-  return new Option('--json [file]', `${what} as JSON: alone, on stdout instead of the text; with FILE, written to FILE and the text still printed`);
+export function addOutputOptions(command: Command, what: string): Command {
+  return command
+    .addOption(new Option('--json', `${what} as JSON on stdout, instead of the text`).helpGroup(OUTPUT_GROUP))
+    .addOption(new Option('-o, --out <file>', `write ${what} as JSON to FILE (the text is still printed)`).helpGroup(OUTPUT_GROUP));
 }
 
-export type JsonFlag = boolean | string | undefined;
-
-/** Where the text and the JSON go for a `--json` flag (see jsonOption). */
-export function outputPlan(flag: JsonFlag): { text: boolean; stdoutJson: boolean; file: string | null } {
-  if (typeof flag === 'string') return { text: true, stdoutJson: false, file: flag };
-  return { text: flag !== true, stdoutJson: flag === true, file: null };
+/** The output flags as commander gives them. */
+export interface OutputFlags {
+  json?: boolean;
+  out?: string;
 }
 
-/** Why the --json FILE cannot be written, or is one of `inputs` (checked before anything runs), or null. */
+/** Said where `--json FILE` (the old form) left FILE as an extra argument. */
+export const JSON_TAKES_NO_FILE = '--json takes no FILE: it prints the JSON on stdout; to write a file, use -o FILE (or --out FILE)';
+
+/** Where the text and the JSON go for the output flags (see addOutputOptions). */
+export function outputPlan(flags: OutputFlags): { text: boolean; stdoutJson: boolean; file: string | null } {
+  return { text: flags.json !== true, stdoutJson: flags.json === true, file: flags.out ?? null };
+}
+
+/** Why the --out FILE cannot be written, or is one of `inputs` (checked before anything runs), or null. */
 export function jsonFileProblem(plan: ReturnType<typeof outputPlan>, inputs: ReadonlyArray<{ path: string; label: string }> = []): string | null {
   if (plan.file === null) return null;
   try {
-    checkOutput(plan.file, '--json', inputs);
+    checkOutput(plan.file, '--out', inputs);
     return null;
   } catch (error) {
     return (error as Error).message;

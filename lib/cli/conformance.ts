@@ -7,7 +7,7 @@ import { packageRoot } from '../binding/native.js';
 import { runConformance, type ConformanceRecording } from '../conformance/cells.js';
 import { compareRecordings } from '../conformance/compare.js';
 import { renderRecording } from '../conformance/render.js';
-import { backendOption, EXIT, toJson } from './common.js';
+import { addOutputOptions, backendOption, EXIT, toJson, type OutputFlags } from './common.js';
 import { checkOutput, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
 
 /** Where the package keeps the recordings it ships (the simulated device is held to h200.json). */
@@ -40,13 +40,15 @@ export function checkRecording(data: unknown): ConformanceRecording {
 }
 
 export function registerConformanceCommand(program: Command): void {
-  program
-    .command('conformance')
-    .description('Record what this GPU and driver answer to every IPC-relevant call, cell by cell')
-    .addOption(backendOption())
-    .option('--device <ordinal>', 'the device to record on', '0')
-    .option('--json [file]', 'write the recording as JSON (to stdout, or to file)')
-    .option('--compare <file>', "compare with a reference recording (a file, or 'h200' for the shipped one); exit 1 on any difference")
+  addOutputOptions(
+    program
+      .command('conformance')
+      .description('Record what this GPU and driver answer to every IPC-relevant call, cell by cell')
+      .addOption(backendOption())
+      .option('--device <ordinal>', 'the device to record on', '0')
+      .option('--compare <file>', "compare with a reference recording (a file, or 'h200' for the shipped one); exit 1 on any difference"),
+    'the recording',
+  )
     .addHelpText(
       'after',
       `
@@ -64,19 +66,19 @@ of that name is in the current folder.
 
 Examples:
   cuipc conformance                           # a table for a person
-  cuipc conformance --json mygpu.json         # keep a recording
+  cuipc conformance -o mygpu.json            # keep a recording
   cuipc conformance --compare h200.json       # what differs on this machine from the H200
 
 Exit status: 0 recorded (and matching, with --compare); 1 differs from the reference;
 2 bad usage (unreadable reference); 3 no device could be initialised; 4 internal error (a bug
 in cuipc).`,
     )
-    .action(async (opts: { backend?: 'cuda' | 'sim' | 'auto'; device: string; json?: string | boolean; compare?: string }) => {
+    .action(async (opts: { backend?: 'cuda' | 'sim' | 'auto'; device: string; compare?: string } & OutputFlags) => {
       // Number('') is 0: the text itself must be an ordinal.
       if (!/^\d+$/.test(opts.device.trim())) throw new RangeError(`--device must be a device ordinal (0, 1, ...), got '${opts.device}'`);
       const device = Number(opts.device);
       const referencePath = opts.compare !== undefined ? resolveReference(opts.compare) : undefined;
-      if (typeof opts.json === 'string') checkOutput(opts.json, '--json', referencePath !== undefined ? [{ path: referencePath, label: '--compare' }] : []);
+      if (opts.out !== undefined) checkOutput(opts.out, '--out', referencePath !== undefined ? [{ path: referencePath, label: '--compare' }] : []);
       let reference: ConformanceRecording | undefined;
       if (referencePath !== undefined && opts.compare !== undefined) {
         const text = readCappedText(referencePath, READ_CAPS.conformance, '--compare');
@@ -89,7 +91,7 @@ in cuipc).`,
       }
       const recording = await runConformance({ backend: opts.backend, device });
       const mismatches = reference ? compareRecordings(reference, recording) : undefined;
-      if (typeof opts.json === 'string') writeOutputFile(opts.json, toJson(recording) + '\n', '--json');
+      if (opts.out !== undefined) writeOutputFile(opts.out, toJson(recording) + '\n', '--out');
       if (opts.json === true) process.stdout.write(toJson(recording) + '\n');
       else process.stdout.write(renderRecording(recording, mismatches) + '\n');
       process.exitCode = recording.cells.length === 0 ? EXIT.couldNotRun : mismatches && mismatches.length > 0 ? EXIT.failureFound : EXIT.ok;

@@ -1,14 +1,16 @@
 import type { Command } from 'commander';
 import { doctorExitCode, renderDoctor, runDoctor } from '../doctor/index.js';
-import { backendOption, EXIT, jsonOption, outputPlan, toJson, type JsonFlag } from './common.js';
+import { addOutputOptions, backendOption, EXIT, outputPlan, toJson, type OutputFlags } from './common.js';
 import { checkWritable, FileUsageError, FileWriteError, writeOutputFile } from './files.js';
 
 export function registerDoctorCommand(program: Command): void {
-  program
-    .command('doctor')
-    .description('What cuipc loaded, the devices and their physical identity, peer access, and whether legacy IPC export works')
-    .addOption(backendOption())
-    .addOption(jsonOption('the report'))
+  addOutputOptions(
+    program
+      .command('doctor')
+      .description('What cuipc loaded, the devices and their physical identity, peer access, and whether legacy IPC export works')
+      .addOption(backendOption()),
+    'the report',
+  )
     .addHelpText(
       'after',
       `
@@ -24,14 +26,14 @@ error (a bug in cuipc).
 
 Examples:
   cuipc doctor
-  cuipc doctor --json doctor.json
+  cuipc doctor -o doctor.json
   CUDA_VISIBLE_DEVICES=1 cuipc doctor
   cuipc doctor --backend sim        # the simulated device, no GPU needed`,
     )
-    .action(async (opts: { backend?: 'cuda' | 'sim' | 'auto'; json?: JsonFlag }) => {
-      const plan = outputPlan(opts.json);
+    .action(async (opts: { backend?: 'cuda' | 'sim' | 'auto' } & OutputFlags) => {
+      const plan = outputPlan(opts);
       try {
-        if (plan.file) checkWritable(plan.file, '--json');
+        if (plan.file) checkWritable(plan.file, '--out');
       } catch (error) {
         if (!(error instanceof FileUsageError)) throw error;
         process.stderr.write(`cuipc doctor: ${error.message}\n`);
@@ -44,7 +46,7 @@ Examples:
       process.exitCode = doctorExitCode(report);
       if (plan.file) {
         try {
-          writeOutputFile(plan.file, toJson(report) + '\n', '--json');
+          writeOutputFile(plan.file, toJson(report) + '\n', '--out');
         } catch (error) {
           if (!(error instanceof FileWriteError)) throw error;
           process.stderr.write(`cuipc doctor: ${error.message}\n`);

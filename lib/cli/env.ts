@@ -4,8 +4,8 @@ import { captureEnvironment, type DeviceIdentity, type EnvSnapshot } from '../en
 import { diffEnvironments } from '../env/diff.js';
 import { parseSnapshot, SnapshotFormatError } from '../env/read-snapshot.js';
 import { renderEnvDiff, renderSnapshot } from '../env/render.js';
-import { type CommandIo, EXIT, jsonFileProblem, jsonOption, outputPlan, processIo } from './common.js';
-import { checkWritable, FileUsageError, FileWriteError, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
+import { addOutputOptions, type CommandIo, EXIT, jsonFileProblem, outputPlan, processIo, type OutputFlags } from './common.js';
+import { FileUsageError, FileWriteError, READ_CAPS, readCappedText, writeOutputFile } from './files.js';
 
 const EXIT_OK = EXIT.ok;
 const EXIT_USAGE = EXIT.usage;
@@ -17,33 +17,22 @@ export interface EnvCommandOptions {
 
 export type EnvCommandIo = CommandIo;
 
-export interface CaptureCommandOptions {
-  /** --json alone: the snapshot on stdout instead of the report; --json FILE: written to FILE. */
-  json?: boolean | string;
-  /** The older spelling of --json FILE (kept: scripts use it); with --json alone, both happen. */
-  out?: string;
+/** --json: the snapshot on stdout instead of the report; -o/--out FILE: written to FILE. */
+export interface CaptureCommandOptions extends OutputFlags {
   label?: string;
   onlyCudaValues?: boolean;
 }
 
 /** Runs `env capture`; returns the exit status. */
 export async function runEnvCapture(opts: CaptureCommandOptions, io: EnvCommandIo = processIo, options: EnvCommandOptions = {}): Promise<number> {
-  const plan = outputPlan(opts.json);
-  if (plan.file !== null && opts.out !== undefined) {
-    // Two names for the one snapshot file: neither may be silently dropped.
-    io.stderr(`cuipc env capture: --json ${plan.file} and --out ${opts.out} both name the snapshot file; give one (--out FILE is the older spelling of --json FILE)\n`);
+  const plan = outputPlan(opts);
+  const problem = jsonFileProblem(plan);
+  if (problem !== null) {
+    io.stderr(`cuipc env capture: ${problem}\n`);
     return EXIT_USAGE;
   }
-  const file = plan.file ?? opts.out;
-  const flag = plan.file !== null ? '--json' : '--out';
-  if (file !== undefined) {
-    try {
-      checkWritable(file, flag);
-    } catch (err) {
-      io.stderr(`cuipc env capture: ${(err as Error).message}\n`);
-      return EXIT_USAGE;
-    }
-  }
+  const file = plan.file ?? undefined;
+  const flag = '--out';
   let devices: DeviceIdentity[] | undefined;
   try {
     devices = options.listDevices ? await options.listDevices() : undefined;
@@ -92,8 +81,8 @@ export function readSnapshotFile(path: string): EnvSnapshot {
 }
 
 /** Runs `env diff A B`; returns the exit status. */
-export function runEnvDiff(fileA: string, fileB: string, opts: { json?: boolean | string }, io: EnvCommandIo = processIo): number {
-  const plan = outputPlan(opts.json);
+export function runEnvDiff(fileA: string, fileB: string, opts: OutputFlags, io: EnvCommandIo = processIo): number {
+  const plan = outputPlan(opts);
   const problem = jsonFileProblem(plan, [{ path: fileA, label: 'snapshot A' }, { path: fileB, label: 'snapshot B' }]);
   if (problem !== null) {
     io.stderr(`cuipc env diff: ${problem}\n`);
@@ -116,7 +105,7 @@ export function runEnvDiff(fileA: string, fileB: string, opts: { json?: boolean 
   io.stdout(plan.stdoutJson ? json : renderEnvDiff(diff, { a: a.label ?? fileA, b: b.label ?? fileB }));
   if (plan.file !== null) {
     try {
-      writeOutputFile(plan.file, json, '--json');
+      writeOutputFile(plan.file, json, '--out');
     } catch (err) {
       if (!(err instanceof FileWriteError)) throw err;
       io.stderr(`cuipc env diff: ${err.message}\n`);
@@ -129,29 +118,29 @@ export function runEnvDiff(fileA: string, fileB: string, opts: { json?: boolean 
 const CAPTURE_HELP = `
 What it records: the CUDA-relevant variables (CUDA_*, NCCL_*, PYTORCH_*, TORCH_*, SGLANG_*,
 VLLM_*, RAY_*, TMS_*, LD_PRELOAD, LD_LIBRARY_PATH, ...) with their values; every other
-variable's name (values of names that look secret -- TOKEN, KEY, SECRET, PASSWORD -- are
-redacted); each LD_PRELOAD entry (does it replace cudaMalloc/cudaFree? is it
+variable with its value too, redacted where the name looks secret (TOKEN, KEY, SECRET,
+PASSWORD; --only-cuda-values keeps only their names); each LD_PRELOAD entry (does it replace cudaMalloc/cudaFree? is it
 torch_memory_saver's hook?); the PID namespace, cgroup, /dev/shm size, user and host; and the
 hazards found in all that (what each does to CUDA IPC, and the evidence).
 
 Examples:
   # inside a Ray actor (e.g. from the actor's code: subprocess.run([...]) in its own environment)
-  npx cuipc env capture --json --out actor.json --label actor
+  npx cuipc env capture -o actor.json --label actor
   # in the shell where the server works when launched by hand
-  npx cuipc env capture --json --out shell.json --label shell
+  npx cuipc env capture -o shell.json --label shell
   # then compare
   npx cuipc env diff shell.json actor.json
 `;
 
 const DIFF_HELP = `
-A and B are files written by \`cuipc env capture --json --out FILE\`. CUDA-relevant
+A and B are files written by \`cuipc env capture -o FILE\`. CUDA-relevant
 differences come first, most severe first, each with what it does to CUDA IPC on the side
 that has it (an LD_PRELOAD allocator interposer, expandable_segments:True, a different PID
 namespace, ...); then the other differences.
 
 Example:
-  npx cuipc env capture --json --out shell.json --label shell
-  # ... and inside the Ray actor:  npx cuipc env capture --json --out actor.json --label actor
+  npx cuipc env capture -o shell.json --label shell
+  # ... and inside the Ray actor:  npx cuipc env capture -o actor.json --label actor
   npx cuipc env diff shell.json actor.json
 
 Exit status: 0 when the diff was produced (differences or not), 2 when a file is missing,
@@ -172,26 +161,22 @@ CUDA_VISIBLE_DEVICES, PID namespace, ...). Capture both, then diff them.
 ${CAPTURE_HELP.split('\n').filter((l) => /^\s+(#|npx)/.test(l)).join('\n')}
 `);
 
-  env
-    .command('capture')
-    .description('snapshot this process\'s environment and report its CUDA IPC hazards')
-    .addOption(jsonOption('the snapshot (schema cuipc.env-snapshot, version 1; what `cuipc env diff` reads)'))
-    .option('--out <file>', 'the same as --json FILE (the older spelling)')
+  addOutputOptions(env.command('capture').description('snapshot this process\'s environment and report its CUDA IPC hazards'), 'the snapshot (what `cuipc env diff` reads)')
     .option('--label <name>', 'a name for this capture, shown in diffs (e.g. actor, shell)')
-    .option('--only-cuda-values', 'store values only for CUDA-relevant variables; other variables keep their names only')
+    .option('--only-cuda-values', 'store values only for CUDA-relevant variables; every other variable keeps its name only')
     .addHelpText('after', CAPTURE_HELP)
     .action(async (opts: CaptureCommandOptions) => {
       process.exitCode = await runEnvCapture(opts, processIo, options);
     });
 
-  env
+  const diff = env
     .command('diff')
     .description('compare two snapshots: CUDA-relevant differences first, with what each does to IPC')
     .argument('<a>', 'snapshot file A (e.g. the shell capture)')
-    .argument('<b>', 'snapshot file B (e.g. the Ray actor capture)')
-    .addOption(jsonOption('the diff (schema cuipc.env-diff, version 1)'))
+    .argument('<b>', 'snapshot file B (e.g. the Ray actor capture)');
+  addOutputOptions(diff, 'the diff')
     .addHelpText('after', DIFF_HELP)
-    .action((a: string, b: string, opts: { json?: boolean | string }) => {
+    .action((a: string, b: string, opts: OutputFlags) => {
       process.exitCode = runEnvDiff(a, b, opts);
     });
 }

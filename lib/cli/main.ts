@@ -5,7 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { CuipcLoadError, packageRoot } from '../binding/native.js';
 import { openCuda } from '../cuda/index.js';
 import type { DeviceIdentity } from '../env/capture.js';
-import { EXIT } from './common.js';
+import { EXIT, JSON_TAKES_NO_FILE } from './common.js';
 import { FileUsageError, FileWriteError, why } from './files.js';
 import { ProbeUsageError } from '../probe/options.js';
 import { registerBisectCommand } from './bisect.js';
@@ -98,6 +98,8 @@ export async function main(argv: string[], program: Command = buildProgram()): P
   } catch (error) {
     const { status, message } = failureOf(error);
     if (message !== '') process.stderr.write(message);
+    // `--json FILE`, the old form: FILE is left over as an argument; say what to write instead.
+    if (error instanceof CommanderError && error.code === 'commander.excessArguments' && argv.includes('--json')) process.stderr.write(`cuipc: ${JSON_TAKES_NO_FILE}\n`);
     process.exitCode = status;
   }
 }

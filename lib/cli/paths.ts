@@ -4,7 +4,7 @@
 // would pass without having tested anything.
 import type { Command } from 'commander';
 import { LIBRARY_IDS, shippedLibraries, type ShippedLibrary } from '../binding/libraries.js';
-import { type CommandIo, EXIT, processIo, toJson } from './common.js';
+import { addOutputOptions, type CommandIo, EXIT, processIo, toJson, type OutputFlags } from './common.js';
 import { checkWritable, FileUsageError, FileWriteError, writeOutputFile } from './files.js';
 
 export type PathsIo = CommandIo;
@@ -27,7 +27,7 @@ export function renderPaths(libraries: readonly ShippedLibrary[]): string {
 /** Prints one library's path (nothing else, for $(...)) or all of them; returns the exit status. */
 export function runPaths(
   name: string | undefined,
-  opts: { json?: string | boolean },
+  opts: OutputFlags,
   io: PathsIo = processIo,
   libraries: readonly ShippedLibrary[] = shippedLibraries(),
 ): number {
@@ -46,10 +46,10 @@ export function runPaths(
     return EXIT.ok;
   }
   const document = { kind: 'paths', libraries };
-  if (typeof opts.json === 'string') {
+  if (opts.out !== undefined) {
     try {
-      checkWritable(opts.json, '--json');
-      writeOutputFile(opts.json, toJson(document) + '\n', '--json');
+      checkWritable(opts.out, '--out');
+      writeOutputFile(opts.out, toJson(document) + '\n', '--out');
     } catch (error) {
       if (!(error instanceof FileUsageError || error instanceof FileWriteError)) throw error;
       io.stderr(`cuipc paths: ${error.message}\n`);
@@ -62,11 +62,13 @@ export function runPaths(
 }
 
 export function registerPathsCommand(program: Command): void {
-  program
-    .command('paths')
-    .description('where the shipped libraries are on this install (simulated device, interposer, trace library), for LD_PRELOAD and CUDA_INJECTION64_PATH')
-    .argument('[name]', `print only this library's path: ${LIBRARY_IDS.join(', ')}`)
-    .option('--json [file]', 'write the list as JSON (to stdout, or to file)')
+  addOutputOptions(
+    program
+      .command('paths')
+      .description('where the shipped libraries are on this install (simulated device, interposer, trace library), for LD_PRELOAD and CUDA_INJECTION64_PATH')
+      .argument('[name]', `print only this library's path: ${LIBRARY_IDS.join(', ')}`),
+    'the list',
+  )
     .addHelpText(
       'after',
       `
@@ -89,7 +91,7 @@ Examples:
   cuipc paths --json
   cuipc probe --ranks 4 --env LD_PRELOAD=$(cuipc paths interposer)`,
     )
-    .action((name: string | undefined, opts: { json?: string | boolean }) => {
+    .action((name: string | undefined, opts: OutputFlags) => {
       process.exitCode = runPaths(name, opts);
     });
 }

@@ -1,14 +1,15 @@
 // The probe's command-line flags, made from the option table (lib/probe/option-table.ts and the
 // launchers' rows): one flag per row, its help from the row's description and default, grouped
 // as the row says; and the flags back into ProbeOptions by the rows' paths. `cuipc probe`,
-// `matrix` and `bisect` share them; only the output flags (--json, --quiet) and --env-from are
-// the CLI's own.
+// `matrix` and `bisect` share them; only the output flags (--json, -o/--out, --quiet,
+// --verbose) and --env-from are the CLI's own.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SnapshotFormatError } from '../env/read-snapshot.js';
 import { choicesOf, optionName, type OptionSpec } from '../model/option-spec.js';
 import { probeOptionTable } from '../probe/option-table.js';
 import { parseDeviceList, parseEnvAssignment, parseEnvFile, ProbeUsageError, type ProbeOptions } from '../probe/options.js';
 import { readSnapshotFile } from './env.js';
+import { addOutputOptions, OUTPUT_GROUP } from './common.js';
 import { checkOutput, READ_CAPS, readCappedText } from './files.js';
 
 /** What commander gives the action: one attribute per flag (camel-cased), plus the CLI's own. */
@@ -17,7 +18,8 @@ export interface CommonFlags {
   envFrom?: string;
   /** The old spelling, refused with a pointer to --env-from (Node 20 owns --env-file). */
   envFile?: string;
-  json?: string | true;
+  json?: boolean;
+  out?: string;
   quiet?: boolean;
   verbose?: boolean;
   [flag: string]: unknown;
@@ -89,15 +91,15 @@ function flagRows(exclude: readonly string[], rows: readonly OptionSpec[] = prob
   return rows.filter((row) => row.flag !== null && !exclude.includes(optionName(row)));
 }
 
-/** Adds every probe flag (less `exclude`) and the CLI's own: --env-from, --json, --quiet. */
+/** Adds every probe flag (less `exclude`) and the CLI's own: --env-from, --json, -o/--out, --quiet, --verbose. */
 export function addProbeOptions(command: Command, exclude: readonly string[] = [], rows: readonly OptionSpec[] = probeOptionTable()): Command {
   for (const row of flagRows(exclude, rows)) command.addOption(optionOf(row));
-  return command
+  command
     .addOption(new Option('--env-from <file>', "variables for the ranks' environment, one KEY=VALUE per line (formerly --env-file)").helpGroup(GROUP_TITLES.environment))
-    .addOption(new Option('--env-file <file>').hideHelp())
-    .addOption(new Option('--json [file]', 'write the report as JSON to the file, or to stdout without one').helpGroup('Output:'))
-    .addOption(new Option('--quiet', 'no text report (the exit status still tells)').helpGroup('Output:'))
-    .addOption(new Option('-v, --verbose', 'the whole report: every rank, step and call, every explanation').helpGroup('Output:'));
+    .addOption(new Option('--env-file <file>').hideHelp());
+  return addOutputOptions(command, 'the report')
+    .addOption(new Option('-q, --quiet', 'no text report (the exit status still tells)').helpGroup(OUTPUT_GROUP))
+    .addOption(new Option('-v, --verbose', 'the whole report: every rank, step and call, every explanation').helpGroup(OUTPUT_GROUP));
 }
 
 /** Node 20 reads `--env-file` itself (it scans every argument), so cuipc calls it --env-from. */
@@ -116,12 +118,12 @@ function setAt(target: Record<string, unknown>, path: readonly string[], value: 
 /** The flags as ProbeOptions: each given flag at its row's path; files read (--env-from, --env-snapshot). */
 export function toOptions(flags: CommonFlags, exclude: readonly string[] = []): ProbeOptions {
   if (flags.envFile !== undefined) throw new ProbeUsageError(ENV_FILE_RENAMED);
-  if (typeof flags.json === 'string') {
+  if (flags.out !== undefined) {
     const inputs = [
       { path: flags.envFrom, label: '--env-from' },
       { path: flags.envSnapshot as string | undefined, label: '--env-snapshot' },
     ];
-    checkOutput(flags.json, '--json', inputs.filter((i): i is { path: string; label: string } => i.path !== undefined));
+    checkOutput(flags.out, '--out', inputs.filter((i): i is { path: string; label: string } => i.path !== undefined));
   }
   const options: Record<string, unknown> = {};
   for (const row of flagRows(exclude)) {

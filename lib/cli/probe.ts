@@ -21,8 +21,8 @@ const MATRIX_EXCLUDES = ['alloc', 'share'];
 function emit(flags: CommonFlags, document: object, text: string): void {
   const json = `${JSON.stringify(document, null, 2)}\n`;
   if (!flags.quiet && flags.json !== true) process.stdout.write(text);
-  if (typeof flags.json === 'string') writeOutputFile(flags.json, json, '--json');
-  else if (flags.json === true) process.stdout.write(json);
+  if (flags.json === true) process.stdout.write(json);
+  if (flags.out !== undefined) writeOutputFile(flags.out, json, '--out');
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -124,7 +124,7 @@ Examples:
                                                      what expandable segments do to the export
   cuipc probe --ranks 2 --alloc vmm                  VMM inputs, without PyTorch
   cuipc probe --alloc vmm --share copy               the upstream fix
-  cuipc probe --env-from actor.env --json out.json   in a Ray actor's environment, report as JSON
+  cuipc probe --env-from actor.env -o out.json       in a Ray actor's environment, JSON to out.json
   cuipc probe --backend sim --ranks 8 --inputs 4     no GPU needed (SIMULATED)
   cuipc probe --launcher ray --ranks 4               ranks in Ray actors (also: ray job submit -- npx cuipc probe --launcher ray)
   cuipc probe --env LD_PRELOAD=$TMS_HOOK --env SGLANG_MEMORY_SAVER_CUDA_GRAPH=true
@@ -160,7 +160,7 @@ per allocator: legacy IPC, VMM export, or copying into the registered buffer.
 
 Examples:
   cuipc matrix --ranks 2 --inputs 8
-  cuipc matrix --backend sim --json matrix.json
+  cuipc matrix --backend sim -o matrix.json
 
 Exit status: 0 every cell ran (pass or fail is the table's content); 2 bad usage; 3 a cell
 could not run (no driver, a rank died or hung); 4 internal error (a bug in cuipc).`,

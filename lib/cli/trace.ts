@@ -1,4 +1,4 @@
-// `cuipc trace [--out DIR] -- COMMAND ARGS...` and `cuipc trace report PATH`: run a command
+// `cuipc trace [--trace-dir DIR] -- COMMAND ARGS...` and `cuipc trace report PATH`: run a command
 // under the CUPTI injection library and summarize what failed, or summarize traces again (a
 // folder of them, renamed or not, or one trace file).
 import { statSync } from 'node:fs';
@@ -7,16 +7,16 @@ import { TraceFormatError } from '../trace/format.js';
 import { renderTraceSummary } from '../trace/render.js';
 import { runTraced, TraceUnavailableError, type TraceRunOptions } from '../trace/run.js';
 import { summarizeTracePath, type TraceSummary } from '../trace/summary.js';
-import { type CommandIo, EXIT, jsonFileProblem, jsonOption, outputPlan, processIo } from './common.js';
+import { addOutputOptions, type CommandIo, EXIT, jsonFileProblem, JSON_TAKES_NO_FILE, outputPlan, processIo, type OutputFlags } from './common.js';
 import { checkOutputFolder, FileUsageError, FileWriteError, writeOutputFile } from './files.js';
 
 export type TraceCommandIo = CommandIo;
 
-export interface TraceCommandOptions {
-  out?: string;
+/** --json: the summary on stdout instead of the text; -o/--out FILE: written to FILE. */
+export interface TraceCommandOptions extends OutputFlags {
+  /** The folder for the per-process traces. */
+  traceDir?: string;
   run?: string;
-  /** --json alone: the summary on stdout instead of the text; --json FILE: written to FILE. */
-  json?: boolean | string;
   verbose?: boolean;
 }
 
@@ -24,12 +24,12 @@ function summaryJson(summary: TraceSummary, extra: Record<string, unknown> = {})
   return `${JSON.stringify({ kind: 'trace', ...extra, ...summary }, null, 2)}\n`;
 }
 
-/** Writes the summary as --json asks (see jsonOption); false when FILE could not be written. */
+/** Writes the summary as --json and --out ask (see addOutputOptions); false when FILE could not be written. */
 function writeSummary(plan: ReturnType<typeof outputPlan>, json: string, io: TraceCommandIo): boolean {
   if (plan.stdoutJson) io.stdout(json);
   if (plan.file === null) return true;
   try {
-    writeOutputFile(plan.file, json, '--json');
+    writeOutputFile(plan.file, json, '--out');
     return true;
   } catch (error) {
     if (!(error instanceof FileWriteError)) throw error;
@@ -46,24 +46,25 @@ function nothingTraced(summary: TraceSummary): boolean {
 /** Runs the command traced; returns cuipc's exit status (the command's own, 2 or 3). */
 export async function runTraceCommand(command: string[], opts: TraceCommandOptions, io: TraceCommandIo = processIo, runOptions: TraceRunOptions = {}): Promise<number> {
   if (command.length === 0) {
-    io.stderr('cuipc trace: no command given. Usage: cuipc trace [--out DIR] -- COMMAND ARGS...\n');
+    io.stderr('cuipc trace: no command given. Usage: cuipc trace [--trace-dir DIR] -- COMMAND ARGS...\n');
     return EXIT.usage;
   }
   if (opts.run !== undefined) {
     io.stderr('cuipc trace: --run selects a run for `cuipc trace report DIR`; a new run gets a new id\n');
     return EXIT.usage;
   }
-  const plan = outputPlan(opts.json);
+  const plan = outputPlan(opts);
   const problem = jsonFileProblem(plan);
   if (problem !== null) {
-    io.stderr(`cuipc trace: ${problem}\n`);
+    // --out used to name the traces' folder: say where that went.
+    io.stderr(`cuipc trace: ${problem}${/folder/.test(problem) ? ' (-o/--out is the JSON summary\'s file; the traces\' folder is --trace-dir DIR)' : ''}\n`);
     return EXIT.usage;
   }
   // The trace folder is checked here, before the command starts (creating one under /proc never returns).
-  const outDir = opts.out ?? (runOptions.env ?? process.env).CUIPC_TRACE_DIR;
+  const outDir = opts.traceDir ?? (runOptions.env ?? process.env).CUIPC_TRACE_DIR;
   if (outDir !== undefined) {
     try {
-      checkOutputFolder(outDir, opts.out !== undefined ? '--out' : 'CUIPC_TRACE_DIR');
+      checkOutputFolder(outDir, opts.traceDir !== undefined ? '--trace-dir' : 'CUIPC_TRACE_DIR');
     } catch (error) {
       if (!(error instanceof FileUsageError)) throw error;
       io.stderr(`cuipc trace: ${error.message}\n`);
@@ -72,7 +73,7 @@ export async function runTraceCommand(command: string[], opts: TraceCommandOptio
   }
   let result;
   try {
-    result = await runTraced(command, { ...runOptions, ...(opts.out !== undefined ? { outDir: opts.out } : {}) });
+    result = await runTraced(command, { ...runOptions, ...(opts.traceDir !== undefined ? { outDir: opts.traceDir } : {}) });
   } catch (error) {
     if (error instanceof TraceUnavailableError) {
       io.stderr(`${error.message}\n`);
@@ -99,7 +100,7 @@ export async function runTraceCommand(command: string[], opts: TraceCommandOptio
  * 0 nothing failed, 1 a traced call failed, 2 no such file or folder, 3 nothing traced.
  */
 export function runTraceReport(path: string, opts: TraceCommandOptions, io: TraceCommandIo = processIo): number {
-  const plan = outputPlan(opts.json);
+  const plan = outputPlan(opts);
   const problem = jsonFileProblem(plan, [{ path, label: 'the trace' }]);
   if (problem !== null) {
     io.stderr(`cuipc trace report: ${problem}\n`);
@@ -138,15 +139,15 @@ function isReportSubcommand(rawArgs: readonly string[], operands: readonly strin
 }
 
 export function registerTraceCommand(program: Command): void {
-  program
+  const command = program
     .command('trace')
-    .description("Run a command with CUDA API tracing (CUPTI) and report which IPC call failed, on which pointer, and where that pointer came from")
-    .usage('[--out DIR] [--json] [--verbose] -- COMMAND ARGS...\n       cuipc trace report DIR|FILE [--run ID] [--json]')
+    .description('Run a command with CUDA API tracing (CUPTI) and report which IPC call failed, on which pointer, and where that pointer came from')
+    .usage('[--trace-dir DIR] [--json] [-o FILE] -- COMMAND ARGS...\n       cuipc trace report DIR|FILE [--run ID] [--json] [-o FILE]')
     .argument('[command...]', 'the command to run, after --')
-    .option('--out <dir>', 'folder for the per-process traces (default: $CUIPC_TRACE_DIR, else a new temporary folder)')
-    .option('--run <id>', 'with `report`: which run in the folder (default: the latest)')
-    .addOption(jsonOption('the summary'))
-    .option('--verbose', 'print every process, and informational hazards, also when nothing failed')
+    .option('--trace-dir <dir>', 'folder for the per-process traces (default: $CUIPC_TRACE_DIR, else a new temporary folder)')
+    .option('--run <id>', 'with `report`: which run in the folder (default: the latest)');
+  addOutputOptions(command, 'the summary')
+    .option('-v, --verbose', 'print every process, and informational hazards, also when nothing failed')
     .addHelpText(
       'after',
       `
@@ -173,7 +174,7 @@ any other file in it that starts like a trace, e.g. renamed rank0.jsonl) or a si
 
 Examples:
   cuipc trace -- python serve.py --tp 4
-  cuipc trace --out ./traces -- torchrun --nproc-per-node 4 train.py
+  cuipc trace --trace-dir ./traces -- torchrun --nproc-per-node 4 train.py
   cuipc trace report ./traces
   cuipc trace report ./traces/cuipc-trace-m3k9x2-4242.jsonl
   cuipc trace report ./traces --json > trace-summary.json`,
@@ -182,12 +183,20 @@ Examples:
       // Commander keeps the arguments it parsed (with the `--`) in rawArgs, not in its typings.
       const rawArgs = (program as unknown as { rawArgs?: string[] }).rawArgs ?? process.argv;
       if (isReportSubcommand(rawArgs, operands)) {
-        if (operands.length !== 2 || opts.out !== undefined) {
-          process.stderr.write('cuipc trace report: usage: cuipc trace report DIR|FILE [--run ID] [--json] [--verbose]\n');
+        if (operands.length !== 2 || opts.traceDir !== undefined) {
+          process.stderr.write('cuipc trace report: usage: cuipc trace report DIR|FILE [--run ID] [--json] [-o FILE] [--verbose]\n');
           process.exitCode = EXIT.usage;
           return;
         }
         process.exitCode = runTraceReport(operands[1], opts);
+        return;
+      }
+      // `--json FILE` (the old form) left FILE before the `--`: refuse it rather than run FILE.
+      const jsonAt = rawArgs.indexOf('--json');
+      const dashAt = rawArgs.indexOf('--');
+      if (jsonAt >= 0 && dashAt > jsonAt + 1 && !rawArgs[jsonAt + 1].startsWith('-')) {
+        process.stderr.write(`cuipc trace: ${JSON_TAKES_NO_FILE}\n`);
+        process.exitCode = EXIT.usage;
         return;
       }
       process.exitCode = await runTraceCommand(operands, opts);

@@ -29,7 +29,7 @@ export const CUIPC_VARIABLES: readonly CuipcVariable[] = [
   { name: 'CUIPC_CLI', setBy: 'you', readBy: ['python/cuipc_ray'], does: "`cuipc_ray.probe()` in Python: cuipc's `bin/cuipc.js` (default: `cuipc` on PATH, else the source tree the package sits in)" },
   { name: 'CUIPC_TRACE_LIBRARY', setBy: 'you', readBy: ['lib/trace'], does: '`cuipc trace`: the CUPTI injection library to use instead of the shipped one' },
   { name: 'CUIPC_LIBCUPTI', setBy: 'you', readBy: ['native/trace'], does: 'the `libcupti.so` the tracer loads (no newer than the driver)' },
-  { name: 'CUIPC_TRACE_DIR', setBy: 'you', readBy: ['lib/trace', 'native/trace'], does: 'the folder traces are written to (`cuipc trace --out` sets it for the traced program)' },
+  { name: 'CUIPC_TRACE_DIR', setBy: 'you', readBy: ['lib/trace', 'native/trace'], does: 'the folder traces are written to (`cuipc trace --trace-dir` sets it for the traced program)' },
   { name: 'CUIPC_TRACE_RUN', setBy: 'cuipc', readBy: ['native/trace'], does: 'the run id `cuipc trace` gives every process it traces, so their files are read together' },
   { name: 'CUIPC_FORCE_BUILD', setBy: 'you', readBy: ['scripts/install.cjs'], does: '`1`: `npm install` builds the addon from source even where a prebuild fits' },
   { name: 'CUIPC_RANK', setBy: 'cuipc', readBy: ['lib/probe', 'native/sim', 'bench'], does: "the rank a probe rank process is (the simulated device's faults can name ranks)" },

@@ -56,10 +56,10 @@ export function probeAnswer(report: ProbeReport, env: Readonly<Record<string, st
   if (report.result === 'aborted') {
     const a = report.abort;
     const where = a.rank !== undefined && !a.message.includes(`rank ${a.rank}`) ? ` (rank ${a.rank}, step ${a.step ?? '?'}, call in flight: ${a.call ?? 'unknown'})` : '';
-    const head = a.reason === 'interrupted' ? 'INTERRUPTED' : `COULD NOT RUN (${a.reason})`;
+    const head = a.reason === 'interrupted' ? `INTERRUPTED (exit ${report.exitCode})` : `COULD NOT RUN (exit 3, ${a.reason})`;
     if (a.reason === 'no-driver' && emptyVisibleDevices(report, env)) {
       return {
-        headline: `COULD NOT RUN (no device): CUDA_VISIBLE_DEVICES is set but empty, which hides every GPU (${a.message})`,
+        headline: `COULD NOT RUN (exit 3, no device): CUDA_VISIBLE_DEVICES is set but empty, which hides every GPU (${a.message})`,
         fix: ['unset CUDA_VISIBLE_DEVICES, or name the devices (CUDA_VISIBLE_DEVICES=0,1)', ...noDriverFix(report)],
       };
     }

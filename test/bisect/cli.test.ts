@@ -46,11 +46,11 @@ describe('cuipc bisect', () => {
     expect(r.stdout).toMatch(/\d+ probe\(s\) in \d+\.\d s/);
   }, 120_000);
 
-  it('exit 0 with --json FILE: schema-valid, the set found; no progress when stderr is not a terminal', () => {
+  it('exit 0 with -o FILE: schema-valid, the set found; no progress when stderr is not a terminal', () => {
     const good = snapshotFile('good.json', {});
     const bad = snapshotFile('bad.json', { LD_PRELOAD: vmmInterposerPath(), CUIPC_INTERPOSER_REGION: 'all', NCCL_NVLS_ENABLE: '1' });
     const out = join(scratch, 'bisect.json');
-    const r = cuipc(good, bad, '--ranks', '2', '--inputs', '2', '--bytes', '1024', '--json', out);
+    const r = cuipc(good, bad, '--ranks', '2', '--inputs', '2', '--bytes', '1024', '-o', out);
     expect(r.status).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^Answer: the failure \(export: cudaIpcGetMemHandle -> 1 cudaErrorInvalidValue\) needs both CUIPC_INTERPOSER_REGION=all and/); // the first line

@@ -41,7 +41,7 @@ base=$(used)
 echo "GPUs: $gpus; memory used before: $base MiB; compute apps: $(apps)"
 for sig in INT TERM KILL; do
   for delay in 0.8 1.6 2.4; do
-    node bin/cuipc.js probe --backend cuda --ranks $ranks --devices $devices --inputs 4096 --timeout 60000 --json "$out/report-$sig-$delay.json" >"$out/probe-$sig-$delay.txt" 2>&1 &
+    node bin/cuipc.js probe --backend cuda --ranks $ranks --devices $devices --inputs 4096 --timeout 60000 -o "$out/report-$sig-$delay.json" >"$out/probe-$sig-$delay.txt" 2>&1 &
     coord=$!
     sleep "$delay"
     rankpids=$(ps -o pid= --ppid $coord | tr '\n' ' ')

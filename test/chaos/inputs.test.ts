@@ -99,12 +99,13 @@ describe('files read: capped, checked, clear', () => {
 
 describe('files written: checked before the run, a failed write is exit 3', () => {
   it.each([
-    [['probe', '--ranks', '2', '--json', 'DIR'], /--json .*: not a regular file but a folder; name a file/],
-    [['probe', '--ranks', '2', '--json', 'DIR/missing/r.json'], /the folder .*missing does not exist/],
-    [['matrix', '--ranks', '1', '--json', 'DIR'], /--json .*: not a regular file but a folder/],
-    [['conformance', '--json', 'DIR'], /--json .*: not a regular file but a folder/],
+    [['probe', '--ranks', '2', '-o', 'DIR'], /--out .*: not a regular file but a folder; name a file/],
+    [['probe', '--ranks', '2', '--out', 'DIR/missing/r.json'], /the folder .*missing does not exist/],
+    [['matrix', '--ranks', '1', '-o', 'DIR'], /--out .*: not a regular file but a folder/],
+    [['conformance', '-o', 'DIR'], /--out .*: not a regular file but a folder/],
     [['env', 'capture', '--out', 'DIR'], /--out .*: not a regular file but a folder/],
-    [['trace', '--out', 'FILE', '--', 'true'], /--out .* is a file; name a folder/],
+    [['trace', '--trace-dir', 'FILE', '--', 'true'], /--trace-dir .* is a file; name a folder/],
+    [['trace', '-o', 'DIR', '--', 'true'], /--out .*: not a regular file but a folder.*the traces' folder is --trace-dir DIR/],
   ])('%j: exit 2 before anything runs', async (args, message) => {
     const dir = freshDir('out');
     const file = join(dir, 'a-file');
@@ -117,8 +118,8 @@ describe('files written: checked before the run, a failed write is exit 3', () =
   });
 
   it.each([
-    [['probe', '--ranks', '2', '--inputs', '2', '--json', '/dev/full'], /--json \/dev\/full: could not write it: no space left on the device/],
-    [['conformance', '--json', '/dev/full'], /--json \/dev\/full: could not write it: no space left on the device/],
+    [['probe', '--ranks', '2', '--inputs', '2', '-o', '/dev/full'], /--out \/dev\/full: could not write it: no space left on the device/],
+    [['conformance', '-o', '/dev/full'], /--out \/dev\/full: could not write it: no space left on the device/],
     [['env', 'capture', '--out', '/dev/full'], /--out \/dev\/full: could not write it: no space left on the device/],
   ])('%j: the write fails after the run: exit 3 and a message', async (args, message) => {
     const r = await cuipc(args);
@@ -126,9 +127,9 @@ describe('files written: checked before the run, a failed write is exit 3', () =
     expect(r.stderr).toMatch(message);
   });
 
-  it('a probe whose --json cannot be written still prints its text report first', async () => {
-    const r = await cuipc(['probe', '--ranks', '2', '--inputs', '2', '--json', '/dev/full']);
-    expect(r.stdout).toMatch(/PASSED \(exit 0\)/);
+  it('a probe whose -o FILE cannot be written still prints its text report first', async () => {
+    const r = await cuipc(['probe', '--ranks', '2', '--inputs', '2', '-o', '/dev/full']);
+    expect(r.stdout).toMatch(/PASSED: every step passed/);
   });
 });
 
@@ -204,12 +205,17 @@ describe('messages that say the true cause', () => {
     expect(r.stderr).toMatch(/--device must be a device ordinal/);
   });
 
-  it('env capture --json A --out B: refused, neither written', async () => {
-    const dir = freshDir('two');
-    const r = await cuipc(['env', 'capture', '--json', join(dir, 'a.json'), '--out', join(dir, 'b.json')]);
+  it.each([
+    [['env', 'capture', '--json', 'FILE']],
+    [['env', 'diff', 'A', 'B', '--json', 'FILE']],
+    [['probe', '--ranks', '1', '--json', 'FILE']],
+    [['trace', '--json', 'FILE', '--', 'true']],
+  ])('%j (the old --json FILE): refused with exit 2, pointing to -o, FILE not written', async (args) => {
+    const dir = freshDir('old-json');
+    const r = await cuipc(args.map((a) => (a === 'FILE' ? join(dir, 'x.json') : a === 'A' || a === 'B' ? join(dir, `${a}.json`) : a)));
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/both name the snapshot file; give one/);
-    expect(existsSync(join(dir, 'a.json')) || existsSync(join(dir, 'b.json'))).toBe(false);
+    expect(r.stderr).toMatch(/--json takes no FILE: it prints the JSON on stdout; to write a file, use -o FILE/);
+    expect(existsSync(join(dir, 'x.json'))).toBe(false);
   });
 });
 
@@ -222,9 +228,9 @@ describe('bad values', () => {
 });
 
 describe('the report file written by a good run is whole', () => {
-  it('--json FILE holds one JSON document', async () => {
+  it('-o FILE holds one JSON document', async () => {
     const out = join(freshDir('good'), 'r.json');
-    const r = await cuipc(['probe', '--ranks', '2', '--inputs', '2', '--json', out, '--quiet']);
+    const r = await cuipc(['probe', '--ranks', '2', '--inputs', '2', '-o', out, '--quiet']);
     expect(r.code).toBe(0);
     expect(JSON.parse(readFileSync(out, 'utf8'))).toMatchObject({ result: 'passed' });
   });

@@ -31,7 +31,7 @@ async function hungRank(run: Run): Promise<number> {
 describe('a signal to the coordinator at each step', () => {
   const cases = Object.keys(STEP_FAULTS).map((step, i) => [step, ...SIGNALS[i % SIGNALS.length]] as const);
   it.each(cases)('hung in %s, %s: every rank stopped, report marked INTERRUPTED, exit %i, nothing left', async (step, signal, code) => {
-    const run = startCuipc(['probe', '--ranks', '2', '--inputs', '2', '--timeout', '30000', '--env', `CUIPC_SIM_FAULT=${faultAt(step, 2, 'hang')}`]);
+    const run = startCuipc(['probe', '--ranks', '2', '--inputs', '2', '--verbose', '--timeout', '30000', '--env', `CUIPC_SIM_FAULT=${faultAt(step, 2, 'hang')}`]);
     await hungRank(run);
     // A moment for rank 0 to finish the quick calls it was making (a loaded machine may not
     // have run them yet), so that the one call still in flight is the hung one.
@@ -47,9 +47,9 @@ describe('a signal to the coordinator at each step', () => {
     await expectNothingLeft(run);
   });
 
-  it('the interrupted report written with --json FILE follows the schema', async () => {
+  it('the interrupted report written with -o FILE follows the schema', async () => {
     const out = join(freshDir('out'), 'report.json');
-    const run = startCuipc(['probe', '--ranks', '3', '--inputs', '2', '--json', out, '--quiet', '--env', `CUIPC_SIM_FAULT=${faultAt('import', 3, 'hang')}`]);
+    const run = startCuipc(['probe', '--ranks', '3', '--inputs', '2', '-o', out, '--quiet', '--env', `CUIPC_SIM_FAULT=${faultAt('import', 3, 'hang')}`]);
     await hungRank(run);
     process.kill(run.pid, 'SIGINT');
     const r = await run.done;
@@ -130,7 +130,7 @@ describe('cuipc trace passes signals on', () => {
     const dir = freshDir('trace');
     const library = join(dir, 'libcuipc_trace.so');
     writeFileSync(library, ''); // a stand-in: the runner only needs the file (no CUDA runs in `sh`)
-    const run = startCuipc(['trace', '--out', join(dir, 'out'), '--', 'sh', '-c', 'sleep 30 & wait'], { CUIPC_TRACE_LIBRARY: library });
+    const run = startCuipc(['trace', '--trace-dir', join(dir, 'out'), '--', 'sh', '-c', 'sleep 30 & wait'], { CUIPC_TRACE_LIBRARY: library });
     await waitUntil(() => run.seen.size >= 2, 10_000, 'the traced command and its child');
     process.kill(run.pid, 'SIGTERM');
     const r = await run.done;

@@ -152,25 +152,25 @@ describe('writes: atomic', () => {
     const out = join(dir, 'snap.json');
     writeFileSync(out, 'previous');
     // SIGXFSZ ignored, so the over-limit write fails with EFBIG instead of killing the process.
-    const run = spawnSync('sh', ['-c', `trap '' XFSZ; ulimit -f 1; exec "$0" "$1" env capture --json "$2"`, process.execPath, CLI, out], {
+    const run = spawnSync('sh', ['-c', `trap '' XFSZ; ulimit -f 1; exec "$0" "$1" env capture -o "$2"`, process.execPath, CLI, out], {
       encoding: 'utf8', timeout: 30_000, env: { ...process.env, CUIPC_BACKEND: 'sim', CUIPC_FILES_TEST_PADDING: 'x'.repeat(4096) },
     });
     expect(run.status).toBe(3);
-    expect(run.stderr).toMatch(/--json .*snap\.json: could not write it: larger than this process may write.*the previous file, if any, is unchanged/);
+    expect(run.stderr).toMatch(/--out .*snap\.json: could not write it: larger than this process may write.*the previous file, if any, is unchanged/);
     expect(readFileSync(out, 'utf8')).toBe('previous');
     expect(readdirSync(dir)).toEqual(['snap.json']);
   });
 
-  it('env diff a b --json a: exit 2 naming both, and a is unchanged', () => {
+  it('env diff a b -o a: exit 2 naming both, and a is unchanged', () => {
     const dir = fresh();
     const env = { ...process.env, CUIPC_BACKEND: 'sim' };
     const a = join(dir, 'a.json');
     const b = join(dir, 'b.json');
-    for (const f of [a, b]) expect(spawnSync(process.execPath, [CLI, 'env', 'capture', '--json', f], { env, timeout: 30_000 }).status).toBe(0);
+    for (const f of [a, b]) expect(spawnSync(process.execPath, [CLI, 'env', 'capture', '-o', f], { env, timeout: 30_000 }).status).toBe(0);
     const before = readFileSync(a, 'utf8');
-    const run = spawnSync(process.execPath, [CLI, 'env', 'diff', a, b, '--json', a], { encoding: 'utf8', env, timeout: 30_000 });
+    const run = spawnSync(process.execPath, [CLI, 'env', 'diff', a, b, '-o', a], { encoding: 'utf8', env, timeout: 30_000 });
     expect(run.status).toBe(2);
-    expect(run.stderr).toMatch(/--json .*a\.json is the same file as snapshot A .*a\.json/);
+    expect(run.stderr).toMatch(/--out .*a\.json is the same file as snapshot A .*a\.json/);
     expect(readFileSync(a, 'utf8')).toBe(before);
   });
 });

@@ -26,10 +26,10 @@ describe('failures of the output itself', () => {
     expect(run.stderr).toBe('cuipc: cannot write the standard output: no space left on the device (free some, or name a file elsewhere)\n');
   });
 
-  it('paths --json into a place no file can be written: a message and exit 2, no stack trace', () => {
-    const run = spawnSync(process.execPath, [bin, 'paths', '--json', '/proc/cuipc-paths.json'], { encoding: 'utf8', timeout: 60_000 });
+  it('paths -o into a place no file can be written: a message and exit 2, no stack trace', () => {
+    const run = spawnSync(process.execPath, [bin, 'paths', '-o', '/proc/cuipc-paths.json'], { encoding: 'utf8', timeout: 60_000 });
     expect(run.status).toBe(2);
-    expect(run.stderr).toMatch(/^cuipc paths: --json \/proc\/cuipc-paths\.json: no file can be written in \/proc/);
+    expect(run.stderr).toMatch(/^cuipc paths: --out \/proc\/cuipc-paths\.json: no file can be written in \/proc/);
     expect(run.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -134,9 +134,9 @@ describe('cuipc env (CLI module)', () => {
     const capture = env?.commands.find((c) => c.name() === 'capture');
     capture?.configureOutput({ writeOut: (s) => { help += s; } });
     expect(() => program.parse(['env', 'capture', '--help'], { from: 'user' })).toThrow(CommanderError);
-    expect(help).toMatch(/npx cuipc env capture --json --out actor\.json/);
+    expect(help).toMatch(/npx cuipc env capture -o actor\.json/);
     expect(help).toMatch(/cuipc env diff shell\.json actor\.json/);
-    expect(help).toMatch(/--out <file>/);
+    expect(help).toMatch(/-o, --out <file>/);
     // A missing argument is a usage error that reaches main() (which exits 2) as a CommanderError.
     const diff = env?.commands.find((c) => c.name() === 'diff');
     diff?.configureOutput({ writeErr: () => {} });

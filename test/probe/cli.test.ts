@@ -31,7 +31,7 @@ describe('cuipc probe', () => {
 
   it('exits 1 on a failure and writes a schema-valid JSON report', () => {
     const file = join(scratch, 'vmm.json');
-    const r = cuipc('probe', '--ranks', '2', '--inputs', '2', '--alloc', 'vmm', '--json', file, '--quiet');
+    const r = cuipc('probe', '--ranks', '2', '--inputs', '2', '--alloc', 'vmm', '-o', file, '--quiet');
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
     const report = JSON.parse(readFileSync(file, 'utf8'));
@@ -48,7 +48,7 @@ describe('cuipc probe', () => {
   it('exits 3 when a rank dies', () => {
     const r = cuipc('probe', '--ranks', '2', '--inputs', '2', '--env', 'CUIPC_SIM_FAULT=cudaGraphLaunch@0#1=kill');
     expect(r.status).toBe(3);
-    expect(r.stdout).toMatch(/COULD NOT RUN \(crashed\): rank 0 was killed by SIGKILL in step replay during cudaGraphLaunch/);
+    expect(r.stdout).toMatch(/COULD NOT RUN \(exit 3, crashed\): rank 0 was killed by SIGKILL in step replay during cudaGraphLaunch/);
   });
 
   it.each([

@@ -70,14 +70,14 @@ describe('a probe that found no device', () => {
 
   it('names --backend sim on a machine without a GPU', () => {
     const answer = probeAnswer(noDriver('cuda'));
-    expect(answer.headline).toMatch(/^COULD NOT RUN \(no-driver\): cudaGetDeviceCount returned 35/);
+    expect(answer.headline).toMatch(/^COULD NOT RUN \(exit 3, no-driver\): cudaGetDeviceCount returned 35/);
     expect(answer.fix.join('\n')).toContain('--backend sim');
     expect(probeAnswer(noDriver('sim')).fix.join('\n')).not.toContain('--backend sim'); // already on it
   });
 
   it('names an empty CUDA_VISIBLE_DEVICES as such, not as a missing driver', () => {
     const answer = probeAnswer(noDriver('cuda'), { CUDA_VISIBLE_DEVICES: '' });
-    expect(answer.headline).toMatch(/^COULD NOT RUN \(no device\): CUDA_VISIBLE_DEVICES is set but empty/);
+    expect(answer.headline).toMatch(/^COULD NOT RUN \(exit 3, no device\): CUDA_VISIBLE_DEVICES is set but empty/);
     expect(answer.fix[0]).toMatch(/unset CUDA_VISIBLE_DEVICES/);
     expect(probeAnswer(noDriver('cuda'), { CUDA_VISIBLE_DEVICES: '0' }).headline).not.toMatch(/empty/);
   });

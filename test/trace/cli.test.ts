@@ -39,12 +39,13 @@ describe('cuipc trace -- COMMAND', () => {
     const io = capture();
     const status = await runTraceCommand(
       [process.execPath, FAKE, join(FIXTURES, 'expandable_segments.synthetic.jsonl'), '7', library],
-      { out },
+      { traceDir: out },
       io,
       { env: envWith({ CUIPC_TRACE_LIBRARY: library }), stdio: 'pipe' },
     );
     expect(status).toBe(7);
     expect(io.err).toContain('the command exited with status 7');
+    expect(io.err).toMatch(/^FAILED: cudaIpcGetMemHandle -> 1 \(invalid argument\) in process \d+: /m); // the answer first
     expect(io.err).toContain('First failing IPC call: cudaIpcGetMemHandle(ptr=0x7f2a00000000) -> 1 cudaErrorInvalidValue');
     expect(io.err).toContain(`Traces: ${out}`);
     expect(readdirSync(out)).toHaveLength(1);
@@ -54,7 +55,7 @@ describe('cuipc trace -- COMMAND', () => {
     const io = capture();
     const status = await runTraceCommand(
       [process.execPath, FAKE, join(FIXTURES, 'plain_cudamalloc.synthetic.jsonl'), '0'],
-      { out: scratchDir('cuipc-trace-out-') },
+      { traceDir: scratchDir('cuipc-trace-out-') },
       io,
       { env: envWith({ CUIPC_TRACE_LIBRARY: fakeLibrary() }), stdio: 'pipe' },
     );
@@ -65,7 +66,7 @@ describe('cuipc trace -- COMMAND', () => {
 
   it('reports a command killed by a signal as 128 + the signal number', async () => {
     const io = capture();
-    const status = await runTraceCommand([process.execPath, FAKE, '-', 'SIGTERM'], { out: scratchDir('cuipc-trace-out-') }, io, { env: envWith({ CUIPC_TRACE_LIBRARY: fakeLibrary() }), stdio: 'pipe' });
+    const status = await runTraceCommand([process.execPath, FAKE, '-', 'SIGTERM'], { traceDir: scratchDir('cuipc-trace-out-') }, io, { env: envWith({ CUIPC_TRACE_LIBRARY: fakeLibrary() }), stdio: 'pipe' });
     expect(status).toBe(143);
     expect(io.err).toMatch(/killed by SIGTERM; no process of the command initialised CUDA/);
   });
@@ -74,7 +75,7 @@ describe('cuipc trace -- COMMAND', () => {
     const io = capture();
     const status = await runTraceCommand(
       [process.execPath, FAKE, join(FIXTURES, 'subscriber_busy.synthetic.jsonl'), '0'],
-      { out: scratchDir('cuipc-trace-out-') },
+      { traceDir: scratchDir('cuipc-trace-out-') },
       io,
       { env: envWith({ CUIPC_TRACE_LIBRARY: fakeLibrary() }), stdio: 'pipe' },
     );

@@ -47,7 +47,7 @@ trace_case() {
   rm -rf "${OUT:?}/$name"
   local start end got
   start=$(date +%s.%N)
-  env ${envs[@]+"${envs[@]}"} node test/trace/gpu/run-trace.mjs trace --verbose --out "$OUT/$name" -- "$@" \
+  env ${envs[@]+"${envs[@]}"} node test/trace/gpu/run-trace.mjs trace --verbose --trace-dir "$OUT/$name" -- "$@" \
     > "$OUT/$name.stdout" 2> "$OUT/$name.summary.txt"
   got=$?
   end=$(date +%s.%N)
