@@ -15,6 +15,10 @@ interface DeviceCheck {
   legacyIpc: { works: boolean; steps: CudaStatus[] } | null;
 }
 
+/** What doctor concludes (the JSON schema's enum is held to DOCTOR_VERDICTS). */
+export type DoctorVerdict = 'ok' | 'ipc-broken' | 'no-driver' | 'no-device';
+export const DOCTOR_VERDICTS: readonly DoctorVerdict[] = ['ok', 'ipc-broken', 'no-driver', 'no-device'];
+
 export interface DoctorReport {
   schemaVersion: number;
   simulated: boolean;
@@ -26,7 +30,7 @@ export interface DoctorReport {
   /** peer[i][j]: whether device i can access device j (null on the diagonal or on error). */
   peerAccess: Array<Array<boolean | null>>;
   hazards: Hazard[];
-  verdict: 'ok' | 'ipc-broken' | 'no-driver' | 'no-device';
+  verdict: DoctorVerdict;
   summary: string;
 }
 

@@ -6,6 +6,9 @@ import { summarizePreloadEntry, type PreloadEntry } from './preload.js';
 
 export type HazardSeverity = 'high' | 'medium' | 'info';
 
+/** Every severity, most severe first (the JSON schemas' enum is held to it). */
+export const HAZARD_SEVERITIES: readonly HazardSeverity[] = ['high', 'medium', 'info'];
+
 export interface Hazard {
   /** Stable id of the rule case, e.g. 'alloc-conf.expandable-segments'. */
   id: string;
