@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { CuipcLoadError, packageRoot } from '../binding/native.js';
 import { openCuda } from '../cuda/index.js';
 import type { DeviceIdentity } from '../env/capture.js';
+import { fitText, terminalWidth } from '../report/text.js';
 import { EXIT, JSON_TAKES_NO_FILE } from './common.js';
 import { FileUsageError, FileWriteError, why } from './files.js';
 import { ProbeUsageError } from '../probe/options.js';
@@ -53,7 +54,22 @@ a rank died or hung); 4 internal error (a bug in cuipc).`,
   registerPathsCommand(program);
   registerBisectCommand(program);
   for (const command of program.commands) command.exitOverride();
+  fitHelp(program);
   return program;
+}
+
+/**
+ * Every --help in at most 80 columns (or the terminal's width, when narrower): commander wraps
+ * option descriptions, the texts added after them are fitted here, at spaces and after a '/'.
+ */
+function fitHelp(command: Command): void {
+  const width = Math.min(80, terminalWidth(process.stdout));
+  command.configureHelp({ helpWidth: width });
+  command.configureOutput({
+    writeOut: (text) => process.stdout.write(fitText(text, width)),
+    writeErr: (text) => process.stderr.write(fitText(text, width)),
+  });
+  for (const sub of command.commands) fitHelp(sub);
 }
 
 /** The devices this process sees, for environment snapshots; undefined without a driver. */

@@ -68,7 +68,8 @@ function helpOf(row: OptionSpec): string {
 /** The commander Option for one row. */
 export function optionOf(row: OptionSpec): Option {
   const flag = row.flag as string;
-  const option = new Option(row.type === 'boolean' ? flag : `${flag} ${row.valueName ?? '<value>'}`, helpOf(row));
+  const flags = row.short ? `${row.short}, ${flag}` : flag;
+  const option = new Option(row.type === 'boolean' ? flags : `${flags} ${row.valueName ?? '<value>'}`, helpOf(row));
   option.helpGroup(GROUP_TITLES[row.group]);
   switch (row.type) {
     case 'integer':

@@ -16,6 +16,8 @@ interface SpecBase {
   path: readonly string[];
   /** The command-line flag, e.g. '--capture-mode'; null where there is none (a library-only option). */
   flag: string | null;
+  /** A one-letter alias for a common flag, e.g. '-r' for --ranks. */
+  short?: string;
   /** What the flag's value is called in --help, e.g. '<n>'. */
   valueName?: string;
   group: OptionGroup;

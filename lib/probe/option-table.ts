@@ -13,7 +13,7 @@ export const MAX_INPUTS = 4096;
 export const MAX_BYTES_PER_INPUT = 64 * 1024 * 1024;
 
 export const PROBE_OPTION_ROWS: readonly OptionSpec[] = [
-  { path: ['ranks'], flag: '--ranks', valueName: '<n>', group: 'probe', label: 'ranks', consumer: 'coordinator', type: 'integer', min: 1, max: MAX_RANKS, default: 4, description: 'rank processes' },
+  { path: ['ranks'], flag: '--ranks', short: '-r', valueName: '<n>', group: 'probe', label: 'ranks', consumer: 'coordinator', type: 'integer', min: 1, max: MAX_RANKS, default: 4, description: 'rank processes' },
   { path: ['inputs'], flag: '--inputs', valueName: '<n>', group: 'probe', label: 'inputs', consumer: 'rank', type: 'integer', min: 1, max: MAX_INPUTS, default: 72, description: "graph inputs per rank (a server's captured batch sizes give about 72)" },
   {
     path: ['bytes'], flag: '--bytes', valueName: '<n>', group: 'probe', label: 'bytes', consumer: 'rank', type: 'integer', min: 4, max: MAX_BYTES_PER_INPUT, multipleOf: 4, default: 4096,
@@ -38,7 +38,7 @@ export const PROBE_OPTION_ROWS: readonly OptionSpec[] = [
     path: ['backend'], flag: '--backend', valueName: '<backend>', group: 'probe', label: 'backend', consumer: 'rank', type: 'choice', choices: BACKEND_CHOICES, envVariable: 'CUIPC_BACKEND',
     description: "'cuda' (a real GPU), 'sim' (the simulated device) or 'auto' (cuda when a driver is installed, else sim); default: $CUIPC_BACKEND or cuda",
   },
-  { path: ['env'], flag: '--env', valueName: '<KEY=VALUE>', group: 'environment', label: 'env', consumer: 'rank', type: 'custom', jsonType: 'object', description: "a variable for the ranks' environment (repeatable)" },
+  { path: ['env'], flag: '--env', short: '-e', valueName: '<KEY=VALUE>', group: 'environment', label: 'env', consumer: 'rank', type: 'custom', jsonType: 'object', description: "a variable for the ranks' environment (repeatable)" },
   { path: ['timeoutMs'], flag: '--timeout', valueName: '<ms>', group: 'probe', label: 'timeout', consumer: 'coordinator', type: 'integer', min: 100, max: 3_600_000, default: 20_000, description: 'per step, in milliseconds' },
   { path: ['port'], flag: '--port', valueName: '<port>', group: 'rendezvous', label: 'port', consumer: 'coordinator', type: 'integer', min: 0, max: 65535, description: 'loopback TCP port for the rendezvous (default: an ephemeral port)' },
   { path: ['socket'], flag: '--socket', valueName: '<path>', group: 'rendezvous', label: 'socket', consumer: 'coordinator', type: 'custom', jsonType: 'string', description: 'rendezvous over this Unix socket instead of TCP' },
