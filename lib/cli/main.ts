@@ -67,7 +67,6 @@ function fitHelp(command: Command): void {
   command.configureHelp({ helpWidth: width });
   command.configureOutput({
     writeOut: (text) => process.stdout.write(fitText(text, width)),
-    writeErr: (text) => process.stderr.write(fitText(text, width)),
   });
   for (const sub of command.commands) fitHelp(sub);
 }

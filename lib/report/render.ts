@@ -145,7 +145,7 @@ function renderProbeSummary(report: ProbeReport, width: number, env: RenderOptio
   if (others.length) out.push(`Also possible: [${others[0].likelihood}] ${others[0].title}${others.length > 1 ? ` (+${others.length - 1} more)` : ''}`);
   const o = report.options;
   const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
-  out.push(`probe: ${plural(o.ranks, 'rank')} x ${plural(o.inputs, 'input')} x ${o.bytes} bytes, --alloc ${o.alloc} --share ${o.share}, backend ${o.backend}`);
+  out.push(`probe: ${plural(o.ranks, 'rank')} x ${plural(o.inputs, 'input')} x ${o.bytes} bytes, --alloc ${o.alloc} --share ${o.share}, backend ${o.backend} (exit ${report.exitCode})`);
   return fitText(`${out.join('\n')}\n`, width);
 }
 
