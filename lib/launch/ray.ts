@@ -131,7 +131,7 @@ interface RankExitEvent {
   error?: string;
 }
 
-function parseEvent(line: string): RankExitEvent | { event: 'error'; message: string } | { event: 'ready' } | null {
+function parseEvent(line: string): RankExitEvent | { event: 'error' | 'pending'; message: string } | { event: 'ready' } | null {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -140,7 +140,7 @@ function parseEvent(line: string): RankExitEvent | { event: 'error'; message: st
   }
   if (typeof value !== 'object' || value === null) return null;
   const event = value as Record<string, unknown>;
-  if (event.event === 'error' && typeof event.message === 'string') return { event: 'error', message: event.message };
+  if ((event.event === 'error' || event.event === 'pending') && typeof event.message === 'string') return { event: event.event, message: event.message };
   if (event.event === 'ready') return { event: 'ready' };
   if (event.event === 'rank-exit' && typeof event.rank === 'number') {
     return {
@@ -231,6 +231,8 @@ export function rayLauncher(options: LaunchSpec, program: RankProgram): RankLaun
           const event = parseEvent(pending.slice(0, nl));
           pending = pending.slice(nl + 1);
           if (event?.event === 'error') driverError = event.message;
+          // Ray cannot place the ranks yet: said every few seconds, so that a wait is never silent.
+          else if (event?.event === 'pending') process.stderr.write(`cuipc: Ray: ${event.message}\n`);
           else if (event?.event === 'ready') markReady();
           else if (event?.event === 'rank-exit') {
             reported[event.rank] = { tail: event.error ? `${event.stderr_tail}${event.error}\n` : event.stderr_tail };

@@ -43,8 +43,12 @@ KILL_GRACE_S = 1.0
 DEFAULT_STARTUP_TIMEOUT_S = 120.0
 # How often the driver's waits look at the stop event.
 POLL_S = 0.2
+# How long the driver tries to reach a cluster address before it says it cannot.
+CONNECT_TIMEOUT_S = 8.0
+# How often a wait for Ray to place the ranks says what is pending.
+PENDING_REPORT_S = 5.0
 
-__all__ = ["run_probe_ranks", "check_spec", "SpecError", "PlacementError", "Stopped", "NOSET_ENV", "STRATEGIES",
+__all__ = ["run_probe_ranks", "check_spec", "SpecError", "PlacementError", "ConnectError", "Stopped", "NOSET_ENV", "STRATEGIES",
            "capture_env", "probe", "ProbeError", "check_probe_options"]
 
 
@@ -54,6 +58,10 @@ class SpecError(ValueError):
 
 class PlacementError(RuntimeError):
     """Ray could not give the ranks what they ask for; the message names what the cluster has."""
+
+
+class ConnectError(PlacementError):
+    """The cluster address given cannot be reached."""
 
 
 class Stopped(RuntimeError):
@@ -237,9 +245,11 @@ def _starts_local_ray(ray, address):
         return address in (None, "local") and not os.environ.get("RAY_ADDRESS")
 
 
-def _wait(ray, refs, deadline, stop_event, what):
-    """ray.get within the start-up deadline, looking at the stop event while waiting."""
+def _wait(ray, refs, deadline, stop_event, what, on_pending=None):
+    """ray.get within the start-up deadline, looking at the stop event while waiting; on_pending(seconds) every PENDING_REPORT_S."""
     pending = list(refs)
+    started = time.monotonic()
+    next_report = started + PENDING_REPORT_S
     while True:
         if stop_event is not None and stop_event.is_set():
             raise Stopped("stopped while " + what)
@@ -249,10 +259,50 @@ def _wait(ray, refs, deadline, stop_event, what):
         ready, _ = ray.wait(pending, num_returns=len(pending), timeout=min(POLL_S, left))
         if len(ready) == len(pending):
             return True
+        if on_pending is not None and time.monotonic() >= next_report:
+            next_report += PENDING_REPORT_S
+            on_pending(time.monotonic() - started)
+
+
+def cluster_address(address):
+    """(host, port) of a cluster address to check before ray.init, or None (local, auto, or unparsable)."""
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is None or address in ("auto", "local"):
+        return None
+    default_port = 6379
+    if address.startswith("ray://"):
+        address, default_port = address[len("ray://"):], 10001
+    host, sep, port = address.rpartition(":")
+    if not sep:
+        host, port = address, str(default_port)
+    host = host.strip("[]")
+    if not host or not port.isdigit():
+        return None
+    return host, int(port)
+
+
+def check_reachable(address, timeout_s=CONNECT_TIMEOUT_S):
+    """Raises ConnectError naming the address when nothing answers there within timeout_s (ray.init would wait minutes)."""
+    target = cluster_address(address)
+    if target is None:
+        return
+    import socket
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(target, timeout=max(0.1, min(2.0, deadline - time.monotonic()))).close()
+            return
+        except OSError as error:
+            last = error
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+    raise ConnectError("no Ray cluster answers at %s (%s:%d) within %g s: %s; check the address (--ray-address, RAY_ADDRESS) and that the head node is up"
+                       % (address or os.environ.get("RAY_ADDRESS"), target[0], target[1], timeout_s, last))
 
 
 def _init_ray(ray, spec, local):
     if not local:
+        check_reachable(spec["address"])
         ray.init(address=spec["address"])
         return
     # A Ray the driver starts itself listens on loopback only, like everything cuipc starts.
@@ -265,14 +315,26 @@ def _init_ray(ray, spec, local):
     ray.init(address=spec["address"], **options)
 
 
-def run_probe_ranks(spec, on_rank_exit=None, stop_event=None, on_ready=None, on_init=None):
+def _rank_env_vars(ray, spec):
+    """The runtime_env variables: the spec's, and for the simulated backend as many simulated devices as a node has GPUs
+    (a cluster the user started need not have CUIPC_SIM_DEVICES in its own environment)."""
+    env_vars = dict(spec["env_vars"])
+    if spec["sim_devices"] is not None and SIM_DEVICES_ENV not in env_vars:
+        gpus = [int(n.get("Resources", {}).get("GPU", 0)) for n in ray.nodes() if n.get("Alive")]
+        env_vars[SIM_DEVICES_ENV] = str(min(64, max([spec["sim_devices"]] + gpus)))
+    return env_vars
+
+
+def run_probe_ranks(spec, on_rank_exit=None, stop_event=None, on_ready=None, on_init=None, on_pending=None):
     """Runs one rank per actor and returns the per-rank results, in rank order.
 
     Each result: rank, pid, code, signal, stderr_tail, placement (gpu_ids,
     cuda_visible_devices, node_id, noset, actor_pid), and error when the actor failed or the
     rank was stopped before it started. on_rank_exit(result) is called as each rank ends,
     stopped ones included. on_init() is called once Ray is initialised (Ray replaces the
-    SIGTERM handler in ray.init: install yours there), on_ready(info) once every actor runs.
+    SIGTERM handler in ray.init: install yours there), on_ready(info) once every actor runs,
+    on_pending(message) every few seconds while Ray has not placed the group (what is asked and
+    what the cluster has). A cluster address nothing answers at raises ConnectError within seconds.
     Setting stop_event stops the ranks early. Raises PlacementError when the ranks cannot be
     placed within startup_timeout_s, Stopped when stopped before they started. Ray is
     initialised here only when it is not already; then it is also shut down here. Actors and
@@ -300,19 +362,27 @@ def run_probe_ranks(spec, on_rank_exit=None, stop_event=None, on_ready=None, on_
             raise Stopped("stopped while Ray started")
         _check_placeable(ray, spec, started_local)
         group = placement_group([{"GPU": 1, "CPU": 1} for _ in range(spec["ranks"])], strategy=spec["strategy"])
-        if not _wait(ray, [group.ready()], deadline, stop_event, "placing the group"):
+        asked = "%d bundles of {GPU: 1, CPU: 1}, %s" % (spec["ranks"], spec["strategy"])
+
+        def report_pending(seconds):
+            if on_pending is not None:
+                on_pending("waiting %.0f s for Ray to place the placement group (%s), pending: the cluster has %s" % (seconds, asked, cluster_summary(ray)))
+        if not _wait(ray, [group.ready()], deadline, stop_event, "placing the group", report_pending):
             raise PlacementError(
                 "the placement group (%d bundles of {GPU: 1, CPU: 1}, %s) was not ready within Ray's start-up budget of %g s; the cluster has %s"
                 % (spec["ranks"], spec["strategy"], spec["startup_timeout_s"], cluster_summary(ray)))
         actor_class = ray.remote(_make_rank_actor(ray))
-        runtime_env = {"env_vars": spec["env_vars"]}
+        runtime_env = {"env_vars": _rank_env_vars(ray, spec)}
         for rank in range(spec["ranks"]):
             actors.append(actor_class.options(
                 num_gpus=spec["num_gpus"], num_cpus=1, max_concurrency=2, runtime_env=runtime_env,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(placement_group=group, placement_group_bundle_index=rank),
             ).remote())
         placed = [actor.placement.remote() for actor in actors]
-        if not _wait(ray, placed, deadline, stop_event, "starting the actors"):
+        def report_starting(seconds):
+            if on_pending is not None:
+                on_pending("waiting %.0f s for Ray to start the %d actors (%s); the cluster has %s" % (seconds, spec["ranks"], asked, cluster_summary(ray)))
+        if not _wait(ray, placed, deadline, stop_event, "starting the actors", report_starting):
             raise PlacementError("the %d actors did not start within Ray's start-up budget of %g s; the cluster has %s"
                                  % (spec["ranks"], spec["startup_timeout_s"], cluster_summary(ray)))
         try:

@@ -78,6 +78,7 @@ def main(argv=None):
             stop_event=stop,
             on_ready=lambda info: _emit(dict(info, event="ready")),
             on_init=install_handlers,
+            on_pending=lambda message: _emit({"event": "pending", "message": message}),
         )
     except ImportError as error:
         _emit({"event": "error", "message": "Ray is not importable by %s (%s); install it with `pip install ray`" % (sys.executable, error)})

@@ -102,14 +102,15 @@ export interface TestCluster {
 }
 
 /**
- * `ray start --head` with 4 GPUs and 8 CPUs, in its own process group and temp folder; the
- * workers see CUIPC_SIM_DEVICES=4, so ranks in its actors see four simulated devices.
+ * `ray start --head` with 4 GPUs and 8 CPUs, in its own process group and temp folder, as a
+ * user starts one: without CUIPC_SIM_DEVICES (the driver passes it to the actors in runtime_env).
  */
 export async function startTestCluster(python: string): Promise<TestCluster> {
   const temp = mkdtempSync(join(tmpdir(), 'cuipc-rc-'));
   const port = await freePort();
   const ray = join(dirname(python), 'ray');
-  const env = { ...process.env, CUIPC_SIM_DEVICES: '4', RAY_TMPDIR: temp };
+  const { CUIPC_SIM_DEVICES: _sim, ...own } = process.env;
+  const env = { ...own, RAY_TMPDIR: temp };
   const start = spawn(ray, ['start', '--head', '--node-ip-address=127.0.0.1', '--num-gpus=4', '--num-cpus=8', '--include-dashboard=false', `--port=${port}`, `--temp-dir=${temp}`, '--disable-usage-stats'], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { isAlive } from '../probe/helpers.js';
-import { describeWithRay, descendants, processGroup, processTable, until } from './ray-cluster.js';
+import { describeWithRay, descendants, freePort, processGroup, processTable, until } from './ray-cluster.js';
 
 const bin = fileURLToPath(new URL('../../bin/cuipc.js', import.meta.url));
 const PROBE = ['probe', '--backend', 'sim', '--launcher', 'ray', '--inputs', '2', '--bytes', '1024'];
@@ -55,6 +55,17 @@ describeWithRay('cuipc probe --launcher ray with no cluster (real Ray, started b
     expect(result.stdout).not.toMatch(/did not connect to the coordinator/);
     expect(localRay()).toEqual([]);
   });
+
+  it('an address nothing answers at: fails within 15 s, naming the address (not a long silent wait)', async () => {
+    const address = `127.0.0.1:${await freePort()}`;
+    const started = Date.now();
+    const result = spawnSync(process.execPath, [bin, ...PROBE, '--ranks', '2', '--ray-address', address, '--python', python, '--json'], { encoding: 'utf8', env: environment(), timeout: 60_000 });
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(result.status, result.stderr).toBe(3);
+    const report = JSON.parse(result.stdout) as { result: string; abort: { message: string } | null; failures: Array<{ message: string }> };
+    expect(report.result).toBe('aborted');
+    expect(JSON.stringify(report)).toMatch(new RegExp(`no Ray cluster answers at ${address.replace('.', '\\.')} .*within 8 s`));
+  }, 60_000);
 
   it('SIGINT to the CLI while ranks run: the ranks, the local Ray and the spec file are all gone; exit 130', async () => {
     const cli = spawn(process.execPath, [bin, ...PROBE, '--ranks', '2', '--timeout', '60000', '--env', 'CUIPC_SIM_FAULT=cudaIpcOpenMemHandle@1#1=hang', '--python', python], {
