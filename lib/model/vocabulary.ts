@@ -57,6 +57,8 @@ export interface RankPlacement {
   cudaVisibleDevices: string | null;
   /** Set when the rank ran in a Ray actor. */
   ray: RayPlacement | null;
+  /** The host the rank ran on (os.hostname()); ranks on several nodes cannot use legacy CUDA IPC. */
+  hostname?: string;
 }
 
 /** A call argument as it appears in the report: pointers and handles as hex strings. */

@@ -77,6 +77,7 @@ function isPlacement(value: unknown): value is RankPlacement {
   if (!isObject(value)) return false;
   const cvd = value.cudaVisibleDevices;
   if (cvd !== null && typeof cvd !== 'string') return false;
+  if (value.hostname !== undefined && typeof value.hostname !== 'string') return false;
   if (value.ray === null) return true;
   const ray = value.ray;
   return (

@@ -2,6 +2,7 @@
 // line, every rank message carrying the per-probe token. Pointers and handles travel as hex
 // strings (hex.ts); JSON.stringify throws on a BigInt, which catches a forgotten conversion.
 // What arrives is read and checked by decode.ts.
+import { hostname } from 'node:os';
 import type { Hazard } from '../env/hazards.js';
 import type { DeviceIdentity, FailureRecord, RankLoader, VerifySummary } from '../report/types.js';
 import type { CallArguments, CallRecord, InputAllocator, MemorySaverMode, MemorySaverRegion, RankPlacement, ShareStrategy, StepName } from '../model/vocabulary.js';
@@ -117,7 +118,7 @@ export function encodeMessage(message: RankMessage | CoordinatorMessage): string
 }
 
 /** What a rank reports about its own placement, from its environment at start. */
-export function placementFromEnvironment(env: Record<string, string | undefined>): RankPlacement {
+export function placementFromEnvironment(env: Record<string, string | undefined>, host: string = hostname()): RankPlacement {
   const gpuIds = env[RAY_ENV.gpuIds];
   const nodeId = env[RAY_ENV.nodeId];
   const rayCvd = env[RAY_ENV.cudaVisibleDevices];
@@ -132,5 +133,6 @@ export function placementFromEnvironment(env: Record<string, string | undefined>
             cudaVisibleDevices: rayCvd === undefined || rayCvd === '' ? null : rayCvd,
             nosetVisibleDevices: env[RAY_ENV.noset] === '1',
           },
+    hostname: host,
   };
 }

@@ -145,7 +145,8 @@ export interface ProbeWarning {
 }
 
 /** 'interrupted': SIGINT, SIGTERM or SIGHUP reached the coordinator (exit 130, 143, 129). */
-export type AbortReason = 'no-driver' | 'crashed' | 'hung' | 'spawn-failed' | 'rendezvous-failed' | 'interrupted';
+/** 'cross-node': the ranks were placed on several nodes, where legacy CUDA IPC cannot reach (lib/launch/nodes.ts). */
+export type AbortReason = 'no-driver' | 'crashed' | 'hung' | 'spawn-failed' | 'rendezvous-failed' | 'interrupted' | 'cross-node';
 
 /** Why the probe itself could not run to the end (exit 3). */
 export interface ProbeAbort {

@@ -5,6 +5,7 @@
 // ray-local.test.ts covers a Ray the driver starts itself (no cluster).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { delimiter, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,6 +67,9 @@ describeWithRay('cuipc probe --launcher ray (real Ray, a test cluster)', (python
       expect(ray?.gpuIds).toHaveLength(1);
       expect(ray?.nosetVisibleDevices).toBe(false);
       expect(ray?.nodeId).toMatch(/^[0-9a-f]{56}$/);
+      // Each rank says its node (one here, so the verdict may be PASS: lib/launch/nodes.ts).
+      expect(ray?.nodeId).toBe(report.ranks[0].placement?.ray?.nodeId);
+      expect(rank.placement?.hostname).toBe(hostname());
       // The rank sees exactly its GPU, as ordinal 0.
       expect(ray?.cudaVisibleDevices).toBe(ray?.gpuIds[0]);
       expect(rank.placement?.cudaVisibleDevices).toBe(ray?.gpuIds[0]);

@@ -2,7 +2,7 @@
 // ranks started in a captured environment snapshot, on four simulated devices.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -34,7 +34,7 @@ describe('plain launcher, device visibility', () => {
     expect(report.result).toBe('passed');
     expect(report.options.launch).toMatchObject({ launcher: 'plain', visibility: 'all', ray: null, envSnapshot: null, coordinatorHost: '127.0.0.1' });
     report.ranks.forEach((rank, i) => {
-      expect(rank.placement).toEqual({ cudaVisibleDevices: null, ray: null });
+      expect(rank.placement).toEqual({ cudaVisibleDevices: null, ray: null, hostname: hostname() });
       expect(rank.requestedDevice).toBe(i);
       expect(rank.device?.ordinal).toBe(i);
     });

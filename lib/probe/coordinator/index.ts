@@ -5,6 +5,7 @@
 // messages.ts (what arrives meanwhile), rounds.ts, abort.ts, finish.ts, over the run's state
 // (state.ts).
 import type { ProbeReport } from '../../report/types.js';
+import { crossNodeProblem } from '../../launch/nodes.js';
 import { finish } from './finish.js';
 import { runRounds } from './rounds.js';
 import { awaitHellos, startRanks } from './startup.js';
@@ -16,6 +17,9 @@ export async function coordinate(plan: CoordinatorPlan): Promise<ProbeReport> {
   const run = new CoordinatorState(plan);
   const started = await startRanks(run);
   await awaitHellos(run, started);
+  // Ranks on several nodes cannot share memory by legacy CUDA IPC: that is the verdict, not a PASS.
+  const crossNode = run.abort === null ? crossNodeProblem(run.states.map((s) => s.placement)) : null;
+  if (crossNode !== null) run.abort = { reason: 'cross-node', message: crossNode };
   // Known only now for ranks in Ray actors: which GPU Ray gave them (see RankLauncher.deviceFor).
   const devices = run.states.map((s) => plan.launcher.deviceFor(s.rank, s.placement));
   const noBackend = await runRounds(run, devices);
