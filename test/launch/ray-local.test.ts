@@ -37,9 +37,11 @@ describeWithRay('cuipc probe --launcher ray with no cluster (real Ray, started b
   }
 
   it('the laptop command: 4 ranks pass on 4 simulated devices the local Ray declares as GPUs, and the local Ray is shut down', () => {
-    const result = spawnSync(process.execPath, [bin, ...PROBE, '--ranks', '4', '--python', python], { encoding: 'utf8', env: environment(), timeout: 60_000 });
+    // --verbose: the placement of every rank is in the full report.
+    const result = spawnSync(process.execPath, [bin, ...PROBE, '--ranks', '4', '--python', python, '--verbose'], { encoding: 'utf8', env: environment(), timeout: 60_000 });
     expect(result.status, result.stdout + result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/PASSED \(exit 0\)/);
+    expect(result.stdout).toMatch(/^PASSED: every step passed on ranks 0-3/m);
+    expect(result.stdout).toMatch(/^PASSED \(exit 0\)/m);
     for (let rank = 0; rank < 4; rank += 1) expect(result.stdout).toMatch(new RegExp(`rank ${rank} \\(pid \\d+\\): device 0 = .*\\[CUDA_VISIBLE_DEVICES=\\d, Ray GPU ids \\[\\d\\]`));
     expect(localRay()).toEqual([]);
   });
