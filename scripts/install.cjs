@@ -108,3 +108,18 @@ if (process.env.CUIPC_FORCE_BUILD === '1') {
   if (found) say(`using ${path.relative(root, found)}`);
   else buildFromSource(why, wanted);
 }
+
+// In a checkout (`npm ci` there), the TypeScript is compiled too: dist/ is build output, and
+// the package keeps no `prepare` script (npm would run it wherever the package is installed
+// from git). An installed tarball has no lib/ and ships dist/ built, so nothing happens there.
+if (existsSync(path.join(root, 'lib', 'index.ts')) && existsSync(path.join(root, 'tsconfig.json'))) {
+  say('a checkout: compiling the TypeScript (npm run build:ts)');
+  const steps = [[require.resolve('typescript/bin/tsc', { paths: [root] }), '-p', 'tsconfig.json'], [path.join(root, 'scripts', 'bundle.mjs')]];
+  for (const args of steps) {
+    const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+    if (result.status !== 0) {
+      console.error('cuipc: compiling the TypeScript failed (see above)');
+      process.exit(result.status ?? 1);
+    }
+  }
+}
