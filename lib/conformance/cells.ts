@@ -51,7 +51,7 @@ const KINDS: AllocationKind[] = ['device', 'pool', 'managed', 'host', 'vmm', 'vm
 const MODES: CaptureMode[] = ['global', 'thread-local', 'relaxed'];
 
 function runChild(request: ChildRequest): ChildAnswer {
-  const child = fileURLToPath(new URL('../../dist/conformance/child.js', import.meta.url));
+  const child = fileURLToPath(new URL('../../dist/bundle/conformance-child.js', import.meta.url));
   const result = spawnSync(process.execPath, [child, JSON.stringify(request)], {
     encoding: 'utf8',
     timeout: 60_000,

@@ -1,4 +1,5 @@
-// The rank program (`node dist/bundle/rank.js`, this file bundled), started by the coordinator with its rank
+// The rank program (`node dist/bundle/rank.js`, which calls main from the package's one bundle,
+// scripts/bundle.mjs), started by the coordinator with its rank
 // number, the rendezvous address and the probe's token in its environment. It connects,
 // says hello, runs each round it is sent, and leaves when told to or when the coordinator
 // goes away.
@@ -66,7 +67,8 @@ function connectTo(address: string): Socket {
   return fatal(`${ADDRESS_ENV} must be tcp:HOST:PORT or unix:PATH, got '${address}'`);
 }
 
-function main(): void {
+/** Runs this process as a rank; dist/bundle/rank.js calls it (importing this file runs nothing). */
+export function main(): void {
   const token = process.env[TOKEN_ENV];
   const address = process.env[ADDRESS_ENV];
   const rank = Number(process.env[RANK_ENV]);
@@ -135,5 +137,3 @@ function main(): void {
     }
   });
 }
-
-main();

@@ -1,6 +1,6 @@
 // A consumer's view of the types: a small project compiled with `tsc --strict` against the
-// package as it resolves from node_modules (dist/*.d.ts and binding.d.ts). Results narrow
-// without non-null assertions, and misuse does not compile.
+// package as it resolves from node_modules (dist/types/, through the import and the require
+// condition alike). Results narrow without non-null assertions, and misuse does not compile.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -19,7 +19,7 @@ symlinkSync(root, join(scratch, 'node_modules', 'cuipc'), 'dir');
 writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }));
 writeFileSync(join(scratch, 'tsconfig.json'), JSON.stringify({
   compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, types: ['node'], skipLibCheck: false, typeRoots: [join(root, 'node_modules', '@types')] },
-  include: ['*.ts'],
+  include: ['*.ts', '*.cts'],
 }));
 
 // Both files in one tsc run (one compile of the package's types): use.ts must compile clean,
@@ -43,6 +43,18 @@ export async function main(): Promise<number> {
     case 'failed': { const p: Pinpoint = report.pinpoint; return p.code + why.length + (capable ? 1 : 0); }
     case 'aborted': { const abort: ProbeAbort = report.abort; return abort.message.length; }
   }
+}
+`);
+// A CommonJS consumer (require condition, dist/types/index.d.cts) sees the same API.
+writeFileSync(join(scratch, 'use-cjs.cts'), `
+import cuipc = require('cuipc');
+
+export async function run(): Promise<string> {
+  const cuda = cuipc.openCuda({ backend: 'sim' });
+  const a = cuda.malloc('vmm', 1 << 20);
+  const report: cuipc.ProbeReport = await cuipc.probe({ backend: 'sim', ranks: 2 });
+  const refused: boolean = new cuipc.ProbeUsageError('x') instanceof RangeError;
+  return a.ok ? \`\${report.result} \${refused}\` : a.name;
 }
 `);
 writeFileSync(join(scratch, 'misuse.ts'), `
