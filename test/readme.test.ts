@@ -73,6 +73,20 @@ describe('README TypeScript examples', () => {
   }, 70_000);
 });
 
+describe('README CommonJS example', () => {
+  const jsBlocks = blocks(README).filter((b) => b.lang === 'js');
+
+  it("runs with require('cuipc') as the package's main (dist/bundle/index.cjs) and prints the verdict", () => {
+    expect(jsBlocks.length).toBe(1);
+    expect(jsBlocks[0].code).toContain("require('cuipc')");
+    const file = join(work, 'require.example.cjs');
+    writeFileSync(file, jsBlocks[0].code.replace(/require\('cuipc'\)/g, `require(${JSON.stringify(ROOT)})`));
+    const result = spawnSync(process.execPath, [file], { cwd: work, env: userEnv(), encoding: 'utf8', timeout: 60_000 });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout.trim()).toBe('passed');
+  }, 70_000);
+});
+
 /** `npx cuipc ...` lines from the sh blocks, each with the `# ` output lines that follow it. */
 function commands(): Array<{ command: string; expected: string[] }> {
   const found: Array<{ command: string; expected: string[] }> = [];
