@@ -114,9 +114,20 @@ function explainAbort(abort: ProbeAbort, ranks: RankReport[]): ProbeAbort {
   return interposed ? { ...abort, message: `${abort.message}; ${interposed.summary}` } : abort;
 }
 
+/**
+ * A rank that died or hung takes its peers down with it: their failing calls from its step on
+ * (opening its handle, reading its memory, waiting on it) follow from that and are not causes.
+ */
+function consequencesOf(abort: ProbeAbort | null, failures: FailureRecord[]): FailureRecord[] {
+  if (!abort || (abort.reason !== 'crashed' && abort.reason !== 'hung') || abort.rank === undefined || abort.step === undefined) return [];
+  const from = STEPS.indexOf(abort.step);
+  return failures.filter((f) => f.rank !== abort.rank && STEPS.indexOf(f.step) >= from);
+}
+
 export function buildProbeReport(run: ProbeRun): ProbeReport {
   const simulated = run.coordinatorSimulated === true || run.ranks.some((r) => r.loader?.simulated === true);
-  const first = firstFailure(run.failures);
+  const consequences = consequencesOf(run.abort, run.failures);
+  const first = firstFailure(run.failures.filter((f) => !consequences.includes(f)));
   const pinpoint = first ? buildPinpoint(run, first) : null;
   const kernelsFrom = run.ranks.find((r) => r.loader !== null)?.loader;
   const common: ProbeReportCommon = {
@@ -137,7 +148,14 @@ export function buildProbeReport(run: ProbeRun): ProbeReport {
     cleanedUp: run.cleanedUp,
   };
   // A step fails only with a failure record, so a failed run always has a pinpoint.
-  if (run.abort) return { ...common, result: 'aborted', exitCode: interruptedExit(run.abort) ?? 3, pinpoint, abort: explainAbort(run.abort, run.ranks) };
+  if (run.abort) {
+    const abort = explainAbort(run.abort, run.ranks);
+    const followed = consequences.map((f) => ({ rank: f.rank, step: f.step, call: f.call.call, code: f.call.code, name: f.call.name }));
+    const withConsequences: ProbeAbort = followed.length
+      ? { ...abort, message: `${abort.message}; what followed on the other ranks is a consequence, not a cause (${followed.map((c) => `rank ${c.rank} ${c.step}: ${c.call} -> ${c.code}`).join(', ')})`, consequences: followed }
+      : abort;
+    return { ...common, result: 'aborted', exitCode: interruptedExit(run.abort) ?? 3, pinpoint, abort: withConsequences };
+  }
   if (pinpoint) return { ...common, result: 'failed', exitCode: 1, pinpoint, abort: null };
   return { ...common, result: 'passed', exitCode: 0, pinpoint: null, abort: null };
 }

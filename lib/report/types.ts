@@ -158,6 +158,11 @@ export interface ProbeAbort {
   args?: CallArguments;
   signal?: string | null;
   exitCode?: number | null;
+  /**
+   * When a rank died or hung: the other ranks' failing calls from its step on, which follow from
+   * that (a peer's open of a dead rank's handle, say); they are not causes, and never the pinpoint.
+   */
+  consequences?: Array<{ rank: number; step: StepName; call: string; code: number; name: string }>;
 }
 
 /** A message the coordinator refused (no or wrong token, not JSON, not a known message). */
