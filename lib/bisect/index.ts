@@ -7,6 +7,8 @@ import { diffEnvironments } from '../env/diff.js';
 import { parseSnapshot, SnapshotFormatError } from '../env/read-snapshot.js';
 import { probe } from '../probe/index.js';
 import { ProbeUsageError, resolveProbeOptions, type ProbeOptions } from '../probe/options.js';
+import { RaySessionError, startRaySession, type RaySession } from '../launch/ray-session.js';
+import type { RaySettings } from '../launch/ray.js';
 import type { ProbeReport } from '../report/types.js';
 import { applyChanges, changesBetween, environmentKey, globToRegExp, visibilityOfTrial, type Change, type ChangeModel } from './changes.js';
 import { ddmin, worstCaseTests, type Outcome } from './ddmin.js';
@@ -16,6 +18,7 @@ import {
   BISECT_SCHEMA_VERSION,
   type BisectOptions,
   type BisectProbe,
+  type BisectRay,
   type BisectResult,
   type BisectSide,
   type FailureSignature,
@@ -144,6 +147,45 @@ export async function bisect(options: BisectOptions): Promise<BisectResult> {
   const started = Date.now();
   const startedAt = new Date(started).toISOString();
   const model = changesBetween(good, bad, { include, exclude, givenEnv: resolved.env });
+  if (resolved.launch.kind !== 'ray') return search({ options, probeOptions, include, exclude, resolved, good, bad, started, startedAt, model, ray: null });
+  // One Ray for every probe: started (or found) once here, joined by each probe's driver by address.
+  const ray = await oneRay(resolved.launch.settings as RaySettings, resolved.ranks, resolved.backend);
+  try {
+    const joined = ray.session?.address ? { ...probeOptions, ray: { ...(probeOptions.ray ?? {}), address: ray.session.address } } : probeOptions;
+    return await search({ options, probeOptions: joined, include, exclude, resolved, good, bad, started, startedAt, model, ray: ray.info });
+  } finally {
+    await ray.session?.stop();
+  }
+}
+
+/** The Ray session of a bisect; when it cannot start, each probe starts its own Ray (and says why it could not, if it cannot either). */
+async function oneRay(settings: RaySettings, ranks: number, backend: string): Promise<{ session: RaySession | null; info: BisectRay }> {
+  const started = Date.now();
+  try {
+    const session = await startRaySession(settings, ranks, backend);
+    return { session, info: { started: session.started, address: session.address, startupMs: session.startupMs } };
+  } catch (error) {
+    if (!(error instanceof RaySessionError)) throw error;
+    return { session: null, info: { started: false, address: settings.address, startupMs: Date.now() - started, error: error.message } };
+  }
+}
+
+interface SearchInputs {
+  options: BisectOptions;
+  probeOptions: Omit<ProbeOptions, 'envSnapshot'>;
+  include: string[];
+  exclude: string[];
+  resolved: ReturnType<typeof resolveProbeOptions>;
+  good: EnvSnapshot;
+  bad: EnvSnapshot;
+  started: number;
+  startedAt: string;
+  model: ChangeModel;
+  ray: BisectRay | null;
+}
+
+async function search({ options, probeOptions, include, exclude, resolved, good, bad, started, startedAt, model, ray }: SearchInputs): Promise<BisectResult> {
+  const { onProgress } = options;
   const runner = new Runner(probeOptions);
   const ids = (cs: readonly Change[]) => cs.map((c) => c.id);
   let atMost = 4 + worstCaseTests(model.changes.length, 2);
@@ -180,6 +222,7 @@ export async function bisect(options: BisectOptions): Promise<BisectResult> {
     probeCount: runner.probes.length,
     cacheHits: runner.cacheHits,
     totalMs: Date.now() - started,
+    ...(ray !== null ? { ray } : {}),
   } as const);
 
   if (goodReport.result === 'aborted' || badReport.result === 'aborted') {

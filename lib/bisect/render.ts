@@ -2,7 +2,7 @@
 // about each change, the pinpoint under GOOD + the set, the one-line answer, and the cost.
 // Also the one-line answers themselves, which the JSON carries too.
 import type { Change } from './changes.js';
-import type { BisectFound, BisectNone, BisectResult, BisectSide, FailureSignature } from './types.js';
+import type { BisectFound, BisectNone, BisectRay, BisectResult, BisectSide, FailureSignature } from './types.js';
 
 export function failureText(f: FailureSignature): string {
   return `${f.step}: ${f.call} -> ${f.code} ${f.name}`;
@@ -87,6 +87,13 @@ export function bisectFixes(r: BisectFound): string[] {
   return [...new Set(fixes)];
 }
 
+/** Ray's start-up, apart from the probes: one Ray for the whole bisect. */
+function rayLine(ray: BisectRay): string {
+  if (ray.error !== undefined) return `Ray: no one Ray for every probe (${ray.error}); each probe started or joined its own.`;
+  if (ray.started) return `Ray: a local Ray started once in ${seconds(ray.startupMs)} (${ray.address ?? '?'}), joined by every probe and shut down at the end.`;
+  return `Ray: every probe joined the existing cluster${ray.address ? ` at ${ray.address}` : ''} (found in ${seconds(ray.startupMs)}).`;
+}
+
 export function renderBisect(r: BisectResult): string {
   const s = r.settings;
   // The answer first (issue 23), then what to change, then how it was found.
@@ -112,5 +119,6 @@ export function renderBisect(r: BisectResult): string {
     out.push(`Could not run: ${r.message}`);
   }
   out.push('', `${r.probeCount} probe(s) in ${seconds(r.totalMs)}${r.cacheHits > 0 ? ` (${r.cacheHits} more answered by an identical environment already probed)` : ''}.`);
+  if (r.ray) out.push(rayLine(r.ray));
   return `${out.join('\n')}\n`;
 }

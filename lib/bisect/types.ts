@@ -85,8 +85,22 @@ interface BisectCommon {
   /** Tests answered from an earlier probe of the identical environment. */
   cacheHits: number;
   totalMs: number;
+  /** --launcher ray: the one Ray every probe joined (absent for other launchers). */
+  ray?: BisectRay;
   /** One line. */
   answer: string;
+}
+
+/** The Ray a bisect with --launcher ray started (or found) once and every probe joined. */
+export interface BisectRay {
+  /** A local Ray was started for this bisect (and shut down at its end); false: an existing cluster was joined. */
+  started: boolean;
+  /** The address the probes joined (null: each probe's driver found the cluster itself). */
+  address: string | null;
+  /** Ray's start-up (or finding the cluster), apart from the probes' own durations. */
+  startupMs: number;
+  /** Why no one Ray could be started; each probe then started its own. */
+  error?: string;
 }
 
 export interface BisectFound extends BisectCommon {

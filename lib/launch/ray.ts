@@ -90,6 +90,14 @@ export function rayDriverPath(): string {
   return fileURLToPath(new URL('../../python', import.meta.url));
 }
 
+/** This process's environment with python/ first on PYTHONPATH: what the driver and the Ray session run in. */
+export function rayPythonEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
+  env.PYTHONPATH = [rayDriverPath(), env.PYTHONPATH].filter((p) => p).join(delimiter);
+  return env;
+}
+
 /**
  * The ordinal a rank in a Ray actor uses, as frameworks pick it: 0 when Ray narrowed
  * CUDA_VISIBLE_DEVICES to the actor's GPU; its Ray GPU id when NOSET left every GPU visible.
@@ -182,10 +190,7 @@ export function rayLauncher(options: LaunchSpec, program: RankProgram): RankLaun
       // The spec holds the probe's token: readable by this user only; the driver removes it
       // once read, and the folder goes when the driver ends or the probe stops, whichever is first.
       writeFileSync(specPath, JSON.stringify(rayDriverSpec(options, launch, program, coordinatorEnv, startupTimeoutS)), { mode: 0o600 });
-      const driverEnv: Record<string, string> = {};
-      for (const [key, value] of Object.entries(process.env)) if (value !== undefined) driverEnv[key] = value;
-      driverEnv.PYTHONPATH = [rayDriverPath(), driverEnv.PYTHONPATH].filter((p) => p).join(delimiter);
-      const driver = spawnGroupLeader(launch.python, ['-B', '-m', 'cuipc_ray', '--spec', specPath], driverEnv, 'pipe'); // -B: no .pyc written into the installed package
+      const driver = spawnGroupLeader(launch.python, ['-B', '-m', 'cuipc_ray', '--spec', specPath], rayPythonEnv(), 'pipe'); // -B: no .pyc written into the installed package
 
       let driverError: string | null = null;
       const reported: Array<{ tail: string } | null> = [];

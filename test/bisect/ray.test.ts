@@ -3,12 +3,16 @@
 // behaviour, not Ray itself), and against real Ray when CUIPC_TEST_RAY_PYTHON names a Python
 // that imports ray (CUIPC_TEST_RAY_ADDRESS: a cluster with at least 2 GPUs, logical ones will
 // do on the simulated device; without it ray.init starts a local one).
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { tmsStandinPath } from '../../lib/binding/native.js';
-import { bisect, type BisectResult } from '../../lib/bisect/index.js';
+import { bisect, renderBisect, type BisectResult } from '../../lib/bisect/index.js';
 import { captureEnvironment, type EnvSnapshot } from '../../lib/env/capture.js';
 import type { RayLaunchOptions } from '../../lib/probe/options.js';
+import { describeWithRay, processTable, until } from '../launch/ray-cluster.js';
 
 const { LD_PRELOAD: _p, SGLANG_MEMORY_SAVER_CUDA_GRAPH: _s, ...cleanEnv } = process.env;
 const shell = (extra: Record<string, string>, label: string): EnvSnapshot => captureEnvironment({ env: { ...cleanEnv, ...extra }, label });
@@ -58,4 +62,36 @@ describe.skipIf(!realPython)('bisect --launcher ray (real Ray)', () => {
       if (saved === undefined) delete process.env.CUIPC_SIM_DEVICES; else process.env.CUIPC_SIM_DEVICES = saved;
     }
   }, 600_000);
+});
+
+describeWithRay('bisect --launcher ray starts one Ray for every probe (real Ray, no cluster)', (python) => {
+  it('starts exactly one local Ray, joins it from every probe, names the minimal set and leaves no Ray behind', async () => {
+    const temp = mkdtempSync(join(tmpdir(), 'cuipc-b1-'));
+    const saved = { RAY_TMPDIR: process.env.RAY_TMPDIR, RAY_ADDRESS: process.env.RAY_ADDRESS, CUIPC_SIM_DEVICES: process.env.CUIPC_SIM_DEVICES };
+    // A fresh RAY_TMPDIR: no other Ray on the machine is found, and each Ray started makes one session folder in it.
+    process.env.RAY_TMPDIR = temp;
+    delete process.env.RAY_ADDRESS;
+    delete process.env.CUIPC_SIM_DEVICES;
+    const ownRay = (): number[] => [...processTable().keys()].filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(temp);
+      } catch {
+        return false;
+      }
+    });
+    try {
+      const seed = { LD_PRELOAD: tmsStandinPath(), SGLANG_MEMORY_SAVER_CUDA_GRAPH: '1', NCCL_NVLS_ENABLE: '1' };
+      const result = await bisect({ good: shell({}, 'shell'), bad: shell(seed, 'actor'), launcher: 'ray', ray: { python }, backend: 'sim', ranks: 2, inputs: 2, bytes: 1024, timeoutMs: 60_000 });
+      expectSeed(result);
+      expect(result.ray).toMatchObject({ started: true, address: expect.stringMatching(/:\d+$/) });
+      expect(result.probeCount).toBeGreaterThanOrEqual(4);
+      const sessions = readdirSync(join(temp, 'ray')).filter((name) => /^session_\d/.test(name));
+      expect(sessions, 'Ray session folders: one Ray for the whole bisect').toHaveLength(1);
+      expect(renderBisect(result)).toMatch(/^Ray: a local Ray started once in \d+(\.\d+)? s \(\S+:\d+\), joined by every probe/m);
+      await until('the local Ray to end', () => ownRay().length === 0, 20_000);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+      rmSync(temp, { recursive: true, force: true });
+    }
+  }, 300_000);
 });
