@@ -1,4 +1,4 @@
-// PyTorch's allocator settings (PYTORCH_ALLOC_CONF, else PYTORCH_CUDA_ALLOC_CONF) read the way
+// PyTorch's allocator settings (PYTORCH_CUDA_ALLOC_CONF, else PYTORCH_ALLOC_CONF) read the way
 // PyTorch reads them (c10/core/AllocatorConfig.cpp, c10/cuda/CUDAAllocatorConfig.cpp): the
 // value is split at ',' ':' '[' ']', spaces dropped, keys and the True/False values are
 // case-sensitive, and a key PyTorch does not know raises at the first CUDA allocation. The probe
@@ -8,8 +8,12 @@
 /** What a failure record calls PyTorch's reading of the settings (the probe records it, the rules explain it). */
 export const ALLOC_CONF_CALL = 'PyTorch allocator config';
 
-/** The variables PyTorch reads, the one it prefers first. */
-export const ALLOC_CONF_VARIABLES = ['PYTORCH_ALLOC_CONF', 'PYTORCH_CUDA_ALLOC_CONF'] as const;
+/**
+ * The variables PyTorch reads, the one that wins first: measured with PyTorch 2.11 on an H100,
+ * PYTORCH_ALLOC_CONF=expandable_segments:False with PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
+ * gave expandable segments (docs/torch-agreement.md).
+ */
+export const ALLOC_CONF_VARIABLES = ['PYTORCH_CUDA_ALLOC_CONF', 'PYTORCH_ALLOC_CONF'] as const;
 
 /** Every key PyTorch 2.x accepts; the rest raise. */
 const KNOWN_KEYS = new Set([
@@ -39,7 +43,7 @@ export interface TorchAllocConf {
   expandableSegments: boolean;
 }
 
-/** The settings, or what PyTorch raises on them (RuntimeError at its first CUDA allocation). */
+/** The settings, or what PyTorch raises on them (a ValueError at its first CUDA allocation, PyTorch 2.11). */
 export type AllocConfReading = { ok: true; conf: TorchAllocConf } | { ok: false; variable: string; value: string; message: string };
 
 /** Loose key -> value view (keys lower-cased), for the hazard table and the bisect's change names. */
@@ -82,7 +86,7 @@ export function readTorchAllocConf(env: Readonly<Record<string, string | undefin
   const tokens = lex(value);
   for (let i = 0; i < tokens.length; i += 1) {
     const key = tokens[i];
-    if (!KNOWN_KEYS.has(key)) return fail(`Unrecognized CachingAllocator option: ${key}`);
+    if (!KNOWN_KEYS.has(key)) return fail(`Unrecognized key '${key}' in CUDA allocator config.`);
     if (tokens[i + 1] !== ':') return fail('Error parsing CachingAllocator::AllocatorConfig settings, expected :');
     i += 2;
     // A list value ([a:b,c:d], roundup_power2_divisions) runs to its closing bracket.
@@ -94,7 +98,7 @@ export function readTorchAllocConf(env: Readonly<Record<string, string | undefin
       item = '[...]';
     }
     if (item === undefined || item === ',') return fail(`Error, expecting ${key} value`);
-    if (BOOLEAN_KEYS.has(key) && item !== 'True' && item !== 'False') return fail(`Expected a single True/False argument for ${key}`);
+    if (BOOLEAN_KEYS.has(key) && item !== 'True' && item !== 'False') return fail(`Expected 'True' or 'False' at index ${i} in ConfigTokenizer but got '${item}'`);
     if (key === 'expandable_segments') conf.expandableSegments = item === 'True';
     if (key === 'backend') {
       if (item !== 'native' && item !== 'cudaMallocAsync') return fail('Unknown allocator backend, options are native and cudaMallocAsync');

@@ -492,7 +492,7 @@ const RULES: Rule[] = [
       id: 'allocator-config-rejected',
       title: 'PyTorch rejects the allocator settings: the server fails at its first CUDA allocation, before any IPC',
       likelihood: 'high',
-      summary: `${ev.detail ?? ev.call.message}. PyTorch reads PYTORCH_ALLOC_CONF (else PYTORCH_CUDA_ALLOC_CONF) with case-sensitive keys and True/False values, and raises RuntimeError on anything else; nothing was allocated or exported.`,
+      summary: `${ev.detail ?? ev.call.message}. PyTorch reads PYTORCH_CUDA_ALLOC_CONF (else PYTORCH_ALLOC_CONF) with case-sensitive keys and True/False values, and raises ValueError on anything else; nothing was allocated or exported.`,
       evidence: [...failedCall(ev), 'PyTorch c10/core/AllocatorConfig.cpp: unknown keys and values other than True/False raise'],
       tryNext: ['fix the variable in the launch environment (for example expandable_segments:True, not :true), or unset it'],
       cause: 'PyTorch rejects the allocator settings (PYTORCH_CUDA_ALLOC_CONF)',

@@ -20,11 +20,11 @@ describe('readTorchAllocConf', () => {
   });
 
   it.each([
-    ['expandable_segments:true', /Expected a single True\/False argument for expandable_segments/],
+    ['expandable_segments:true', /Expected 'True' or 'False' at index 2 in ConfigTokenizer but got 'true'/],
     ['expandable_segments', /expected :/],
-    ['Expandable_Segments:True', /Unrecognized CachingAllocator option: Expandable_Segments/],
+    ['Expandable_Segments:True', /Unrecognized key 'Expandable_Segments' in CUDA allocator config\./],
     ['backend:cudamallocasync', /Unknown allocator backend/],
-    ['expandable_segments:True;max_split_size_mb:64', /Expected a single True\/False/],
+    ['expandable_segments:True;max_split_size_mb:64', /Expected 'True' or 'False' at index 2 in ConfigTokenizer but got 'True;max_split_size_mb'/],
     ['max_split_size_mb:', /expecting max_split_size_mb value/],
   ])('raises on %j as PyTorch does', (value, message) => {
     const r = readTorchAllocConf({ PYTORCH_CUDA_ALLOC_CONF: value });
@@ -32,8 +32,9 @@ describe('readTorchAllocConf', () => {
     if (!r.ok) expect(r.message).toMatch(message);
   });
 
-  it('prefers PYTORCH_ALLOC_CONF over PYTORCH_CUDA_ALLOC_CONF', () => {
+  it('with both set, PYTORCH_CUDA_ALLOC_CONF wins, as PyTorch 2.11 measured', () => {
     const r = readTorchAllocConf({ PYTORCH_ALLOC_CONF: 'expandable_segments:False', PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True' });
-    expect(r.ok && r.conf).toMatchObject({ variable: 'PYTORCH_ALLOC_CONF', expandableSegments: false });
+    expect(r.ok && r.conf).toMatchObject({ variable: 'PYTORCH_CUDA_ALLOC_CONF', expandableSegments: true });
+    expect(readTorchAllocConf({ PYTORCH_ALLOC_CONF: 'expandable_segments:True' })).toMatchObject({ ok: true, conf: { variable: 'PYTORCH_ALLOC_CONF', expandableSegments: true } });
   });
 });

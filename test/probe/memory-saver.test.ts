@@ -201,8 +201,8 @@ describe('the seed: a colocated SGLang rank under torch_memory_saver (ABI stand-
 
   it('a setting PyTorch raises on fails the step with PyTorch\'s message, as its first allocation would', async () => {
     const report = await run({ ranks: 1, env: { PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:true' } });
-    expect(report.pinpoint).toMatchObject({ step: 'capture', name: 'RuntimeError' });
-    expect(report.pinpoint?.message).toMatch(/Expected a single True\/False argument for expandable_segments/);
+    expect(report.pinpoint).toMatchObject({ step: 'capture', name: 'ValueError' });
+    expect(report.pinpoint?.message).toMatch(/Expected 'True' or 'False' at index 2 in ConfigTokenizer but got 'true'/);
     expect(report.pinpoint?.explanations[0]).toMatchObject({ id: 'allocator-config-rejected', likelihood: 'high' });
     expect(report.pinpoint?.explanations.map((e) => e.id)).not.toContain('unrecognised');
   });

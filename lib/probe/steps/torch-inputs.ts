@@ -26,7 +26,7 @@ export function rankAllocConf(state: SessionState): TorchAllocConf | null {
     'readTorchAllocConf',
     { variable: reading.variable, value: reading.value },
     ALLOC_CONF_CALL,
-    'RuntimeError',
+    'ValueError',
     `${reading.variable}=${reading.value}: PyTorch raises "${reading.message}" at its first CUDA allocation`,
   );
   return null;
