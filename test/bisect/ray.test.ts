@@ -3,7 +3,8 @@
 // behaviour, not Ray itself), and against real Ray when CUIPC_TEST_RAY_PYTHON names a Python
 // that imports ray (CUIPC_TEST_RAY_ADDRESS: a cluster with at least 2 GPUs, logical ones will
 // do on the simulated device; without it ray.init starts a local one).
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +13,8 @@ import { tmsStandinPath } from '../../lib/binding/native.js';
 import { bisect, renderBisect, type BisectResult } from '../../lib/bisect/index.js';
 import { captureEnvironment, type EnvSnapshot } from '../../lib/env/capture.js';
 import type { RayLaunchOptions } from '../../lib/probe/options.js';
-import { describeWithRay, processTable, until } from '../launch/ray-cluster.js';
+import { isAlive } from '../probe/helpers.js';
+import { describeWithRay, descendants, processTable, until } from '../launch/ray-cluster.js';
 
 const { LD_PRELOAD: _p, SGLANG_MEMORY_SAVER_CUDA_GRAPH: _s, ...cleanEnv } = process.env;
 const shell = (extra: Record<string, string>, label: string): EnvSnapshot => captureEnvironment({ env: { ...cleanEnv, ...extra }, label });
@@ -94,4 +96,45 @@ describeWithRay('bisect --launcher ray starts one Ray for every probe (real Ray,
       rmSync(temp, { recursive: true, force: true });
     }
   }, 300_000);
+});
+
+describeWithRay('cuipc bisect --launcher ray interrupted (real Ray, no cluster)', (python) => {
+  it('SIGINT while a probe runs: the CLI ends and its one Ray and the session are gone', async () => {
+    const temp = mkdtempSync(join(tmpdir(), 'cuipc-b2-'));
+    try {
+      const seed = { LD_PRELOAD: tmsStandinPath(), SGLANG_MEMORY_SAVER_CUDA_GRAPH: '1' };
+      writeFileSync(join(temp, 'good.json'), JSON.stringify(shell({}, 'shell')));
+      writeFileSync(join(temp, 'bad.json'), JSON.stringify(shell(seed, 'actor')));
+      const env: NodeJS.ProcessEnv = { ...process.env, RAY_TMPDIR: temp };
+      delete env.RAY_ADDRESS;
+      delete env.CUIPC_SIM_DEVICES;
+      // Every probe hangs in its open, so the interrupt lands while a probe runs.
+      const cli = spawn(process.execPath, [fileURLToPath(new URL('../../bin/cuipc.js', import.meta.url)), 'bisect', join(temp, 'good.json'), join(temp, 'bad.json'),
+        '--launcher', 'ray', '--python', python, '--backend', 'sim', '--ranks', '2', '--inputs', '2', '--bytes', '1024', '--timeout', '60000',
+        '--env', 'CUIPC_SIM_FAULT=cudaIpcOpenMemHandle@1#1=hang'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+      const closed = new Promise<void>((resolve) => cli.once('close', () => resolve()));
+      const cmdlines = (): Array<{ pid: number; cmd: string }> => [...processTable().keys()].flatMap((pid) => {
+        try {
+          return [{ pid, cmd: readFileSync(`/proc/${pid}/cmdline`, 'utf8') }];
+        } catch {
+          return [];
+        }
+      });
+      const ours = (): number[] => cmdlines().filter((p) => p.cmd.includes(temp) || (p.cmd.includes('cuipc_ray.session') && descendants([cli.pid as number]).includes(p.pid))).map((p) => p.pid);
+      let session: number | undefined;
+      await until('the session and a probe\'s driver', () => {
+        const below = new Set(descendants([cli.pid as number]));
+        const list = cmdlines().filter((p) => below.has(p.pid));
+        session ??= list.find((p) => p.cmd.includes('cuipc_ray.session'))?.pid;
+        return session !== undefined && list.some((p) => p.cmd.includes('--spec'));
+      }, 60_000);
+      const ray = [session as number, ...cmdlines().filter((p) => p.cmd.includes(temp)).map((p) => p.pid)];
+      expect(ray.length).toBeGreaterThan(1); // the session and its Ray's processes
+      cli.kill('SIGINT');
+      await closed;
+      await until('the session and its Ray to end', () => ray.every((pid) => !isAlive(pid)) && ours().length === 0, 30_000);
+    } finally {
+      rmSync(temp, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
