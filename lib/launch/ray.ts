@@ -20,6 +20,10 @@ export interface RaySettings {
   nosetVisibleDevices: boolean;
   address: string | null;
   python: string;
+  /** An existing placement group to place the ranks in (its name or hex id), not one of the driver's own. */
+  placementGroup: string | null;
+  /** The bundle of that group each rank goes to (default: 0..ranks-1). */
+  bundleIndices: number[] | null;
 }
 
 const RAY_OPTIONS: readonly OptionSpec[] = [
@@ -39,6 +43,14 @@ const RAY_OPTIONS: readonly OptionSpec[] = [
   {
     path: ['ray', 'address'], flag: '--ray-address', valueName: '<address>', group: 'launcher', label: 'Ray address', consumer: 'launcher:ray', type: 'string',
     description: 'ray: ray.init(address=...) (default: RAY_ADDRESS or the running cluster, else a local one)',
+  },
+  {
+    path: ['ray', 'placementGroup'], flag: '--placement-group', valueName: '<name|id>', group: 'launcher', label: 'placement group', consumer: 'launcher:ray', type: 'string',
+    description: "ray: place the ranks in this existing placement group (its name, or its hex id), as colocated RL frameworks place their engines; it is neither created nor removed",
+  },
+  {
+    path: ['ray', 'bundleIndices'], flag: '--bundle-indices', valueName: '<list>', group: 'launcher', label: 'bundle indices', consumer: 'launcher:ray', type: 'string',
+    description: 'ray: with --placement-group, the bundle of each rank, e.g. 0,1,2,3 (default: bundles 0..ranks-1)',
   },
   {
     path: ['ray', 'python'], flag: '--python', valueName: '<program>', group: 'launcher', label: 'python', consumer: 'launcher:ray', type: 'string',
@@ -67,6 +79,9 @@ export interface RayDriverSpec {
   startup_timeout_s: number;
   /** --backend sim: the simulated devices a local Ray the driver starts declares as GPUs (null: a real backend). */
   sim_devices: number | null;
+  /** An existing placement group (name or hex id) the ranks go into; null: the driver makes its own. */
+  placement_group: string | null;
+  bundle_indices: number[] | null;
 }
 
 /** Ray's start-up budget in seconds: CUIPC_RAY_STARTUP_TIMEOUT_S when it is a positive number, else the default. */
@@ -127,6 +142,8 @@ export function rayDriverSpec(
     address: launch.address,
     startup_timeout_s: startupTimeoutS,
     sim_devices: options.backend === 'sim' ? simDevicesForRay(options.ranks) : null,
+    placement_group: launch.placementGroup,
+    bundle_indices: launch.bundleIndices,
   };
 }
 
@@ -291,6 +308,17 @@ export function rayLauncher(options: LaunchSpec, program: RankProgram): RankLaun
   };
 }
 
+/** "0,1,2,3" as bundle indices; only beside a placement group. */
+function bundleIndicesOf(raw: string | undefined, withGroup: boolean): number[] | null {
+  if (raw === undefined) return null;
+  if (!withGroup) throw new LaunchUsageError('bundle indices apply to an existing placement group (--placement-group)');
+  const parts = raw.split(',').map((p) => p.trim());
+  if (parts.some((p) => !/^\d{1,4}$/.test(p))) throw new LaunchUsageError(`bundle indices must be a comma-separated list of bundle numbers, e.g. 0,1, got '${raw}'`);
+  const indices = parts.map(Number);
+  if (new Set(indices).size !== indices.length) throw new LaunchUsageError(`bundle indices must differ from each other, got '${raw}'`);
+  return indices;
+}
+
 registerLauncher<RaySettings>({
   name: 'ray',
   summary: 'Ray actors on the GPU bundles of a placement group (python/cuipc_ray)',
@@ -304,10 +332,15 @@ registerLauncher<RaySettings>({
       nosetVisibleDevices: given['ray.nosetVisibleDevices'] as boolean,
       address: (given['ray.address'] as string | undefined) ?? null,
       python: given['ray.python'] as string,
+      placementGroup: (given['ray.placementGroup'] as string | undefined) ?? null,
+      bundleIndices: bundleIndicesOf(given['ray.bundleIndices'] as string | undefined, given['ray.placementGroup'] !== undefined),
     };
   },
   describe: ({ numGpus, placementStrategy, nosetVisibleDevices, address }) => ({ visibility: null, ray: { numGpus, placementStrategy, nosetVisibleDevices, address }, envSnapshot: null }),
-  create: (spec, _settings, _devices, program) => {
+  create: (spec, settings, _devices, program) => {
+    if (settings.bundleIndices !== null && settings.bundleIndices.length !== spec.ranks) {
+      throw new LaunchUsageError(`bundle indices name ${settings.bundleIndices.length} bundle(s) for ${spec.ranks} rank(s): one bundle per rank`);
+    }
     // Ray sets each actor's CUDA_VISIBLE_DEVICES to its GPU; a runtime_env value breaks its GPU bookkeeping (IndexError in the worker).
     if (spec.env.CUDA_VISIBLE_DEVICES !== undefined) {
       throw new LaunchUsageError('CUDA_VISIBLE_DEVICES cannot be given to Ray actors: Ray assigns each actor its GPU (--noset-visible-devices leaves every GPU visible instead)');

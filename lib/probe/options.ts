@@ -124,6 +124,10 @@ export interface RayLaunchOptions {
   nosetVisibleDevices?: boolean;
   /** ray.init(address=...); default: RAY_ADDRESS or the running cluster, else a local one. */
   address?: string;
+  /** An existing placement group (its name or hex id) to place the ranks in; neither created nor removed. */
+  placementGroup?: string;
+  /** With placementGroup: each rank's bundle, e.g. '0,1' (default: bundles 0..ranks-1). */
+  bundleIndices?: string;
   /** The Python that runs the driver (default python3); it must be able to import ray. */
   python?: string;
 }

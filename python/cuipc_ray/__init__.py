@@ -17,7 +17,10 @@ Python code that already holds a Ray session can call run_probe_ranks(spec) itse
   env_vars (runtime_env env_vars, dict), rank_argv (list of str: the rank program),
   rank_env (dict: the coordinator's variables for every rank), address (str or None),
   startup_timeout_s (float), sim_devices (int or None: a local Ray this driver starts
-  declares that many simulated devices as GPUs, for cuipc's simulated backend).
+  declares that many simulated devices as GPUs, for cuipc's simulated backend),
+  placement_group (str or None: an existing group's name or hex id; the ranks go into its
+  bundles, it is neither created nor removed, and the actors reserve no CPU of their own),
+  bundle_indices (list of int or None: each rank's bundle in it, default 0..ranks-1).
 Only Ray itself is needed; nothing else outside the standard library.
 
 For Ray users (`pip install` of this folder): capture_env(label=...) takes the snapshot
@@ -97,7 +100,19 @@ def check_spec(spec):
     sim_devices = spec.get("sim_devices")
     if sim_devices is not None and (isinstance(sim_devices, bool) or not isinstance(sim_devices, int) or not 1 <= sim_devices <= 64):
         raise SpecError("sim_devices must be an integer from 1 to 64, or null")
+    group = spec.get("placement_group")
+    if group is not None and (not isinstance(group, str) or not group):
+        raise SpecError("placement_group must be a non-empty string (a name or a hex id), or null")
+    indices = spec.get("bundle_indices")
+    if indices is not None:
+        if group is None:
+            raise SpecError("bundle_indices apply to an existing placement_group")
+        if (not isinstance(indices, list) or len(indices) != ranks or len(set(indices)) != ranks
+                or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in indices)):
+            raise SpecError("bundle_indices must be %d different bundle numbers, one per rank" % ranks)
     return {
+        "placement_group": group,
+        "bundle_indices": list(indices) if indices is not None else None,
         "ranks": ranks,
         "num_gpus": num_gpus,
         "strategy": strategy,
@@ -236,6 +251,27 @@ def _check_placeable(ray, spec, started_local):
                          % (where, cluster_summary(ray), spec["ranks"], spec["strategy"], hint))
 
 
+def _existing_group(ray, spec):
+    """The placement group the spec names (hex id or name), ready to hold the ranks' bundle indices; PlacementError otherwise."""
+    from ray.util import get_placement_group
+    from ray.util.placement_group import PlacementGroup
+    ref = spec["placement_group"]
+    try:
+        from ray._raylet import PlacementGroupID
+        is_id = len(ref) == 2 * PlacementGroupID.size() and all(c in "0123456789abcdef" for c in ref)
+        group = PlacementGroup(PlacementGroupID(bytes.fromhex(ref))) if is_id else get_placement_group(ref)
+        count = group.bundle_count
+    except Exception as error:  # unknown name (ValueError) or id
+        raise PlacementError("no placement group %r in this Ray cluster (namespace %s): %s; give the name of one in this namespace or its hex id (placement_group.id.hex())"
+                             % (ref, ray.get_runtime_context().namespace, error)) from error
+    if count == 0:
+        raise PlacementError("no placement group %r in this Ray cluster (it has no bundles: removed, or an unknown id)" % ref)
+    indices = spec["bundle_indices"] or list(range(spec["ranks"]))
+    if max(indices) >= count:
+        raise PlacementError("placement group %r has %d bundle(s); bundle indices %s name one it does not have" % (ref, count, indices))
+    return group, indices
+
+
 def _starts_local_ray(ray, address):
     """Whether ray.init(address) would start a local Ray rather than connect to a cluster."""
     try:
@@ -348,6 +384,7 @@ def run_probe_ranks(spec, on_rank_exit=None, stop_event=None, on_ready=None, on_
     deadline = time.monotonic() + spec["startup_timeout_s"]
     started_ray = False
     group = None
+    own_group = None  # the group this driver made (removed at the end); None for the caller's
     actors = []
     results = [None] * spec["ranks"]
     try:
@@ -360,23 +397,29 @@ def run_probe_ranks(spec, on_rank_exit=None, stop_event=None, on_ready=None, on_
             on_init()
         if stop_event is not None and stop_event.is_set():
             raise Stopped("stopped while Ray started")
-        _check_placeable(ray, spec, started_local)
-        group = placement_group([{"GPU": 1, "CPU": 1} for _ in range(spec["ranks"])], strategy=spec["strategy"])
-        asked = "%d bundles of {GPU: 1, CPU: 1}, %s" % (spec["ranks"], spec["strategy"])
+        if spec["placement_group"] is None:
+            _check_placeable(ray, spec, started_local)
+            group = placement_group([{"GPU": 1, "CPU": 1} for _ in range(spec["ranks"])], strategy=spec["strategy"])
+            own_group, indices = group, list(range(spec["ranks"]))
+            asked = "%d bundles of {GPU: 1, CPU: 1}, %s" % (spec["ranks"], spec["strategy"])
+        else:
+            # The caller's group (its engines may hold its bundles already): used, never removed.
+            group, indices = _existing_group(ray, spec)
+            asked = "bundles %s of placement group %s" % (indices, spec["placement_group"])
 
         def report_pending(seconds):
             if on_pending is not None:
                 on_pending("waiting %.0f s for Ray to place the placement group (%s), pending: the cluster has %s" % (seconds, asked, cluster_summary(ray)))
         if not _wait(ray, [group.ready()], deadline, stop_event, "placing the group", report_pending):
             raise PlacementError(
-                "the placement group (%d bundles of {GPU: 1, CPU: 1}, %s) was not ready within Ray's start-up budget of %g s; the cluster has %s"
-                % (spec["ranks"], spec["strategy"], spec["startup_timeout_s"], cluster_summary(ray)))
+                "the placement group (%s) was not ready within Ray's start-up budget of %g s; the cluster has %s"
+                % (asked, spec["startup_timeout_s"], cluster_summary(ray)))
         actor_class = ray.remote(_make_rank_actor(ray))
         runtime_env = {"env_vars": _rank_env_vars(ray, spec)}
         for rank in range(spec["ranks"]):
             actors.append(actor_class.options(
-                num_gpus=spec["num_gpus"], num_cpus=1, max_concurrency=2, runtime_env=runtime_env,
-                scheduling_strategy=PlacementGroupSchedulingStrategy(placement_group=group, placement_group_bundle_index=rank),
+                num_gpus=spec["num_gpus"], num_cpus=1 if own_group is not None else 0, max_concurrency=2, runtime_env=runtime_env,
+                scheduling_strategy=PlacementGroupSchedulingStrategy(placement_group=group, placement_group_bundle_index=indices[rank]),
             ).remote())
         placed = [actor.placement.remote() for actor in actors]
         def report_starting(seconds):
@@ -430,9 +473,9 @@ def run_probe_ranks(spec, on_rank_exit=None, stop_event=None, on_ready=None, on_
                 ray.kill(actor)
             except Exception:
                 pass
-        if group is not None:
+        if own_group is not None:
             try:
-                remove_placement_group(group)
+                remove_placement_group(own_group)
             except Exception:
                 pass
         if started_ray:

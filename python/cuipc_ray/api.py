@@ -99,6 +99,15 @@ def probe(ranks=4, timeout_s=None, **options):
     timeout_s bounds the whole run (default: none).
     """
     options = dict(options, ranks=ranks)
+    # A placement group object of this job (as colocated RL frameworks hold them) goes by its id; bundle indices as a list.
+    group = options.get("placement_group")
+    if group is not None and not isinstance(group, str) and hasattr(group, "id"):
+        options["placement_group"] = group.id.hex()
+    indices = options.get("bundle_indices")
+    if isinstance(indices, (list, tuple)):
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in indices):
+            raise ValueError("bundle_indices must be a list of bundle numbers, got %r" % (indices,))
+        options["bundle_indices"] = ",".join(str(i) for i in indices)
     check_probe_options(options)
     if options.get("launcher") == "ray" and "address" not in options:
         address = _ray_address_of_this_job()
