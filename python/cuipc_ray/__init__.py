@@ -25,7 +25,9 @@ Only Ray itself is needed; nothing else outside the standard library.
 
 For Ray users (`pip install` of this folder): capture_env(label=...) takes the snapshot
 `cuipc env capture --json` takes, in pure Python (inside an actor, no Node needed), and
-probe(ranks=4, **options) runs a probe through the cuipc CLI and returns its report as a dict.
+probe(ranks=4, **options) runs a probe through the cuipc CLI and returns its report as a dict;
+trace_runtime_env(DIR) gives the runtime_env that traces every CUDA process of a Ray job with
+`cuipc trace`'s injection (then `cuipc trace report DIR`).
 """
 import os
 import signal
@@ -36,6 +38,7 @@ import time
 from .api import ProbeError, probe
 from .capture import capture_env
 from .probe_options import check_probe_options
+from .trace import TraceSetupError, trace_runtime_env
 
 NOSET_ENV = "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES"
 SIM_DEVICES_ENV = "CUIPC_SIM_DEVICES"
@@ -52,7 +55,7 @@ CONNECT_TIMEOUT_S = 8.0
 PENDING_REPORT_S = 5.0
 
 __all__ = ["run_probe_ranks", "check_spec", "SpecError", "PlacementError", "ConnectError", "Stopped", "NOSET_ENV", "STRATEGIES",
-           "capture_env", "probe", "ProbeError", "check_probe_options"]
+           "capture_env", "probe", "ProbeError", "check_probe_options", "trace_runtime_env", "TraceSetupError"]
 
 
 class SpecError(ValueError):
