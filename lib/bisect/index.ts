@@ -27,7 +27,7 @@ import {
 } from './types.js';
 
 export type * from './types.js';
-export { renderBisect } from './render.js';
+export { rayLine, renderBisect } from './render.js';
 export { HELD_FIXED_BY_DEFAULT } from './changes.js';
 
 function snapshotOf(input: unknown, which: 'good' | 'bad'): EnvSnapshot {
@@ -137,7 +137,7 @@ function checkGlobs(name: string, globs: unknown): string[] {
 /** Runs the bisection. Bad options reject with ProbeUsageError; a probe that could not run gives outcome 'could-not-run'. */
 export async function bisect(options: BisectOptions): Promise<BisectResult> {
   if (typeof options !== 'object' || options === null) throw new TypeError('bisect: options must be an object with good and bad');
-  const { good: goodInput, bad: badInput, include: includeRaw, exclude: excludeRaw, onProgress, ...probeOptions } = options;
+  const { good: goodInput, bad: badInput, include: includeRaw, exclude: excludeRaw, onProgress: _progress, onRay, ...probeOptions } = options;
   if ('envSnapshot' in probeOptions) throw new ProbeUsageError('bisect builds each probe\'s environment from GOOD and BAD; do not give envSnapshot');
   const include = checkGlobs('include', includeRaw);
   const exclude = checkGlobs('exclude', excludeRaw);
@@ -151,6 +151,7 @@ export async function bisect(options: BisectOptions): Promise<BisectResult> {
   // One Ray for every probe: started (or found) once here, joined by each probe's driver by address.
   const ray = await oneRay(resolved.launch.settings as RaySettings, resolved.ranks, resolved.backend);
   try {
+    onRay?.(ray.info);
     const joined = ray.session?.address ? { ...probeOptions, ray: { ...(probeOptions.ray ?? {}), address: ray.session.address } } : probeOptions;
     return await search({ options, probeOptions: joined, include, exclude, resolved, good, bad, started, startedAt, model, ray: ray.info });
   } finally {

@@ -88,7 +88,7 @@ export function bisectFixes(r: BisectFound): string[] {
 }
 
 /** Ray's start-up, apart from the probes: one Ray for the whole bisect. */
-function rayLine(ray: BisectRay): string {
+export function rayLine(ray: BisectRay): string {
   if (ray.error !== undefined) return `Ray: no one Ray for every probe (${ray.error}); each probe started or joined its own.`;
   if (ray.started) return `Ray: a local Ray started once in ${seconds(ray.startupMs)} (${ray.address ?? '?'}), joined by every probe and shut down at the end.`;
   return `Ray: every probe joined the existing cluster${ray.address ? ` at ${ray.address}` : ''} (found in ${seconds(ray.startupMs)}).`;

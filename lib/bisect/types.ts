@@ -158,4 +158,6 @@ export interface BisectOptions extends Omit<ProbeOptions, 'envSnapshot'> {
   exclude?: string[];
   /** Called before every probe that runs. */
   onProgress?: (progress: BisectProgress) => void;
+  /** --launcher ray: called once the one Ray every probe joins is up (before the first probe). */
+  onRay?: (ray: BisectRay) => void;
 }

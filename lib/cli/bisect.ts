@@ -2,7 +2,7 @@
 // probe into BAD's failing one. Takes the probe's options (shared with `cuipc probe`), prints
 // progress on a terminal, the result as text or JSON, and exits 0 found / 1 none / 2 / 3.
 import type { Command } from 'commander';
-import { bisect, renderBisect, type BisectProgress, type BisectSnapshotInput } from '../bisect/index.js';
+import { bisect, rayLine, renderBisect, type BisectProgress, type BisectRay, type BisectSnapshotInput } from '../bisect/index.js';
 import { SnapshotFormatError } from '../env/read-snapshot.js';
 import { ProbeUsageError } from '../probe/options.js';
 import { EXIT } from './common.js';
@@ -54,7 +54,9 @@ machine or run (PWD, HOME, HOSTNAME, SHLVL, RAY_*_ID, ...) are held at GOOD's va
 an environment already probed in this bisect is not probed again.
 
 With --launcher ray the searched variables reach the actors as runtime_env env_vars (an
-unset one is given empty: Ray cannot unset a variable).
+unset one is given empty: Ray cannot unset a variable). Ray starts once: with no cluster to
+join, a local Ray is started before the first probe, joined by every probe and shut down at
+the end; its start-up time is shown apart from the probes.
 
 Examples:
   cuipc bisect shell.json actor.json --ranks 2
@@ -89,7 +91,7 @@ export function registerBisectCommand(program: Command): void {
       const result = await bisect({
         ...toOptions(flags),
         good, bad, include: flags.include, exclude: flags.exclude,
-        ...(showProgress ? { onProgress: (p: BisectProgress) => process.stderr.write(progressLine(p)) } : {}),
+        ...(showProgress ? { onProgress: (p: BisectProgress) => process.stderr.write(progressLine(p)), onRay: (r: BisectRay) => process.stderr.write(`${rayLine(r)}\n`) } : {}),
       });
       const json = `${JSON.stringify(result, null, 2)}\n`;
       if (!flags.quiet && flags.json !== true) process.stdout.write(renderBisect(result));

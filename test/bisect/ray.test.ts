@@ -54,14 +54,17 @@ describe.skipIf(!realPython)('bisect --launcher ray (real Ray)', () => {
   it('finds the seed\'s two changes', async () => {
     const ray: RayLaunchOptions = { python: realPython as string };
     if (process.env.CUIPC_TEST_RAY_ADDRESS) ray.address = process.env.CUIPC_TEST_RAY_ADDRESS;
-    // A local cluster's actors inherit this environment: two simulated devices, one per Ray GPU id.
-    const saved = process.env.CUIPC_SIM_DEVICES;
-    process.env.CUIPC_SIM_DEVICES = '2';
+    // A local cluster's actors inherit this environment: two simulated devices, one per Ray GPU id;
+    // its session folder goes into a temp folder of this test's (RAY_TMPDIR), removed at the end.
+    const temp = mkdtempSync(join(tmpdir(), 'cuipc-b0-'));
+    const saved = { CUIPC_SIM_DEVICES: process.env.CUIPC_SIM_DEVICES, RAY_TMPDIR: process.env.RAY_TMPDIR };
+    Object.assign(process.env, { CUIPC_SIM_DEVICES: '2', RAY_TMPDIR: temp });
     try {
       const result = await bisect({ good: shell({}, 'shell'), bad: shell(SEED, 'actor'), launcher: 'ray', ray, backend: 'sim', ranks: 2, inputs: 2, bytes: 1024, timeoutMs: 60_000 });
       expectSeed(result);
     } finally {
-      if (saved === undefined) delete process.env.CUIPC_SIM_DEVICES; else process.env.CUIPC_SIM_DEVICES = saved;
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+      rmSync(temp, { recursive: true, force: true });
     }
   }, 600_000);
 });
@@ -83,8 +86,14 @@ describeWithRay('bisect --launcher ray starts one Ray for every probe (real Ray,
     });
     try {
       const seed = { LD_PRELOAD: tmsStandinPath(), SGLANG_MEMORY_SAVER_CUDA_GRAPH: '1', NCCL_NVLS_ENABLE: '1' };
-      const result = await bisect({ good: shell({}, 'shell'), bad: shell(seed, 'actor'), launcher: 'ray', ray: { python }, backend: 'sim', ranks: 2, inputs: 2, bytes: 1024, timeoutMs: 60_000 });
+      const events: string[] = [];
+      const result = await bisect({
+        good: shell({}, 'shell'), bad: shell(seed, 'actor'), launcher: 'ray', ray: { python }, backend: 'sim', ranks: 2, inputs: 2, bytes: 1024, timeoutMs: 60_000,
+        onRay: (r) => events.push(`ray started=${r.started}`), onProgress: (p) => events.push(`probe ${p.probe}`),
+      });
       expectSeed(result);
+      expect(events.slice(0, 2)).toEqual(['ray started=true', 'probe 1']); // Ray's start-up comes before, and apart from, the probes
+      expect(events.filter((e) => e.startsWith('ray'))).toHaveLength(1);
       expect(result.ray).toMatchObject({ started: true, address: expect.stringMatching(/:\d+$/) });
       expect(result.probeCount).toBeGreaterThanOrEqual(4);
       const sessions = readdirSync(join(temp, 'ray')).filter((name) => /^session_\d/.test(name));
