@@ -491,6 +491,13 @@ int main(int argc, char** argv) {
           Send(sv[1], kError, "rank " + std::to_string(r) + ": " + f.what);
         } catch (const Failure&) {
         }
+        // Stay until the parent ends the run: a rank that left at once would take its exported
+        // memory with it, and a slower peer still opening that memory would fail with 205, a
+        // consequence the parent could read before this cause (as the probe's ranks do, the
+        // parent decides when ranks go; it kills them all on an error).
+        char byte;
+        while (read(sv[1], &byte, 1) > 0) {
+        }
         _exit(1);
       }
       // exit(), not _exit(): the runtime's and driver's exit-time teardown is part of a rank's
