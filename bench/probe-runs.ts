@@ -17,6 +17,11 @@ export interface ProbeRun {
   inputs: number;
   /** Spawn of `cuipc probe` to its exit. */
   wallMs: number;
+  /**
+   * Spawn to the first byte of the verdict on its stdout (the answer a person reads), while
+   * the ranks may still be tearing down; null when nothing was printed. Absent in older records.
+   */
+  answerMs?: number | null;
   exitCode: number | null;
   result: ProbeReport['result'] | 'no report';
   simulated: boolean | null;
@@ -91,17 +96,23 @@ export async function runProbe(ranks: number, inputs: number, backend: Backend, 
     CUIPC_BENCH_RSS_DIR: rssDir,
     ...(options.timelineDir ? { CUIPC_BENCH_TIMELINE_DIR: options.timelineDir } : {}),
   };
-  const args = [cliPath(), 'probe', '--ranks', String(ranks), '--inputs', String(inputs), '--backend', backend, '-o', reportPath, '--quiet'];
+  const args = [cliPath(), 'probe', '--ranks', String(ranks), '--inputs', String(inputs), '--backend', backend, '-o', reportPath];
   try {
     const spawnedAtMs = performance.timeOrigin + performance.now();
     const t0 = nowNs();
-    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    // Not --quiet: the verdict's first byte on stdout is the moment the answer is there.
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let answerMs: number | null = null;
+    child.stdout?.on('data', () => {
+      if (answerMs === null) answerMs = (nowNs() - t0) / 1e6;
+    });
     const exit = await exitOf(child);
     const wallMs = (nowNs() - t0) / 1e6;
     const run: ProbeRun = {
       ranks,
       inputs,
       wallMs,
+      answerMs,
       exitCode: exit.code,
       result: 'no report',
       simulated: null,

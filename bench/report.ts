@@ -9,6 +9,8 @@ import { machineLine, type MachineDescription } from './machine.js';
 import type { TraceOverheadResult } from './trace-overhead.js';
 import type { FloorResult } from './floor.js';
 import { floorTables } from './floor-report.js';
+import type { GrowthResult } from './growth.js';
+import { growthTables } from './growth-report.js';
 import type { ProbeRun, TorchRun } from './probe-runs.js';
 import { formatKiB, formatMs, formatNs, formatRatio, median } from './stats.js';
 
@@ -33,6 +35,7 @@ export interface BenchResults {
   endToEnd?: EndToEndResult;
   floor?: FloorResult;
   scale?: ProbeRun[];
+  growth?: GrowthResult;
   traceOverhead?: TraceOverheadResult;
   notes: string[];
 }
@@ -195,6 +198,7 @@ export function renderSection(results: BenchResults): string {
   if (results.endToEnd) lines.push(...endToEndTable(results.endToEnd, simulated, tag));
   if (results.floor) lines.push(...floorTables(results.floor, simulated, tag));
   if (results.scale) lines.push(...scaleTable(results.scale, tag));
+  if (results.growth) lines.push(...growthTables(results.growth, tag));
   if (results.traceOverhead) lines.push(...traceOverheadTable(results.traceOverhead));
   return lines.join('\n');
 }
@@ -235,6 +239,9 @@ How it measures:
   earlier, so the raw wall plus it is the least ratio a Node coordinator with Node ranks allows.
 - Scale: the report's per-step durations (the slowest rank per step); what is left of the wall
   time is process start, module loading, the rendezvous and the coordinator.
+- Growth: raw C++ then \`cuipc probe\` at each point of two series, against ranks (inputs
+  fixed) and against inputs (ranks fixed), with cuipc / raw and the growth from row to row;
+  bounded by a time budget per point and for the part, so that it ends on a small machine.
 - Trace overhead: the PyTorch program alone and under \`cuipc trace\`, alternately.
 `;
 

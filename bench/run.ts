@@ -4,7 +4,8 @@
 // dist-bench/ (tsconfig.bench.json).
 //
 //   npm run bench [-- --backend cuda|sim|auto] [--quick] [--out docs/benchmarks.md | --out -]
-//                 [--python python3] [--only calls,e2e,floor,scale,trace]
+//                 [--python python3] [--only calls,e2e,floor,scale,growth,trace]
+//                 [--growth-ranks 1,2,4,8,16,32] [--growth-inputs 72,256,1024,4096]
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -18,6 +19,12 @@ import { measureFloor } from './floor.js';
 import { assignDevices, resolveProbeOptions } from '../dist/probe/options.js';
 import { probeCommand, runProbe, runTorch, torchProgramPath, torchSkipReason, type ProbeRun, type TorchRun } from './probe-runs.js';
 import { renderSection, writeSection, type BenchResults } from './report.js';
+import { measureGrowth, pointRunner } from './growth.js';
+import { rawLibraryArgs } from './floor.js';
+
+/** Growth: a point over this ends its series; no point starts after the part has taken the total. */
+const GROWTH_POINT_BUDGET_MS = 20_000;
+const GROWTH_TOTAL_BUDGET_MS = 120_000;
 
 const USAGE = `usage: npm run bench [-- --backend cuda|sim|auto] [--quick] [--out FILE | --out -] [--python EXE]
   --backend  cuda: a real GPU; sim: the SIMULATED device; auto (the default when CUIPC_BACKEND is unset):
@@ -25,10 +32,14 @@ const USAGE = `usage: npm run bench [-- --backend cuda|sim|auto] [--quick] [--ou
   --quick    fewer sizes and repetitions
   --out      the Markdown document to update (default docs/benchmarks.md); '-' writes nothing
   --python   the interpreter for the PyTorch comparison (default python3)
-  --only     some parts only, comma-separated: calls, e2e, floor, scale, trace (default all); the
-             document is then written only where --out names it`;
+  --only     some parts only, comma-separated: calls, e2e, floor, scale, growth, trace (default
+             all); the document is then written only where --out names it
+  --growth-ranks   the ranks of the growth series (default 1,2,4,8,16,32; --quick 1,2,4)
+  --growth-inputs  the inputs of the growth series (default 72,256,1024,4096; --quick 72,1024)
+             both series stop growing once a point takes over ${GROWTH_POINT_BUDGET_MS / 1000} s, and start no
+             point after ${GROWTH_TOTAL_BUDGET_MS / 1000} s, so that the bench ends on a small machine`;
 
-const PARTS = ['calls', 'e2e', 'floor', 'scale', 'trace'] as const;
+const PARTS = ['calls', 'e2e', 'floor', 'scale', 'growth', 'trace'] as const;
 type Part = (typeof PARTS)[number];
 
 /** Set by a parent bench that fell back to sim, so the child records why. */
@@ -39,10 +50,16 @@ interface Plan {
   endToEndRuns: number;
   scaleRanks: number[];
   scaleInputs: number[];
+  growthRanks: number[];
+  growthInputs: number[];
 }
 
-const FULL: Plan = { callRepetitions: 15, endToEndRuns: 3, scaleRanks: [1, 2, 4, 8], scaleInputs: [72, 1024, 4096] };
-const QUICK: Plan = { callRepetitions: 5, endToEndRuns: 1, scaleRanks: [1, 4], scaleInputs: [72, 1024] };
+/** The fixed side of each growth series. */
+const GROWTH_INPUTS_FOR_RANKS = 72;
+const GROWTH_RANKS_FOR_INPUTS = 4;
+
+const FULL: Plan = { callRepetitions: 15, endToEndRuns: 3, scaleRanks: [1, 2, 4, 8], scaleInputs: [72, 1024, 4096], growthRanks: [1, 2, 4, 8, 16, 32], growthInputs: [72, 256, 1024, 4096] };
+const QUICK: Plan = { callRepetitions: 5, endToEndRuns: 1, scaleRanks: [1, 4], scaleInputs: [72, 1024], growthRanks: [1, 2, 4], growthInputs: [72, 1024] };
 const BUFFERS = 4096;
 const BUFFER_BYTES = 64 * 1024;
 const E2E = { ranks: 4, inputs: 72 };
@@ -77,9 +94,17 @@ function rerunOnSimulatedDevice(argv: string[], why: string): never {
   process.exit(child.status ?? 3);
 }
 
+/** A comma-separated list of sizes, each 1..max; `fallback` when absent. */
+function sizeList(text: string | undefined, flag: string, fallback: number[], max: number): number[] {
+  if (text === undefined) return fallback;
+  const sizes = text.split(',').map((s) => Number(s.trim()));
+  if (!sizes.length || sizes.some((n) => !Number.isInteger(n) || n < 1 || n > max)) throw new RangeError(`${flag} takes sizes 1..${max}, comma-separated, got '${text}'`);
+  return sizes;
+}
+
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  let values: { backend?: string; quick?: boolean; out?: string; python?: string; only?: string; help?: boolean };
+  let values: { backend?: string; quick?: boolean; out?: string; python?: string; only?: string; help?: boolean; 'growth-ranks'?: string; 'growth-inputs'?: string };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -89,6 +114,8 @@ async function main(): Promise<number> {
         out: { type: 'string' },
         python: { type: 'string' },
         only: { type: 'string' },
+        'growth-ranks': { type: 'string' },
+        'growth-inputs': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -137,7 +164,17 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${why}; try --backend sim\n`);
     return 3;
   }
-  const plan = values.quick ? QUICK : FULL;
+  let plan: Plan = values.quick ? QUICK : FULL;
+  try {
+    plan = {
+      ...plan,
+      growthRanks: sizeList(values['growth-ranks'], '--growth-ranks', plan.growthRanks, 64),
+      growthInputs: sizeList(values['growth-inputs'], '--growth-inputs', plan.growthInputs, 4096),
+    };
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
   const machine = describeMachine(cuda);
   const simulated = machine.simulated;
   const label = simulated ? ' (SIMULATED)' : '';
@@ -192,7 +229,26 @@ async function main(): Promise<number> {
   }
   progress(`scale took ${((Date.now() - scaleStarted) / 1000).toFixed(1)} s`);
 
-  // 5. What `cuipc trace` costs a real program.
+  // 5. Growth: raw and cuipc side by side against ranks and against inputs, bounded.
+  let growth: BenchResults['growth'];
+  if (parts.has('growth')) {
+    const devices = (ranks: number): number[] => assignDevices(resolveProbeOptions({ ranks, backend }), count.value ?? 1);
+    growth = await measureGrowth(
+      {
+        ranks: plan.growthRanks,
+        inputsForRanks: GROWTH_INPUTS_FOR_RANKS,
+        inputs: plan.growthInputs,
+        ranksForInputs: GROWTH_RANKS_FOR_INPUTS,
+        pointBudgetMs: GROWTH_POINT_BUDGET_MS,
+        totalBudgetMs: GROWTH_TOTAL_BUDGET_MS,
+      },
+      pointRunner(rawLibraryArgs(cuda, backend), backend, devices),
+      (message) => progress(`${message}${label}`),
+    );
+    progress(`growth took ${(growth.tookMs / 1000).toFixed(1)} s`);
+  }
+
+  // 6. What `cuipc trace` costs a real program.
   let traceOverhead: BenchResults['traceOverhead'];
   if (parts.has('trace')) {
     progress('trace overhead: the PyTorch program without and with cuipc trace');
@@ -220,6 +276,7 @@ async function main(): Promise<number> {
       torchCommand: `python3 bench/${torchProgramPath().split('/').pop() ?? ''} --ranks ${E2E.ranks} --inputs ${E2E.inputs}`,
     },
     scale: parts.has('scale') ? scale : undefined,
+    growth,
     traceOverhead,
     notes,
   };
