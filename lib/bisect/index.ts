@@ -28,6 +28,7 @@ import {
 
 export type * from './types.js';
 export { rayLine, renderBisect } from './render.js';
+export { renderBisectMarkdown } from './markdown.js';
 export { HELD_FIXED_BY_DEFAULT } from './changes.js';
 
 function snapshotOf(input: unknown, which: 'good' | 'bad'): EnvSnapshot {

@@ -2,7 +2,7 @@
 // probe into BAD's failing one. Takes the probe's options (shared with `cuipc probe`), prints
 // progress on a terminal, the result as text or JSON, and exits 0 found / 1 none / 2 / 3.
 import type { Command } from 'commander';
-import { bisect, rayLine, renderBisect, type BisectProgress, type BisectRay, type BisectSnapshotInput } from '../bisect/index.js';
+import { bisect, rayLine, renderBisect, renderBisectMarkdown, type BisectProgress, type BisectRay, type BisectSnapshotInput } from '../bisect/index.js';
 import { SnapshotFormatError } from '../env/read-snapshot.js';
 import { ProbeUsageError } from '../probe/options.js';
 import { EXIT } from './common.js';
@@ -94,7 +94,7 @@ export function registerBisectCommand(program: Command): void {
         ...(showProgress ? { onProgress: (p: BisectProgress) => process.stderr.write(progressLine(p)), onRay: (r: BisectRay) => process.stderr.write(`${rayLine(r)}\n`) } : {}),
       });
       const json = `${JSON.stringify(result, null, 2)}\n`;
-      if (!flags.quiet && flags.json !== true) process.stdout.write(renderBisect(result));
+      if (!flags.quiet && flags.json !== true) process.stdout.write(flags.format === 'markdown' ? renderBisectMarkdown(result) : renderBisect(result));
       if (flags.json === true) process.stdout.write(json);
       process.exitCode = result.exitCode;
       if (flags.out !== undefined) writeOutputFile(flags.out, json, '--out');

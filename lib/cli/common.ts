@@ -48,6 +48,24 @@ export function addOutputOptions(command: Command, what: string): Command {
 export interface OutputFlags {
   json?: boolean;
   out?: string;
+  /** --format, on the commands that have it (addFormatOption); absent: text. */
+  format?: ReportFormat;
+}
+
+/** How the report is printed: the terminal's text, or Markdown to paste into an issue. */
+export type ReportFormat = 'text' | 'markdown';
+
+/**
+ * `--format text|markdown`, the same on every command that has it (probe, matrix, bisect, trace
+ * report, doctor): markdown prints an issue-ready report in place of the text (lib/report/markdown.ts).
+ */
+export function addFormatOption(command: Command): Command {
+  return command.addOption(
+    new Option('-f, --format <format>', 'the report as text (default), or markdown to paste into an issue')
+      .choices(['text', 'markdown'])
+      .conflicts('json')
+      .helpGroup(OUTPUT_GROUP),
+  );
 }
 
 /** Said where `--json FILE` (the old form) left FILE as an extra argument. */

@@ -9,7 +9,7 @@ import { choicesOf, optionName, type OptionSpec } from '../model/option-spec.js'
 import { probeOptionTable } from '../probe/option-table.js';
 import { parseDeviceList, parseEnvAssignment, parseEnvFile, ProbeUsageError, type ProbeOptions } from '../probe/options.js';
 import { readSnapshotFile } from './env.js';
-import { addOutputOptions, OUTPUT_GROUP } from './common.js';
+import { addFormatOption, addOutputOptions, OUTPUT_GROUP, type ReportFormat } from './common.js';
 import { checkOutput, READ_CAPS, readCappedText } from './files.js';
 
 /** What commander gives the action: one attribute per flag (camel-cased), plus the CLI's own. */
@@ -20,6 +20,7 @@ export interface CommonFlags {
   envFile?: string;
   json?: boolean;
   out?: string;
+  format?: ReportFormat;
   quiet?: boolean;
   verbose?: boolean;
   [flag: string]: unknown;
@@ -92,13 +93,13 @@ function flagRows(exclude: readonly string[], rows: readonly OptionSpec[] = prob
   return rows.filter((row) => row.flag !== null && !exclude.includes(optionName(row)));
 }
 
-/** Adds every probe flag (less `exclude`) and the CLI's own: --env-from, --json, -o/--out, --quiet, --verbose. */
+/** Adds every probe flag (less `exclude`) and the CLI's own: --env-from, --json, -o/--out, --format, --quiet, --verbose. */
 export function addProbeOptions(command: Command, exclude: readonly string[] = [], rows: readonly OptionSpec[] = probeOptionTable()): Command {
   for (const row of flagRows(exclude, rows)) command.addOption(optionOf(row));
   command
     .addOption(new Option('--env-from <file>', "variables for the ranks' environment, one KEY=VALUE per line (formerly --env-file)").helpGroup(GROUP_TITLES.environment))
     .addOption(new Option('--env-file <file>').hideHelp());
-  return addOutputOptions(command, 'the report')
+  return addFormatOption(addOutputOptions(command, 'the report'))
     .addOption(new Option('-q, --quiet', 'no text report (the exit status still tells)').helpGroup(OUTPUT_GROUP))
     .addOption(new Option('-v, --verbose', 'the whole report: every rank, step and call, every explanation').helpGroup(OUTPUT_GROUP));
 }

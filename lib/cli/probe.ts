@@ -8,7 +8,10 @@ import { ProbeUsageError, type ProbeProgress } from '../probe/options.js';
 import { FileUsageError, FileWriteError, writeOutputFile } from './files.js';
 import { renderMatrixReport, renderProbeReport } from '../report/render.js';
 import { terminalWidth } from '../report/text.js';
+import { renderMatrixMarkdown, renderProbeMarkdown } from '../report/markdown.js';
+import type { MatrixReport, ProbeReport } from '../report/types.js';
 import { describeProgress, ProgressLine } from './progress.js';
+import { answerFirst } from './answer-first.js';
 import { EXIT } from './common.js';
 import { addProbeOptions, toOptions, type CommonFlags } from './probe-flags.js';
 
@@ -17,10 +20,15 @@ export { addProbeOptions, toOptions, ENV_FILE_RENAMED, type CommonFlags } from '
 /** The matrix runs every allocator and share strategy: those two flags are the probe's alone. */
 const MATRIX_EXCLUDES = ['alloc', 'share'];
 
+/** --format markdown: the issue-ready report in place of the text. */
+function markdownOf(document: ProbeReport | MatrixReport): string {
+  return document.kind === 'matrix' ? renderMatrixMarkdown(document) : renderProbeMarkdown(document, process.env);
+}
+
 /** Writes the JSON and the text as the flags ask; the text comes first, so a failed write still shows the report. */
 function emit(flags: CommonFlags, document: object, text: string): void {
   const json = `${JSON.stringify(document, null, 2)}\n`;
-  if (!flags.quiet && flags.json !== true) process.stdout.write(text);
+  if (!flags.quiet && flags.json !== true) process.stdout.write(flags.format === 'markdown' ? markdownOf(document as ProbeReport | MatrixReport) : text);
   if (flags.json === true) process.stdout.write(json);
   if (flags.out !== undefined) writeOutputFile(flags.out, json, '--out');
 }
@@ -137,12 +145,17 @@ Examples:
   probeCommand.action(async (flags: CommonFlags) => {
     await runReporting(async () => {
       const line = new ProgressLine(process.stderr, process.stderr.isTTY === true && !flags.quiet);
+      const render = (r: Parameters<typeof renderProbeReport>[0]): string => renderProbeReport(r, { width: terminalWidth(process.stdout), brief: flags.verbose !== true, env: process.env });
+      // The verdict as soon as it is known, while the ranks tear down (answer-first.ts); the JSON at the end.
+      const first = answerFirst(!flags.quiet && flags.json !== true, line, (answer) => emit({ ...flags, out: undefined }, answer, render(answer)));
       const options = {
         ...toOptions(flags),
         ...(line.enabled ? { onProgress: (p: ProbeProgress) => line.update(`cuipc probe: ${describeProgress(p)}`) } : {}),
+        onAnswer: first.onAnswer,
       };
       const { value: report } = await interruptible((interrupt) => runProbe(options, { interrupt })).finally(() => line.clear());
-      emit(flags, report, renderProbeReport(report, { width: terminalWidth(process.stdout), brief: flags.verbose !== true, env: process.env }));
+      emit(first.answered() ? { ...flags, quiet: true } : flags, report, render(report));
+      process.stdout.write(first.afterword(report));
       return report.exitCode;
     });
   });
