@@ -61,6 +61,8 @@ export interface InternalRunOptions {
  * (the probe could not run: no driver, a rank died or hung, or `signal` was aborted). A CUDA
  * failure is a result, never a rejection; a bad option rejects with ProbeUsageError. Nothing is
  * left behind: rank processes, sockets and shared memory are gone when it resolves.
+ * `onAnswer` gets the report as soon as the verdict is known, while the ranks still tear down
+ * (see ProbeRunControls.onAnswer for how it can differ from the final one).
  *
  * @example
  * const report = await probe({ ranks: 4, backend: 'sim', onProgress: (p) => console.log(p.step) });
@@ -84,8 +86,25 @@ function combinedInterrupt(user: AbortSignal | undefined, cli: AbortSignal | und
   return merged.signal;
 }
 
-/** probe() with the CLI's interrupt; see InternalRunOptions. */
+/**
+ * probe() with the CLI's interrupt; see InternalRunOptions. onAnswer is called exactly once: by
+ * the coordinator before the ranks leave, or here with the final report when the probe ended
+ * before any rank started.
+ */
 export async function runProbe(options: ProbeOptions & ProbeRunControls, internal: InternalRunOptions = {}): Promise<ProbeReport> {
+  const given = options.onAnswer;
+  if (given !== undefined && typeof given !== 'function') throw new TypeError('onAnswer must be a function');
+  let answered = false;
+  const onAnswer = given && ((report: ProbeReport): void => {
+    answered = true;
+    given(report);
+  });
+  const report = await runProbeSteps({ ...options, onAnswer }, internal);
+  if (given && !answered) given(report);
+  return report;
+}
+
+async function runProbeSteps(options: ProbeOptions & ProbeRunControls, internal: InternalRunOptions): Promise<ProbeReport> {
   const resolved = resolveProbeOptions(options);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new TypeError('onProgress must be a function');
   const interrupt = combinedInterrupt(options.signal, internal.interrupt);
@@ -152,6 +171,7 @@ export async function runProbe(options: ProbeOptions & ProbeRunControls, interna
     coordinatorSimulated: simulated,
     ...(interrupt ? { interrupt } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.onAnswer ? { onAnswer: options.onAnswer } : {}),
   });
 }
 

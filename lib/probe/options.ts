@@ -10,7 +10,7 @@ import { getLauncher } from '../launch/builtin.js';
 import { LaunchUsageError, type ResolvedLaunch } from '../launch/launcher.js';
 import type { EnvSnapshot } from '../env/capture.js';
 import { checkValue, optionName, OptionValueError, valueAt, type OptionSpec } from '../model/option-spec.js';
-import type { LaunchSettings, ReportOptions } from '../report/types.js';
+import type { LaunchSettings, ProbeReport, ReportOptions } from '../report/types.js';
 import type { DeviceVisibility, InputAllocator, MemorySaverMode, PlacementStrategy, ShareStrategy, StepName } from '../model/vocabulary.js';
 import { probeOptionTable } from './option-table.js';
 
@@ -113,6 +113,18 @@ export interface ProbeRunControls {
   signal?: AbortSignal;
   /** Called as ranks connect, enter CUDA calls and finish steps. */
   onProgress?: (progress: ProbeProgress) => void;
+  /**
+   * Called once with the report as soon as the verdict is known: every round has run (or the
+   * probe aborted), before the ranks are told to exit, stopped or reaped, so a caller can show
+   * the answer while they tear down. probe() still resolves only after everything is cleaned
+   * up, with the final report, which differs from this one only in what the ranks' leaving
+   * adds: each rank's `exit` and `stderrTail`, `cleanedUp`, `durationMs`, and a teardown note
+   * for a rank that had to be killed. One case changes the verdict: the probe is interrupted
+   * (`signal`, or SIGINT to the CLI) while the ranks leave; the final report is then 'aborted'
+   * with reason 'interrupted'. Also called, with the final report, when the probe ends before
+   * any rank started. An exception it throws rejects probe(), after the clean-up.
+   */
+  onAnswer?: (report: ProbeReport) => void;
 }
 
 export interface RayLaunchOptions {

@@ -379,7 +379,8 @@ const RULES: Rule[] = [
         ...failedCall(ev),
         ...(handle ? [`handle ${handle.slice(0, 32)}...${zero ? ' (all zero bytes)' : ''}`] : []),
         ...(ev.peer ? [`from rank ${ev.peer.rank}, base ${ev.peer.base}`] : []),
-        ...(peerExit ? [`rank ${ev.peer?.rank} exit: ${peerExit.signal ?? peerExit.code}`] : []),
+        // A peer that died says something about its handle; one that left normally after the probe does not.
+        ...(peerExit && (peerExit.signal !== null || peerExit.code !== 0) ? [`rank ${ev.peer?.rank} exit: ${peerExit.signal ?? peerExit.code}`] : []),
         `${citeFacts('open-zero-handle')}: 64 zero bytes, another process -> 1 cudaErrorInvalidValue`,
       ],
       tryNext: [

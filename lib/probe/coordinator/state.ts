@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RankLauncher } from '../../launch/launcher.js';
 import type { RankProcess } from '../../launch/processes.js';
-import { type FailureRecord, type ProbeAbort, type RankReport, type RankStep, type RejectedMessage } from '../../report/types.js';
+import { type FailureRecord, type ProbeAbort, type ProbeReport, type RankReport, type RankStep, type RejectedMessage } from '../../report/types.js';
 import { STEPS, type RankPlacement, type StepName } from '../../model/vocabulary.js';
 import type { ProbeProgress, ResolvedProbeOptions } from '../options.js';
 import type { InitData, RankStepResult } from '../protocol.js';
@@ -53,6 +53,8 @@ export interface CoordinatorPlan {
   interrupt?: AbortSignal;
   /** Called as ranks connect, start calls and finish rounds (for a live progress line). */
   onProgress?: (progress: ProbeProgress) => void;
+  /** The report as soon as the verdict is known, before the ranks leave (finish.ts; ProbeRunControls.onAnswer). */
+  onAnswer?: (report: ProbeReport) => void;
 }
 
 export interface RankState {
