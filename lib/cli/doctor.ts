@@ -1,15 +1,18 @@
 import type { Command } from 'commander';
 import { doctorExitCode, renderDoctor, runDoctor } from '../doctor/index.js';
-import { addOutputOptions, backendOption, EXIT, outputPlan, toJson, type OutputFlags } from './common.js';
+import { renderDoctorMarkdown } from '../doctor/markdown.js';
+import { addFormatOption, addOutputOptions, backendOption, EXIT, outputPlan, toJson, type OutputFlags } from './common.js';
 import { checkWritable, FileUsageError, FileWriteError, writeOutputFile } from './files.js';
 
 export function registerDoctorCommand(program: Command): void {
-  addOutputOptions(
-    program
-      .command('doctor')
-      .description('What cuipc loaded, the devices and their physical identity, peer access, and whether legacy IPC export works')
-      .addOption(backendOption()),
-    'the report',
+  addFormatOption(
+    addOutputOptions(
+      program
+        .command('doctor')
+        .description('What cuipc loaded, the devices and their physical identity, peer access, and whether legacy IPC export works')
+        .addOption(backendOption()),
+      'the report',
+    ),
   )
     .addHelpText(
       'after',
@@ -41,7 +44,7 @@ Examples:
         return;
       }
       const report = await runDoctor({ backend: opts.backend });
-      if (plan.text) process.stdout.write(renderDoctor(report) + '\n');
+      if (plan.text) process.stdout.write((opts.format === 'markdown' ? renderDoctorMarkdown(report) : renderDoctor(report)) + '\n');
       if (plan.stdoutJson) process.stdout.write(toJson(report) + '\n');
       process.exitCode = doctorExitCode(report);
       if (plan.file) {

@@ -4,10 +4,11 @@
 import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { TraceFormatError } from '../trace/format.js';
+import { renderTraceMarkdown } from '../trace/markdown.js';
 import { renderTraceSummary } from '../trace/render.js';
 import { runTraced, TraceUnavailableError, type TraceRunOptions } from '../trace/run.js';
 import { summarizeTracePath, type TraceSummary } from '../trace/summary.js';
-import { addOutputOptions, type CommandIo, EXIT, jsonFileProblem, JSON_TAKES_NO_FILE, outputPlan, processIo, type OutputFlags } from './common.js';
+import { addFormatOption, addOutputOptions, type CommandIo, EXIT, jsonFileProblem, JSON_TAKES_NO_FILE, outputPlan, processIo, type OutputFlags } from './common.js';
 import { checkOutputFolder, FileUsageError, FileWriteError, writeOutputFile } from './files.js';
 
 export type TraceCommandIo = CommandIo;
@@ -123,7 +124,7 @@ export function runTraceReport(path: string, opts: TraceCommandOptions, io: Trac
     io.stderr(`cuipc trace report: no trace of run ${opts.run} in ${path}; ${runs.length > 0 ? `the runs there: ${runs.join(', ')}` : 'it holds no traces'}\n`);
     return EXIT.usage;
   }
-  if (plan.text) io.stdout(renderTraceSummary(summary, { verbose: true }));
+  if (plan.text) io.stdout(opts.format === 'markdown' ? renderTraceMarkdown(summary) : renderTraceSummary(summary, { verbose: true }));
   if (!writeSummary(plan, summaryJson(summary), io)) return EXIT.couldNotRun;
   if (summary.processes.length === 0 || nothingTraced(summary)) return EXIT.couldNotRun;
   return summary.failing > 0 ? EXIT.failureFound : EXIT.ok;
@@ -146,7 +147,7 @@ export function registerTraceCommand(program: Command): void {
     .argument('[command...]', 'the command to run, after --')
     .option('--trace-dir <dir>', 'folder for the per-process traces (default: $CUIPC_TRACE_DIR, else a new temporary folder)')
     .option('--run <id>', 'with `report`: which run in the folder (default: the latest)');
-  addOutputOptions(command, 'the summary')
+  addFormatOption(addOutputOptions(command, 'the summary'))
     .option('-v, --verbose', 'print every process, and informational hazards, also when nothing failed')
     .addHelpText(
       'after',
