@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backend } from '../binding.js';
 import { runProbe, type ProbeRun } from './probe-runs.js';
-import { formatMs } from './stats.js';
+import { formatMs, formatRatio } from './stats.js';
 
 export interface TimelineEvent {
   who: string;
@@ -71,9 +71,12 @@ export function timelineTable(t: Timeline, tag: string): string[] {
   for (const round of rounds) {
     lines.push(`| round ${round}: sent / results written | ${coordinator(e, `wrote run ${round}`)} | ${span(e, `wrote result ${round}`)} |`);
   }
+  const answer = t.run.answerMs ?? Number.NaN;
   lines.push(
+    `| the answer: the bench saw the verdict's first byte on stdout | | ${formatMs(answer)} |`,
     `| exit sent / ranks exited | ${coordinator(e, 'wrote exit')} | ${span(e, 'exit')} |`,
     `| coordinator exited / bench saw the exit | ${coordinator(e, 'exit')} | ${formatMs(t.run.wallMs)} |`,
+    `| time to the answer / time to exit (the rest: the ranks' leaving and the clean-up) | | ${formatMs(answer)} / ${formatMs(t.run.wallMs)} (${formatRatio(answer, t.run.wallMs)}) |`,
     '',
   );
   return lines;
