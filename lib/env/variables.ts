@@ -46,6 +46,8 @@ export const CUIPC_VARIABLES: readonly CuipcVariable[] = [
   { name: 'CUIPC_BENCH_TIMELINE_DIR', setBy: 'cuipc', readBy: ['bench'], does: '`npm run bench`: where each process of the timed probe writes when it started and each protocol line it wrote' },
   { name: 'CUIPC_BENCH_FELL_BACK', setBy: 'cuipc', readBy: ['bench'], does: '`npm run bench`: why it restarted itself on the simulated device (no GPU)' },
   { name: 'CUIPC_TEST_RAY_PYTHON', setBy: 'tests', readBy: ['test'], does: 'a Python that imports ray: the Ray tests run against real Ray' },
+  { name: 'CUIPC_TEST_SLOW_EXIT_RANK', setBy: 'tests', readBy: ['test/probe'], does: 'the rank that test/probe/fixtures/slow-exit.mjs holds in its exit (the answer-first tests)' },
+  { name: 'CUIPC_TEST_RELEASE', setBy: 'tests', readBy: ['test/probe'], does: 'the file whose appearance lets that rank finish exiting' },
   { name: 'CUIPC_TEST_RAY_ADDRESS', setBy: 'tests', readBy: ['test'], does: 'a Ray cluster (with at least 2 GPUs) for the real-Ray tests' },
   { name: 'CUIPC_TEST_TMS_HOOK', setBy: 'tests', readBy: ['test/gpu'], does: "the real torch_memory_saver preload library for the GPU suite's seed (else the ABI stand-in)" },
   { name: 'CUIPC_TEST_TORCH_PYTHON', setBy: 'tests', readBy: ['test/gpu'], does: 'a Python that imports torch: the GPU suite compares the probe with the PyTorch program (test/gpu/torch_share_graph_inputs.py)' },
