@@ -4,7 +4,7 @@
 // Every rule cites a measured fact (docs/hardware-facts.md) or a public source as its evidence.
 import { citeFacts } from './hardware-facts.js';
 import { preloadCase, preloadEntries, runRule, type Env, type EnvContext, type Hazard, type HazardSeverity, type Rule, type ShmInfo, type ValueRule } from './hazard-rule-kinds.js';
-import { describeLdPreload, type PreloadEntry } from './preload.js';
+import { describeLdPreload } from './preload.js';
 import { MEMORY_SAVER_CUDA_GRAPH, readSglangBool } from './sglang.js';
 import { parseAllocConf, readTorchAllocConf, type TorchAllocConf } from './alloc-conf.js';
 
@@ -66,7 +66,10 @@ function allocConfRule(variable: string): ValueRule {
       },
       {
         id: 'alloc-conf.expandable-segments',
-        when: (v) => strictConf(variable, v)?.expandableSegments === true && strictConf(variable, v)?.backend === 'native',
+        when: (v) => {
+          const conf = strictConf(variable, v);
+          return conf?.expandableSegments === true && conf.backend === 'native';
+        },
         severity: 'high',
         effect: 'PyTorch maps its cached segments with cuMemCreate/cuMemMap (VMM). Tensors, CUDA-graph inputs included, are not legacy-IPC-capable: cudaIpcGetMemHandle on their base returns 1 cudaErrorInvalidValue ("invalid argument"), and the error stays in cudaGetLastError, so the next PyTorch call reports it again',
         evidence: `${citeFacts('expandable-segments')}: PyTorch tensor under PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True -> cudaIpcGetMemHandle 1 cudaErrorInvalidValue (default allocator: 0 cudaSuccess)`,

@@ -16,7 +16,9 @@ import { probeOptionTable } from './option-table.js';
 
 export { MAX_RANKS } from './option-table.js';
 
-function rowDefault<T>(name: string, rows: readonly OptionSpec[] = probeOptionTable()): T {
+const ROWS_AT_LOAD = probeOptionTable();
+
+function rowDefault<T>(name: string, rows: readonly OptionSpec[] = ROWS_AT_LOAD): T {
   const row = rows.find((r) => optionName(r) === name);
   if (!row || !('default' in row)) throw new TypeError(`option ${name} has no default in the table`);
   return row.default as T;
@@ -172,11 +174,11 @@ function checkEnvKey(key: string, where: string): void {
   if (RESERVED_ENV.includes(key)) throw new ProbeUsageError(`${where}: ${key} is set by the probe for each rank and cannot be given`);
 }
 
-/** A row's checked value from the options object; a ProbeUsageError names it when it is bad. */
-function checked(row: OptionSpec, options: ProbeOptions): unknown {
-  if (row.type === 'custom') return valueAt(options, row);
+/** `value` checked against its row (its default when undefined); a ProbeUsageError names it when it is bad. */
+function checkedValue(row: OptionSpec, value: unknown): unknown {
+  if (row.type === 'custom') return value;
   try {
-    return checkValue(row, valueAt(options, row));
+    return checkValue(row, value);
   } catch (error) {
     if (error instanceof OptionValueError) throw new ProbeUsageError(error.message);
     throw error;
@@ -191,7 +193,7 @@ export function resolveProbeOptions(
 ): ResolvedProbeOptions {
   if (options === null || typeof options !== 'object') throw new ProbeUsageError('probe options must be an object');
   const value: Record<string, unknown> = {};
-  for (const row of rows) if (!row.envVariable) value[optionName(row)] = checked(row, options);
+  for (const row of rows) if (!row.envVariable) value[optionName(row)] = checkedValue(row, valueAt(options, row));
   const ranks = value.ranks as number;
   let chosen: BackendChoice;
   try {
@@ -207,7 +209,7 @@ export function resolveProbeOptions(
     if (!Array.isArray(options.devices) || options.devices.length !== ranks) {
       throw new ProbeUsageError(`devices must list one device ordinal per rank (${ranks}), got ${JSON.stringify(options.devices)}`);
     }
-    devices = options.devices.map((d, i) => checked({ ...deviceRow, path: ['devices', String(i)], label: `devices[${i}]` }, options) as number);
+    devices = options.devices.map((d, i) => checkedValue({ ...deviceRow, label: `devices[${i}]` }, d) as number);
   }
 
   const env: Record<string, string> = {};

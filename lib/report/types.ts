@@ -10,7 +10,6 @@ import type {
   CallRecord,
   CaptureSnapshot,
   DeviceVisibility,
-  ErrorCode,
   ErrorOrigin,
   InputAllocator,
   LastErrorState,

@@ -15,17 +15,7 @@ import sys
 import threading
 
 from . import PlacementError, SpecError, Stopped, run_probe_ranks
-
-PARENT_POLL_S = 0.2
-
-
-def _emit(event):
-    try:
-        sys.stdout.write(json.dumps(event) + "\n")
-        sys.stdout.flush()
-    except (BrokenPipeError, ValueError):
-        pass  # the coordinator is gone; the parent watch stops the ranks
-
+from ._process import emit as _emit, watch_parent
 
 def _remove_spec(path):
     try:
@@ -36,13 +26,6 @@ def _remove_spec(path):
             os.rmdir(folder)
     except OSError:
         pass
-
-
-def _watch_parent(stop, parent):
-    # Whoever started the driver is gone (killed outright): stop as if told to.
-    while not stop.wait(PARENT_POLL_S):
-        if os.getppid() != parent:
-            stop.set()
 
 
 def main(argv=None):
@@ -70,7 +53,7 @@ def main(argv=None):
             signal.signal(sig, on_signal)
 
     install_handlers()
-    threading.Thread(target=_watch_parent, args=(stop, os.getppid()), daemon=True).start()
+    watch_parent(stop)
     try:
         run_probe_ranks(
             spec,

@@ -13,35 +13,13 @@ when it cannot start, {"event": "stopped"} after the local Ray was shut down. SI
 and the end of its parent stop it.
 """
 import argparse
-import json
-import os
 import signal
 import sys
 import threading
 import time
 
 from . import _init_ray, _starts_local_ray
-
-PARENT_POLL_S = 0.2
-
-
-def _emit(event):
-    try:
-        sys.stdout.write(json.dumps(event) + "\n")
-        sys.stdout.flush()
-    except (BrokenPipeError, ValueError):
-        pass
-
-
-def _watch(stop, parent):
-    # Stop when the parent is gone (killed outright).
-    def parent_gone():
-        while not stop.wait(PARENT_POLL_S):
-            if os.getppid() != parent:
-                stop.set()
-
-    threading.Thread(target=parent_gone, daemon=True).start()
-
+from ._process import PARENT_POLL_S, emit as _emit, watch_parent
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python3 -m cuipc_ray.session", description="start one local Ray for several cuipc probes")
@@ -59,7 +37,7 @@ def main(argv=None):
             signal.signal(sig, on_signal)
 
     install_handlers()
-    _watch(stop, os.getppid())
+    watch_parent(stop)
     started = time.monotonic()
     try:
         import ray

@@ -14,7 +14,7 @@ import { bisect, renderBisect, type BisectResult } from '../../lib/bisect/index.
 import { captureEnvironment, type EnvSnapshot } from '../../lib/env/capture.js';
 import type { RayLaunchOptions } from '../../lib/probe/options.js';
 import { isAlive } from '../probe/helpers.js';
-import { describeWithRay, descendants, processTable, until } from '../launch/ray-cluster.js';
+import { describeWithRay, descendants, processesMentioning, processTable, until } from '../launch/ray-cluster.js';
 
 const { LD_PRELOAD: _p, SGLANG_MEMORY_SAVER_CUDA_GRAPH: _s, ...cleanEnv } = process.env;
 const shell = (extra: Record<string, string>, label: string): EnvSnapshot => captureEnvironment({ env: { ...cleanEnv, ...extra }, label });
@@ -77,13 +77,7 @@ describeWithRay('bisect --launcher ray starts one Ray for every probe (real Ray,
     process.env.RAY_TMPDIR = temp;
     delete process.env.RAY_ADDRESS;
     delete process.env.CUIPC_SIM_DEVICES;
-    const ownRay = (): number[] => [...processTable().keys()].filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(temp);
-      } catch {
-        return false;
-      }
-    });
+    const ownRay = (): number[] => processesMentioning(temp);
     try {
       const seed = { LD_PRELOAD: tmsStandinPath(), SGLANG_MEMORY_SAVER_CUDA_GRAPH: '1', NCCL_NVLS_ENABLE: '1' };
       const events: string[] = [];

@@ -51,6 +51,17 @@ export function processTable(): Map<number, { ppid: number; pgid: number; sid: n
   return table;
 }
 
+/** Live processes whose command line mentions `text` (a test's private temp folder, say). */
+export function processesMentioning(text: string): number[] {
+  return [...processTable().keys()].filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text);
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** The pids below `roots` (not the roots themselves). */
 export function descendants(roots: number[], table = processTable()): number[] {
   const found: number[] = [];

@@ -2,14 +2,14 @@
 // frameworks hold every GPU in a group of their own and place their engines on its bundles, so a
 // probe that made a group of its own could not be placed. Real Ray, a local one in a temp folder.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { rayDriverSpec, type RaySettings } from '../../lib/launch/ray.js';
 import { resolveProbeOptions } from '../../lib/probe/options.js';
-import { describeWithRay, processTable } from './ray-cluster.js';
+import { describeWithRay, processesMentioning } from './ray-cluster.js';
 
 const pythonDir = fileURLToPath(new URL('../../python', import.meta.url));
 
@@ -42,13 +42,7 @@ describeWithRay('probe() into an existing placement group (real Ray)', (python) 
       expect(out.state).toBe('CREATED'); // not removed by the probe
       expect(out.missing).toBe('aborted');
       expect(out.missingWhy).toMatch(/no placement group 'no-such-group' in this Ray cluster/);
-      const left = [...processTable().keys()].filter((pid) => {
-        try {
-          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(temp);
-        } catch {
-          return false;
-        }
-      });
+      const left = processesMentioning(temp);
       expect(left).toEqual([]);
     } finally {
       rmSync(temp, { recursive: true, force: true });

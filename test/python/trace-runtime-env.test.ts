@@ -3,12 +3,12 @@
 // one (it checks the variables reached it and writes a trace as the library would), run inside a
 // Ray actor of a job started with that runtime_env; `cuipc trace report DIR` then reads it back.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { describeWithRay, processTable } from '../launch/ray-cluster.js';
+import { describeWithRay, processesMentioning } from '../launch/ray-cluster.js';
 
 const pythonDir = fileURLToPath(new URL('../../python', import.meta.url));
 const bin = fileURLToPath(new URL('../../bin/cuipc.js', import.meta.url));
@@ -81,13 +81,7 @@ describeWithRay('trace_runtime_env in a Ray job (real Ray)', (rayPython) => {
       expect(out.code, out.stderr).toBe(0);
       const report = spawnSync(process.execPath, [bin, 'trace', 'report', traces, '--run', out.run], { encoding: 'utf8', timeout: 60_000 });
       expect(report.stdout + report.stderr).toContain('First failing IPC call: cudaIpcGetMemHandle(ptr=0x7f2a00000000) -> 1 cudaErrorInvalidValue');
-      const left = [...processTable().keys()].filter((pid) => {
-        try {
-          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(temp);
-        } catch {
-          return false;
-        }
-      });
+      const left = processesMentioning(temp);
       expect(left).toEqual([]);
     } finally {
       rmSync(temp, { recursive: true, force: true });

@@ -1,0 +1,28 @@
+"""What cuipc's Python processes (the Ray driver, `python -m cuipc_ray`, and bisect's Ray session,
+`python -m cuipc_ray.session`) share: one JSON event a line on stdout for the Node side, and a
+watch that stops them when whoever started them is gone (killed outright)."""
+import json
+import os
+import sys
+import threading
+
+PARENT_POLL_S = 0.2
+
+
+def emit(event):
+    try:
+        sys.stdout.write(json.dumps(event) + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        pass  # the Node side is gone; the parent watch stops this process
+
+
+def _watch_parent(stop, parent):
+    while not stop.wait(PARENT_POLL_S):
+        if os.getppid() != parent:
+            stop.set()
+
+
+def watch_parent(stop):
+    """Sets `stop` once this process's parent is gone (a daemon thread)."""
+    threading.Thread(target=_watch_parent, args=(stop, os.getppid()), daemon=True).start()
