@@ -59,10 +59,10 @@ describe('--alloc torch (the default) on the GPU: graph inputs as PyTorch alloca
     expect(report.warnings).toEqual([]);
   });
 
-  it('backend:cudaMallocAsync: FAIL at export, pool memory', async () => {
+  it('backend:cudaMallocAsync: FAIL at export, the input an allocation node of a graph that never ran (as PyTorch)', async () => {
     const report = await run({ env: { PYTORCH_CUDA_ALLOC_CONF: 'backend:cudaMallocAsync' } });
-    expect(report.pinpoint).toMatchObject({ step: 'export', call: 'cudaIpcGetMemHandle', code: 1 });
-    expect(report.pinpoint?.provenance?.classification).toBe('pool');
+    expect(report.pinpoint).toMatchObject({ step: 'export', call: 'cuPointerGetAttribute', code: 1 });
+    expect(report.pinpoint?.explanations[0]).toMatchObject({ id: 'graph-allocation-not-mapped' });
   });
 });
 
