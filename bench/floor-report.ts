@@ -117,8 +117,14 @@ export function floorTables(floor: FloorResult, simulated: boolean, tag: string)
     'error' in check
       ? `| the coordinator's backend check (openCuda + cudaGetDeviceCount in Node) | not measured: ${check.error} | |`
       : `| the coordinator's backend check in a fresh Node: import lib/cuda, openCuda (addon, dlopen, cuInit), cudaGetDeviceCount | ${formatMs(check.importMs)} + ${formatMs(check.openMs)} + ${formatMs(check.countMs)} | ${formatKiB(check.rssBeforeKiB)} before, ${formatKiB(check.rssAfterKiB)} after |`,
+  );
+  const teardown = floor.teardown;
+  lines.push(
+    'error' in teardown
+      ? `| the teardown floor: a Node process holding a context, from its last statement to its exit | not measured: ${teardown.error} | |`
+      : `| the teardown floor: a Node process holding a context, from its last statement to its exit (median of ${teardown.runsMs.length}) | ${formatMs(teardown.medianMs)} | - |`,
     '',
   );
-  if (floor.timeline) lines.push(...timelineTable(floor.timeline, tag));
+  if (floor.timeline) lines.push(...timelineTable(floor.timeline, tag, 'error' in teardown ? undefined : teardown.medianMs));
   return lines;
 }

@@ -64,6 +64,8 @@ export interface FloorResult {
   context: { loadMs: number; contextMs: number; rssKiB: number } | { error: string };
   /** What loading the backend and counting devices costs a Node process (the coordinator's check). */
   backendCheck: BackendCheck | { error: string };
+  /** A Node process holding a context: from its last statement until its parent sees it exit (the driver's teardown). */
+  teardown: TeardownFloor | { error: string };
   timeline: Timeline | null;
   program: string;
 }
@@ -88,6 +90,51 @@ process.stdout.write(JSON.stringify({ ok: count.ok, importMs: t1 - t0, openMs: t
   const parsed = lastJson(result.stdout ?? '');
   if (!parsed || parsed.ok !== true) return { error: `exit ${result.status ?? result.signal}: ${(result.stderr ?? '').trim().split('\n').slice(-1)[0] ?? ''}` };
   return parsed as unknown as BackendCheck;
+}
+
+export interface TeardownFloor {
+  /** Median over the runs, and each run's figure. */
+  medianMs: number;
+  runsMs: number[];
+}
+
+/**
+ * The teardown floor: a fresh Node process loads the backend, creates a context on `device` as a
+ * rank does (initDeviceAsync), writes one byte as its last statement and ends; the time from that
+ * byte reaching this process to its exit event is what any process holding a context pays to
+ * leave, exit or SIGKILL alike (the driver tears the context down). A coordinator cannot exit
+ * before its last rank has paid it, so its exit tail is held to this floor.
+ */
+export async function measureTeardownFloor(backend: Backend, device: number, runs: number): Promise<TeardownFloor | { error: string }> {
+  const module = pathToFileURL(join(packageRoot, 'dist', 'cuda', 'index.js')).href;
+  const script = `const m = await import(${JSON.stringify(module)});
+const cuda = m.openCuda({ backend: ${JSON.stringify(backend)} });
+const status = await cuda.initDeviceAsync(${device});
+if (!status.ok) { process.stderr.write(status.name + ' ' + status.message); process.exit(3); }
+process.stdout.write('x');`;
+  const times: number[] = [];
+  for (let i = 0; i < runs; i += 1) {
+    const measured = await new Promise<number | string>((resolve) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let lastStatement: number | null = null;
+      let stderr = '';
+      child.stdout.once('data', () => {
+        lastStatement = nowNs();
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      child.on('error', (error) => resolve(error.message));
+      child.on('exit', (code, signal) => {
+        const at = nowNs();
+        if (code !== 0 || lastStatement === null) resolve(`exit ${code ?? signal}: ${stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
+        else resolve((at - lastStatement) / 1e6);
+      });
+    });
+    if (typeof measured === 'string') return { error: measured };
+    times.push(measured);
+  }
+  return { medianMs: median(times), runsMs: times };
 }
 
 export function rawProbeProgramPath(): string {
@@ -206,8 +253,10 @@ export async function measureFloor(
   }
   progress('floor: the coordinator\'s backend check, and one 4 x 72 probe with its timeline');
   const backendCheck = measureBackendCheck(backend);
+  progress('floor: the teardown floor (a Node process holding a context, from its last statement to its exit)');
+  const teardown = await measureTeardownFloor(backend, deviceList0[0] ?? 0, Math.max(5, runs));
   const timeline = await measureTimeline(4, 72, backend);
-  return { sizes, runsPerSize: runs, node, nodeChains, context, backendCheck, timeline, program: rawProbeProgramPath() };
+  return { sizes, runsPerSize: runs, node, nodeChains, context, backendCheck, teardown, timeline, program: rawProbeProgramPath() };
 }
 
 /** The slowest rank's duration of a raw step, per run, then the median over runs. */

@@ -53,7 +53,18 @@ function coordinator(events: TimelineEvent[], event: string): string {
   return found ? formatMs(found.atMs) : 'n/a';
 }
 
-export function timelineTable(t: Timeline, tag: string): string[] {
+/** The last protocol line any rank wrote (its teardown results): the ranks' work is done. */
+export function lastRankLineMs(t: Timeline): number {
+  const at = t.events.filter((e) => e.who !== 'coordinator' && e.event.startsWith('wrote ')).map((e) => e.atMs);
+  return at.length ? Math.max(...at) : Number.NaN;
+}
+
+/** From the last rank's last protocol line until the bench saw the coordinator exit. */
+export function exitTailMs(t: Timeline): number {
+  return t.run.wallMs - lastRankLineMs(t);
+}
+
+export function timelineTable(t: Timeline, tag: string, teardownFloorMs?: number): string[] {
   const e = t.events;
   const lines = [
     `### Timeline of one \`cuipc probe\`${tag}: ${t.ranks} ranks x ${t.inputs} inputs`,
@@ -77,6 +88,12 @@ export function timelineTable(t: Timeline, tag: string): string[] {
     `| exit sent / ranks exited | ${coordinator(e, 'wrote exit')} | ${span(e, 'exit')} |`,
     `| coordinator exited / bench saw the exit | ${coordinator(e, 'exit')} | ${formatMs(t.run.wallMs)} |`,
     `| time to the answer / time to exit (the rest: the ranks' leaving and the clean-up) | | ${formatMs(answer)} / ${formatMs(t.run.wallMs)} (${formatRatio(answer, t.run.wallMs)}) |`,
+  );
+  const tail = exitTailMs(t);
+  const floor = teardownFloorMs ?? Number.NaN;
+  const target = Number.isFinite(floor) && Number.isFinite(tail) ? (tail <= floor + 15 ? 'met' : 'missed') : 'n/a';
+  lines.push(
+    `| exit tail: the last rank's last protocol line (${formatMs(lastRankLineMs(t))}) to the coordinator's exit; the teardown floor (a Node process with a context, last statement to exit, same run) | | ${formatMs(tail)}; floor ${formatMs(floor)}; target <= floor + 15 ms: ${target} |`,
     '',
   );
   return lines;

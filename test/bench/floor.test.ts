@@ -62,6 +62,7 @@ describe('floorTables', () => {
         nodeChains: [{ ranks: 4, lastChildMs: 200 }],
         context: { loadMs: 30, contextMs: 100, rssKiB: 100 * 1024 },
         backendCheck: { error: 'not run' },
+        teardown: { medianMs: 120, runsMs: [110, 120, 130] },
         timeline: null,
         program,
       } satisfies FloorResult,
@@ -74,6 +75,10 @@ describe('floorTables', () => {
     expect(floor(true)).toMatch(/\| 1\.13x \| <= 1\.15x \| n\/a \(SIMULATED\) \|/);
     expect(floor(false)).toMatch(/the two together: what a rank is held to \| - \| 140\.0 MB/);
     expect(floor(false)).toMatch(/150\.0 MB \(10\.0 MB over the floors' sum\)/);
+  });
+
+  it('gives the teardown floor beside the other floors', () => {
+    expect(floor(false)).toMatch(/the teardown floor: a Node process holding a context, from its last statement to its exit \(median of 3\) \| 120 ms \|/);
   });
 
   it('states the bound: the raw wall plus the Node start-ups, and what cuipc costs beyond them', () => {
@@ -93,5 +98,31 @@ describe('the Node start-ups a rank waits for', () => {
     expect(one.lastChildMs).toBeGreaterThan(0);
     expect(two.lastChildMs).toBeGreaterThan(0);
     expect(two.ranks).toBe(2);
+  });
+});
+
+describe('the teardown floor and the exit tail', () => {
+  it('times a Node process holding a context from its last statement to its exit (simulated device)', async () => {
+    const { measureTeardownFloor } = await import('../../bench/floor.js');
+    const measured = await measureTeardownFloor('sim', 0, 2);
+    if ('error' in measured) throw new Error(measured.error);
+    expect(measured.runsMs).toHaveLength(2);
+    for (const ms of measured.runsMs) expect(ms).toBeGreaterThanOrEqual(0);
+  });
+
+  it('judges the exit tail: the last rank line to the coordinator exit, against the floor + 15 ms', async () => {
+    const { timelineTable, exitTailMs } = await import('../../bench/timeline.js');
+    const run = { ranks: 2, inputs: 72, wallMs: 1000, exitCode: 0, result: 'passed', simulated: false, probeMs: 900, stepMs: {}, rankPeakRssKiB: [], coordinatorPeakRssKiB: null, exportedHandles: 9, note: null, spawnedAtMs: 0 } satisfies ProbeRun;
+    const events = [
+      { who: '0', event: 'wrote result teardown/free', atMs: 850 },
+      { who: '1', event: 'wrote result teardown/free', atMs: 860 },
+      { who: '1', event: 'exit', atMs: 870 },
+      { who: 'coordinator', event: 'wrote exit', atMs: 865 },
+    ];
+    const timeline = { ranks: 2, inputs: 72, run, events };
+    expect(exitTailMs(timeline)).toBe(140);
+    expect(timelineTable(timeline, '', 130).join('\n')).toMatch(/\| 140 ms; floor 130 ms; target <= floor \+ 15 ms: met \|/);
+    expect(timelineTable(timeline, '', 120).join('\n')).toMatch(/target <= floor \+ 15 ms: missed/);
+    expect(timelineTable(timeline, '').join('\n')).toMatch(/target <= floor \+ 15 ms: n\/a/);
   });
 });
