@@ -1,9 +1,10 @@
 // The Ray driver (python/cuipc_ray) on several nodes, against the stand-in Ray (test/ray_standin,
-// never shipped). Only what real Ray cannot do on one test machine is here: a cluster of more
-// than one node, so placement per strategy across nodes, per-node resources in the cannot-place
-// message, and each rank's node id passed through. Everything else about the Ray launcher runs
-// against real Ray (ray.test.ts, ray-local.test.ts). The stand-in's nodes are one machine: no
-// probe is run across them, only the driver's placement of ranks (see the stand-in's docstring).
+// never shipped): placement per strategy across nodes, per-node resources in the cannot-place
+// message, and each rank's node id passed through, checked in a second without starting Ray.
+// The probe across two real Ray nodes (its cross-node verdict) is ray-two-nodes.test.ts;
+// everything else about the Ray launcher runs against real Ray too (ray.test.ts,
+// ray-local.test.ts). The stand-in's nodes are one machine: no probe is run across them, only
+// the driver's placement of ranks (see the stand-in's docstring).
 import { spawnSync } from 'node:child_process';
 import { delimiter } from 'node:path';
 import { fileURLToPath } from 'node:url';
