@@ -2,8 +2,9 @@
 // file, the driver places one actor per rank and each actor runs the rank program. The
 // coordinator sees ranks only through the rendezvous and the driver's JSON lines on stdout
 // ({"event": "ready"} once Ray placed every actor, {"event": "rank-exit", ...} as each rank ends,
-// {"event": "error", ...} when it cannot run). Ray's start-up (a local ray.init alone takes
-// seconds) has its own budget: the coordinator's start-up clock runs from `ready`.
+// {"event": "pending" | "note", ...} to pass on to the user, {"event": "error", ...} when it
+// cannot run). Ray's start-up (a local ray.init alone takes seconds) has its own budget: the
+// coordinator's start-up clock runs from `ready`.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -156,7 +157,7 @@ interface RankExitEvent {
   error?: string;
 }
 
-function parseEvent(line: string): RankExitEvent | { event: 'error' | 'pending'; message: string } | { event: 'ready' } | null {
+function parseEvent(line: string): RankExitEvent | { event: 'error' | 'pending' | 'note'; message: string } | { event: 'ready' } | null {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -165,7 +166,7 @@ function parseEvent(line: string): RankExitEvent | { event: 'error' | 'pending';
   }
   if (typeof value !== 'object' || value === null) return null;
   const event = value as Record<string, unknown>;
-  if ((event.event === 'error' || event.event === 'pending') && typeof event.message === 'string') return { event: event.event, message: event.message };
+  if ((event.event === 'error' || event.event === 'pending' || event.event === 'note') && typeof event.message === 'string') return { event: event.event, message: event.message };
   if (event.event === 'ready') return { event: 'ready' };
   if (event.event === 'rank-exit' && typeof event.rank === 'number') {
     return {
@@ -253,8 +254,9 @@ export function rayLauncher(options: LaunchSpec, program: RankProgram): RankLaun
           const event = parseEvent(pending.slice(0, nl));
           pending = pending.slice(nl + 1);
           if (event?.event === 'error') driverError = event.message;
-          // Ray cannot place the ranks yet: said every few seconds, so that a wait is never silent.
-          else if (event?.event === 'pending') process.stderr.write(`cuipc: Ray: ${event.message}\n`);
+          // Ray cannot place the ranks yet: said every few seconds, so that a wait is never silent;
+          // or what the driver chose that was not asked (bundles without a CPU under a Ray task).
+          else if (event?.event === 'pending' || event?.event === 'note') process.stderr.write(`cuipc: Ray: ${event.message}\n`);
           else if (event?.event === 'ready') markReady();
           else if (event?.event === 'rank-exit') {
             reported[event.rank] = { tail: event.error ? `${event.stderr_tail}${event.error}\n` : event.stderr_tail };

@@ -2,9 +2,10 @@
 
 `cuipc probe --launcher ray` writes a spec (JSON) and runs `python3 -m cuipc_ray --spec FILE`.
 The driver connects to the running Ray cluster (or starts a local one), makes a placement
-group with one {GPU: 1, CPU: 1} bundle per rank, starts one actor per bundle with the asked
-num_gpus and runtime_env env_vars, and each actor runs the rank program as a subprocess in
-its own environment (Ray's CUDA_VISIBLE_DEVICES included). What Ray gave each actor is passed
+group with one {GPU: 1, CPU: 1} bundle per rank (no CPU when the probe was started inside a Ray
+task or actor, which holds its own until the probe ends: placement.py), starts one actor per
+bundle with the asked num_gpus and runtime_env env_vars, and each actor runs the rank program
+as a subprocess in its own environment (Ray's CUDA_VISIBLE_DEVICES included). What Ray gave each actor is passed
 to its rank in CUIPC_RAY_* variables, so it lands in the probe's report.
 
 Ray's start-up (connecting or starting a local Ray, placing the group, starting the actors)
@@ -37,6 +38,9 @@ import time
 
 from .api import ProbeError, probe
 from .capture import capture_env
+from .errors import ConnectError, PlacementError, SpecError, Stopped
+from .placement import (CALLER_CHECK_S, bundle, bundle_text, caller_check, check_placeable, cluster_summary,
+                        caller_gcs_address, existing_group, ray_caller)
 from .probe_options import check_probe_options
 from .trace import TraceSetupError, trace_runtime_env
 
@@ -56,22 +60,6 @@ PENDING_REPORT_S = 5.0
 
 __all__ = ["run_probe_ranks", "check_spec", "SpecError", "PlacementError", "ConnectError", "Stopped", "NOSET_ENV", "STRATEGIES",
            "capture_env", "probe", "ProbeError", "check_probe_options", "trace_runtime_env", "TraceSetupError"]
-
-
-class SpecError(ValueError):
-    """A spec that cannot be run."""
-
-
-class PlacementError(RuntimeError):
-    """Ray could not give the ranks what they ask for; the message names what the cluster has."""
-
-
-class ConnectError(PlacementError):
-    """The cluster address given cannot be reached."""
-
-
-class Stopped(RuntimeError):
-    """The stop event was set before the ranks started."""
 
 
 def check_spec(spec):
@@ -205,76 +193,6 @@ def _make_rank_actor(ray):
     return RankActor
 
 
-def _resource_text(resources):
-    return "CPU %g, GPU %g" % (resources.get("CPU", 0), resources.get("GPU", 0))
-
-
-def cluster_summary(ray):
-    """What the cluster has, in words: "1 node: CPU 8, GPU 4 (available now: CPU 8, GPU 4)"."""
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    try:
-        available = ray.available_resources()
-    except Exception:  # only an addition to the message
-        available = None
-    text = "%d node%s: %s" % (len(nodes), "" if len(nodes) == 1 else "s", _resource_text(ray.cluster_resources()))
-    if len(nodes) > 1:
-        text += " (per node: %s)" % "; ".join(_resource_text(n.get("Resources", {})) for n in nodes)
-    if available is not None:
-        text += " (available now: %s)" % _resource_text(available)
-    return text
-
-
-def bundles_that_fit(nodes, strategy):
-    """How many {GPU: 1, CPU: 1} bundles the nodes' total resources can hold under a strategy."""
-    per_node = [int(min(n.get("GPU", 0), n.get("CPU", 0))) for n in nodes]
-    if not per_node:
-        return 0
-    if strategy == "STRICT_PACK":
-        return max(per_node)
-    if strategy == "STRICT_SPREAD":
-        return sum(1 for fit in per_node if fit >= 1)
-    return sum(per_node)
-
-
-def _check_placeable(ray, spec, started_local):
-    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
-    if bundles_that_fit(nodes, spec["strategy"]) >= spec["ranks"]:
-        return
-    if spec["strategy"] == "STRICT_SPREAD":
-        hint = "STRICT_SPREAD needs %d nodes with a GPU and a CPU each; on one node use STRICT_PACK or PACK" % spec["ranks"]
-    else:
-        hint = "start Ray with enough of them (e.g. `ray start --head --num-gpus=%d --num-cpus=%d`) or probe fewer ranks" % (spec["ranks"], spec["ranks"])
-    if started_local:
-        where = "no Ray cluster was found (give its address, or set RAY_ADDRESS), and the local Ray this driver started"
-        if spec["sim_devices"] is not None:
-            where += " with %s=%d simulated devices as GPUs" % (SIM_DEVICES_ENV, spec["sim_devices"])
-    else:
-        where = "the Ray cluster"
-    raise PlacementError("%s has %s; %d bundles of {GPU: 1, CPU: 1} cannot be placed with %s: %s"
-                         % (where, cluster_summary(ray), spec["ranks"], spec["strategy"], hint))
-
-
-def _existing_group(ray, spec):
-    """The placement group the spec names (hex id or name), ready to hold the ranks' bundle indices; PlacementError otherwise."""
-    from ray.util import get_placement_group
-    from ray.util.placement_group import PlacementGroup
-    ref = spec["placement_group"]
-    try:
-        from ray._raylet import PlacementGroupID
-        is_id = len(ref) == 2 * PlacementGroupID.size() and all(c in "0123456789abcdef" for c in ref)
-        group = PlacementGroup(PlacementGroupID(bytes.fromhex(ref))) if is_id else get_placement_group(ref)
-        count = group.bundle_count
-    except Exception as error:  # unknown name (ValueError) or id
-        raise PlacementError("no placement group %r in this Ray cluster (namespace %s): %s; give the name of one in this namespace or its hex id (placement_group.id.hex())"
-                             % (ref, ray.get_runtime_context().namespace, error)) from error
-    if count == 0:
-        raise PlacementError("no placement group %r in this Ray cluster (it has no bundles: removed, or an unknown id)" % ref)
-    indices = spec["bundle_indices"] or list(range(spec["ranks"]))
-    if max(indices) >= count:
-        raise PlacementError("placement group %r has %d bundle(s); bundle indices %s name one it does not have" % (ref, count, indices))
-    return group, indices
-
-
 def _starts_local_ray(ray, address):
     """Whether ray.init(address) would start a local Ray rather than connect to a cluster."""
     try:
@@ -284,11 +202,13 @@ def _starts_local_ray(ray, address):
         return address in (None, "local") and not os.environ.get("RAY_ADDRESS")
 
 
-def _wait(ray, refs, deadline, stop_event, what, on_pending=None):
-    """ray.get within the start-up deadline, looking at the stop event while waiting; on_pending(seconds) every PENDING_REPORT_S."""
+def _wait(ray, refs, deadline, stop_event, what, on_pending=None, check=None):
+    """ray.get within the start-up deadline, looking at the stop event while waiting; on_pending(seconds) every PENDING_REPORT_S;
+    check() every second from CALLER_CHECK_S on (it raises to give up)."""
     pending = list(refs)
     started = time.monotonic()
     next_report = started + PENDING_REPORT_S
+    next_check = started + CALLER_CHECK_S
     while True:
         if stop_event is not None and stop_event.is_set():
             raise Stopped("stopped while " + what)
@@ -298,6 +218,9 @@ def _wait(ray, refs, deadline, stop_event, what, on_pending=None):
         ready, _ = ray.wait(pending, num_returns=len(pending), timeout=min(POLL_S, left))
         if len(ready) == len(pending):
             return True
+        if check is not None and time.monotonic() >= next_check:
+            next_check += 1.0
+            check()
         if on_pending is not None and time.monotonic() >= next_report:
             next_report += PENDING_REPORT_S
             on_pending(time.monotonic() - started)
@@ -364,7 +287,7 @@ def _rank_env_vars(ray, spec):
     return env_vars
 
 
-def run_probe_ranks(spec, on_rank_exit=None, stop_event=None, on_ready=None, on_init=None, on_pending=None):
+def run_probe_ranks(spec, on_rank_exit=None, stop_event=None, on_ready=None, on_init=None, on_pending=None, on_note=None):
     """Runs one rank per actor and returns the per-rank results, in rank order.
 
     Each result: rank, pid, code, signal, stderr_tail, placement (gpu_ids,
@@ -373,7 +296,9 @@ def run_probe_ranks(spec, on_rank_exit=None, stop_event=None, on_ready=None, on_
     stopped ones included. on_init() is called once Ray is initialised (Ray replaces the
     SIGTERM handler in ray.init: install yours there), on_ready(info) once every actor runs,
     on_pending(message) every few seconds while Ray has not placed the group (what is asked and
-    what the cluster has). A cluster address nothing answers at raises ConnectError within seconds.
+    what the cluster has), on_note(message) once for what the driver chose that the caller did not
+    ask (bundles without a CPU under a Ray task or actor). A cluster address nothing answers at
+    raises ConnectError within seconds.
     Setting stop_event stops the ranks early. Raises PlacementError when the ranks cannot be
     placed within startup_timeout_s, Stopped when stopped before they started. Ray is
     initialised here only when it is not already; then it is also shut down here. Actors and
@@ -392,28 +317,43 @@ def run_probe_ranks(spec, on_rank_exit=None, stop_event=None, on_ready=None, on_
     results = [None] * spec["ranks"]
     try:
         started_local = False
+        # Started inside a Ray task or actor: it waits for this probe holding what it holds (the
+        # only CPU, say), so the probe joins its cluster, the bundles ask no CPU and a group it
+        # keeps from placing is refused soon.
+        caller = ray_caller()
         if not ray.is_initialized():
             started_ray = True  # before init: a stop inside it must still shut down what it started
+            if caller is not None and spec["address"] is None and not os.environ.get("RAY_ADDRESS"):
+                spec["address"] = caller_gcs_address()
             started_local = _starts_local_ray(ray, spec["address"])
             _init_ray(ray, spec, started_local)
         if on_init is not None:
             on_init()
         if stop_event is not None and stop_event.is_set():
             raise Stopped("stopped while Ray started")
+        if started_local:
+            caller = None  # a Ray of its own: the caller holds nothing there
+        cpu = 0 if caller is not None else 1
+        check = None
         if spec["placement_group"] is None:
-            _check_placeable(ray, spec, started_local)
-            group = placement_group([{"GPU": 1, "CPU": 1} for _ in range(spec["ranks"])], strategy=spec["strategy"])
+            check_placeable(ray, spec, started_local, SIM_DEVICES_ENV, cpu)
+            group = placement_group([bundle(cpu) for _ in range(spec["ranks"])], strategy=spec["strategy"])
             own_group, indices = group, list(range(spec["ranks"]))
-            asked = "%d bundles of {GPU: 1, CPU: 1}, %s" % (spec["ranks"], spec["strategy"])
+            asked = "%d bundles of %s, %s" % (spec["ranks"], bundle_text(cpu), spec["strategy"])
+            if caller is not None:
+                check = caller_check(ray, spec, caller, cpu, asked)
+                if on_note is not None:
+                    on_note("this probe runs inside the Ray task or actor %s (pid %d), which holds its resources until the probe ends: "
+                            "the ranks' bundles ask no CPU (%s)" % (caller[1], caller[0], asked))
         else:
             # The caller's group (its engines may hold its bundles already): used, never removed.
-            group, indices = _existing_group(ray, spec)
+            group, indices = existing_group(ray, spec)
             asked = "bundles %s of placement group %s" % (indices, spec["placement_group"])
 
         def report_pending(seconds):
             if on_pending is not None:
                 on_pending("waiting %.0f s for Ray to place the placement group (%s), pending: the cluster has %s" % (seconds, asked, cluster_summary(ray)))
-        if not _wait(ray, [group.ready()], deadline, stop_event, "placing the group", report_pending):
+        if not _wait(ray, [group.ready()], deadline, stop_event, "placing the group", report_pending, check):
             raise PlacementError(
                 "the placement group (%s) was not ready within Ray's start-up budget of %g s; the cluster has %s"
                 % (asked, spec["startup_timeout_s"], cluster_summary(ray)))
@@ -421,7 +361,7 @@ def run_probe_ranks(spec, on_rank_exit=None, stop_event=None, on_ready=None, on_
         runtime_env = {"env_vars": _rank_env_vars(ray, spec)}
         for rank in range(spec["ranks"]):
             actors.append(actor_class.options(
-                num_gpus=spec["num_gpus"], num_cpus=1 if own_group is not None else 0, max_concurrency=2, runtime_env=runtime_env,
+                num_gpus=spec["num_gpus"], num_cpus=cpu if own_group is not None else 0, max_concurrency=2, runtime_env=runtime_env,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(placement_group=group, placement_group_bundle_index=indices[rank]),
             ).remote())
         placed = [actor.placement.remote() for actor in actors]

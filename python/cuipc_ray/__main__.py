@@ -2,7 +2,8 @@
 
 Writes one JSON line per event to stdout: {"event": "ready", ...} once Ray placed every actor
 (the coordinator's start-up clock starts then), {"event": "rank-exit", ...} as each rank ends
-(stopped ones too), and, when it cannot run, {"event": "error", "message": ...} and exit
+(stopped ones too), {"event": "pending" or "note", "message": ...} for the user to read while
+Ray places the ranks, and, when it cannot run, {"event": "error", "message": ...} and exit
 status 3. The spec holds the probe's token: the driver removes the file as soon as it has
 read it. SIGTERM and SIGINT stop the ranks and clean up (actors, placement group, a Ray it
 started), and so does the end of the process that started it (its parent).
@@ -62,6 +63,7 @@ def main(argv=None):
             on_ready=lambda info: _emit(dict(info, event="ready")),
             on_init=install_handlers,
             on_pending=lambda message: _emit({"event": "pending", "message": message}),
+            on_note=lambda message: _emit({"event": "note", "message": message}),
         )
     except ImportError as error:
         _emit({"event": "error", "message": "Ray is not importable by %s (%s); install it with `pip install ray`" % (sys.executable, error)})

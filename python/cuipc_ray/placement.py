@@ -1,0 +1,179 @@
+"""Where the ranks' actors go: the bundles the driver asks, whether the cluster can hold them,
+an existing placement group found by name (in any namespace) or id, and the Ray task or actor
+the probe may have been started from.
+
+A probe started inside a Ray task or actor (cuipc_ray.probe() in a task, or `cuipc probe` run
+from an actor) is waited for by that task, which holds its resources until the probe ends: with
+bundles of {GPU: 1, CPU: 1} on a cluster whose only CPU the task holds, the group would wait for
+ever. Under a task or actor the driver joins that task's cluster (a `cuipc probe` run from an
+actor would otherwise start a Ray of its own), the bundles ask no CPU ({GPU: 1}; the ranks are subprocesses of
+their actors and need no Ray CPU), and a group that still cannot be placed because the GPUs are
+held is refused within seconds, naming the task, rather than after Ray's start-up budget.
+"""
+import os
+
+from .errors import PlacementError
+
+# How long a group asked under a Ray task or actor may stay pending before what is available is checked.
+CALLER_CHECK_S = 2.0
+
+
+def bundle(cpu):
+    return {"GPU": 1, "CPU": 1} if cpu else {"GPU": 1}
+
+
+def bundle_text(cpu):
+    return "{GPU: 1, CPU: 1}" if cpu else "{GPU: 1} (no CPU)"
+
+
+def _resource_text(resources):
+    return "CPU %g, GPU %g" % (resources.get("CPU", 0), resources.get("GPU", 0))
+
+
+def cluster_summary(ray):
+    """What the cluster has, in words: "1 node: CPU 8, GPU 4 (available now: CPU 8, GPU 4)"."""
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    try:
+        available = ray.available_resources()
+    except Exception:  # only an addition to the message
+        available = None
+    text = "%d node%s: %s" % (len(nodes), "" if len(nodes) == 1 else "s", _resource_text(ray.cluster_resources()))
+    if len(nodes) > 1:
+        text += " (per node: %s)" % "; ".join(_resource_text(n.get("Resources", {})) for n in nodes)
+    if available is not None:
+        text += " (available now: %s)" % _resource_text(available)
+    return text
+
+
+def bundles_that_fit(nodes, strategy, cpu=1):
+    """How many bundles (one GPU, and one CPU unless cpu is 0) the nodes' resources can hold under a strategy."""
+    per_node = [int(min(n.get("GPU", 0), n.get("CPU", 0))) if cpu else int(n.get("GPU", 0)) for n in nodes]
+    if not per_node:
+        return 0
+    if strategy == "STRICT_PACK":
+        return max(per_node)
+    if strategy == "STRICT_SPREAD":
+        return sum(1 for fit in per_node if fit >= 1)
+    return sum(per_node)
+
+
+def check_placeable(ray, spec, started_local, sim_devices_env, cpu=1):
+    """Raises PlacementError when the cluster's total resources can never hold the ranks' bundles."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if bundles_that_fit(nodes, spec["strategy"], cpu) >= spec["ranks"]:
+        return
+    if spec["strategy"] == "STRICT_SPREAD":
+        hint = "STRICT_SPREAD needs %d nodes with a GPU%s each; on one node use STRICT_PACK or PACK" % (spec["ranks"], " and a CPU" if cpu else "")
+    else:
+        hint = "start Ray with enough of them (e.g. `ray start --head --num-gpus=%d --num-cpus=%d`) or probe fewer ranks" % (spec["ranks"], spec["ranks"])
+    if started_local:
+        where = "no Ray cluster was found (give its address, or set RAY_ADDRESS), and the local Ray this driver started"
+        if spec["sim_devices"] is not None:
+            where += " with %s=%d simulated devices as GPUs" % (sim_devices_env, spec["sim_devices"])
+    else:
+        where = "the Ray cluster"
+    raise PlacementError("%s has %s; %d bundles of %s cannot be placed with %s: %s"
+                         % (where, cluster_summary(ray), spec["ranks"], bundle_text(cpu), spec["strategy"], hint))
+
+
+def ray_caller(environ=None, proc="/proc"):
+    """The Ray task or actor this process runs under, as (pid, title), or None.
+
+    A Ray worker is a child of its raylet (RAY_RAYLET_PID, which every process below a worker
+    inherits); the title is the worker's process title (ray::holder, ray::Engine.probe). The
+    job supervisor of `ray job submit`, which holds no resources, does not count: its entrypoint
+    is the job's driver.
+    """
+    environ = os.environ if environ is None else environ
+    raylet = environ.get("RAY_RAYLET_PID", "")
+    if not raylet.isdigit():
+        return None
+    pid = os.getpid()
+    for _ in range(64):
+        try:
+            with open("%s/%d/stat" % (proc, pid), encoding="utf-8", errors="replace") as f:
+                stat = f.read()
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+        if ppid == int(raylet):
+            try:
+                with open("%s/%d/cmdline" % (proc, pid), "rb") as f:
+                    title = f.read().split(b"\0")[0].decode("utf-8", "replace").strip()
+            except OSError:
+                title = ""
+            if title.startswith("ray::JobSupervisor"):
+                return None
+            return pid, title or "a Ray worker"
+        if ppid <= 1:
+            return None
+        pid = ppid
+    return None
+
+
+def caller_gcs_address(environ=None, proc="/proc"):
+    """The cluster address of the raylet this process runs under (its --gcs-address), or None.
+
+    A Ray worker's environment has no RAY_ADDRESS, and a Ray started by ray.init() writes no
+    address file: a probe run from a task would start a second Ray of its own. The raylet's
+    command line (RAY_RAYLET_PID) names the cluster its workers belong to.
+    """
+    environ = os.environ if environ is None else environ
+    raylet = environ.get("RAY_RAYLET_PID", "")
+    if not raylet.isdigit():
+        return None
+    try:
+        with open("%s/%s/cmdline" % (proc, raylet), "rb") as f:
+            args = f.read().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return None
+    for arg in args:
+        if arg.startswith("--gcs-address=") and len(arg) > len("--gcs-address="):
+            return arg[len("--gcs-address="):]
+    return None
+
+
+def available_per_node(ray):
+    """Each alive node's available resources now, or None when Ray does not say."""
+    try:
+        from ray._private.state import available_resources_per_node
+        return list(available_resources_per_node().values())
+    except Exception:  # a private API: the check it feeds is an addition only
+        return None
+
+
+def caller_check(ray, spec, caller, cpu, asked):
+    """A check for a group pending under a Ray task or actor: raises PlacementError when what is
+    available now cannot hold the bundles (the task waits for the probe, so what it holds stays held)."""
+    def check():
+        nodes = available_per_node(ray)
+        if nodes is None or bundles_that_fit(nodes, spec["strategy"], cpu) >= spec["ranks"]:
+            return
+        pid, title = caller
+        raise PlacementError(
+            "this probe runs inside the Ray task or actor %s (pid %d), which waits for it, and Ray cannot place %s while it runs: "
+            "the cluster has %s; what that task holds is not freed until the probe ends: run the probe from the job's driver "
+            "(outside any task or actor), or start the task without the GPUs the ranks need (num_gpus=0)"
+            % (title, pid, asked, cluster_summary(ray)))
+    return check
+
+
+def existing_group(ray, spec):
+    """The placement group the spec names (hex id or name), ready to hold the ranks' bundle indices; PlacementError otherwise."""
+    from ray.util import get_placement_group
+    from ray.util.placement_group import PlacementGroup
+    ref = spec["placement_group"]
+    try:
+        from ray._raylet import PlacementGroupID
+        is_id = len(ref) == 2 * PlacementGroupID.size() and all(c in "0123456789abcdef" for c in ref)
+        group = PlacementGroup(PlacementGroupID(bytes.fromhex(ref))) if is_id else get_placement_group(ref)
+        count = group.bundle_count
+    except Exception as error:  # unknown name (ValueError) or id
+        raise PlacementError("no placement group %r in this Ray cluster (namespace %s): %s; give the name of one in this namespace or its hex id (placement_group.id.hex())"
+                             % (ref, ray.get_runtime_context().namespace, error)) from error
+    if count == 0:
+        raise PlacementError("no placement group %r in this Ray cluster (it has no bundles: removed, or an unknown id)" % ref)
+    indices = spec["bundle_indices"] or list(range(spec["ranks"]))
+    if max(indices) >= count:
+        raise PlacementError("placement group %r has %d bundle(s); bundle indices %s name one it does not have" % (ref, count, indices))
+    return group, indices
