@@ -1,13 +1,8 @@
 import { defineConfig } from 'vitest/config';
+import { NOT_HERE, SLOW_SUITES } from './test/suites.js';
+import { sharedTest } from './vitest.shared.js';
 
+// `npm test`: every suite but the slow ones (test/suites.ts); `npm run test:all` runs them all.
 export default defineConfig({
-  test: {
-    include: ['test/**/*.test.ts'],
-    exclude: ['test/gpu/**', 'node_modules/**'],
-    // Probes spawn rank processes; give them room on a 2-core machine.
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
-    pool: 'forks',
-    env: { CUIPC_BACKEND: 'sim' },
-  },
+  test: { ...sharedTest, include: ['test/**/*.test.ts'], exclude: [...NOT_HERE, ...SLOW_SUITES] },
 });

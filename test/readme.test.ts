@@ -5,7 +5,7 @@
 // real output, in that order (`# ...` stands for lines left out), and an `(exit N)` in them
 // must be the command's exit status.
 //
-// Not run here: `npm ci` / `npm test` (this suite is `npm test`), and the `--launcher ray`
+// Not run here: `npm ci` / `npm test` / `npm run test:all` (this suite is one of them), and the `--launcher ray`
 // commands, which need a Ray cluster (test/launch covers that launcher).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

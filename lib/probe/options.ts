@@ -142,6 +142,8 @@ export interface RayLaunchOptions {
   placementGroup?: string;
   /** With placementGroup: each rank's bundle, e.g. '0,1' (default: bundles 0..ranks-1). */
   bundleIndices?: string;
+  /** The Ray namespace the driver joins, where a placementGroup name is looked up (default: every namespace, the name unique). */
+  namespace?: string;
   /** The Python that runs the driver (default python3); it must be able to import ray. */
   python?: string;
 }
