@@ -25,6 +25,8 @@ export interface RaySettings {
   placementGroup: string | null;
   /** The bundle of that group each rank goes to (default: 0..ranks-1). */
   bundleIndices: number[] | null;
+  /** The Ray namespace the driver joins, where a placement group's name is looked up (null: any namespace, the name unique). */
+  namespace: string | null;
 }
 
 const RAY_OPTIONS: readonly OptionSpec[] = [
@@ -48,6 +50,10 @@ const RAY_OPTIONS: readonly OptionSpec[] = [
   {
     path: ['ray', 'placementGroup'], flag: '--placement-group', valueName: '<name|id>', group: 'launcher', label: 'placement group', consumer: 'launcher:ray', type: 'string',
     description: "ray: place the ranks in this existing placement group (its name, or its hex id), as colocated RL frameworks place their engines; it is neither created nor removed",
+  },
+  {
+    path: ['ray', 'namespace'], flag: '--ray-namespace', valueName: '<namespace>', group: 'launcher', label: 'Ray namespace', consumer: 'launcher:ray', type: 'string',
+    description: "ray: the Ray namespace the driver joins, where a --placement-group name is looked up (default: the name is looked up in every namespace and must name one group)",
   },
   {
     path: ['ray', 'bundleIndices'], flag: '--bundle-indices', valueName: '<list>', group: 'launcher', label: 'bundle indices', consumer: 'launcher:ray', type: 'string',
@@ -83,6 +89,8 @@ export interface RayDriverSpec {
   /** An existing placement group (name or hex id) the ranks go into; null: the driver makes its own. */
   placement_group: string | null;
   bundle_indices: number[] | null;
+  /** ray.init(namespace=...); null: Ray's own (an anonymous namespace), a group's name then looked up in every namespace. */
+  namespace: string | null;
 }
 
 /** Ray's start-up budget in seconds: CUIPC_RAY_STARTUP_TIMEOUT_S when it is a positive number, else the default. */
@@ -145,6 +153,7 @@ export function rayDriverSpec(
     sim_devices: options.backend === 'sim' ? simDevicesForRay(options.ranks) : null,
     placement_group: launch.placementGroup,
     bundle_indices: launch.bundleIndices,
+    namespace: launch.namespace,
   };
 }
 
@@ -321,6 +330,13 @@ function bundleIndicesOf(raw: string | undefined, withGroup: boolean): number[] 
   return indices;
 }
 
+/** A Ray namespace as given (non-empty: the row checks that): a name without control characters. */
+function namespaceOf(raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  if (/[\u0000-\u001f]/.test(raw)) throw new LaunchUsageError(`the Ray namespace must be a name without control characters, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
 registerLauncher<RaySettings>({
   name: 'ray',
   summary: 'Ray actors on the GPU bundles of a placement group (python/cuipc_ray)',
@@ -336,6 +352,7 @@ registerLauncher<RaySettings>({
       python: given['ray.python'] as string,
       placementGroup: (given['ray.placementGroup'] as string | undefined) ?? null,
       bundleIndices: bundleIndicesOf(given['ray.bundleIndices'] as string | undefined, given['ray.placementGroup'] !== undefined),
+      namespace: namespaceOf(given['ray.namespace'] as string | undefined),
     };
   },
   describe: ({ numGpus, placementStrategy, nosetVisibleDevices, address }) => ({ visibility: null, ray: { numGpus, placementStrategy, nosetVisibleDevices, address }, envSnapshot: null }),

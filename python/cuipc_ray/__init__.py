@@ -21,7 +21,9 @@ Python code that already holds a Ray session can call run_probe_ranks(spec) itse
   declares that many simulated devices as GPUs, for cuipc's simulated backend),
   placement_group (str or None: an existing group's name or hex id; the ranks go into its
   bundles, it is neither created nor removed, and the actors reserve no CPU of their own),
-  bundle_indices (list of int or None: each rank's bundle in it, default 0..ranks-1).
+  bundle_indices (list of int or None: each rank's bundle in it, default 0..ranks-1),
+  namespace (str or None: the Ray namespace the driver joins; a placement_group name is looked
+  up there, or, when None, in every namespace, where it must name exactly one live group).
 Only Ray itself is needed; nothing else outside the standard library.
 
 For Ray users (`pip install` of this folder): capture_env(label=...) takes the snapshot
@@ -94,6 +96,9 @@ def check_spec(spec):
     group = spec.get("placement_group")
     if group is not None and (not isinstance(group, str) or not group):
         raise SpecError("placement_group must be a non-empty string (a name or a hex id), or null")
+    namespace = spec.get("namespace")
+    if namespace is not None and (not isinstance(namespace, str) or not namespace.strip()):
+        raise SpecError("namespace must be a non-empty string, or null")
     indices = spec.get("bundle_indices")
     if indices is not None:
         if group is None:
@@ -113,6 +118,7 @@ def check_spec(spec):
         "address": address,
         "startup_timeout_s": float(timeout),
         "sim_devices": sim_devices,
+        "namespace": namespace,
     }
 
 
@@ -263,12 +269,13 @@ def check_reachable(address, timeout_s=CONNECT_TIMEOUT_S):
 
 
 def _init_ray(ray, spec, local):
+    namespace = {"namespace": spec["namespace"]} if spec.get("namespace") is not None else {}
     if not local:
         check_reachable(spec["address"])
-        ray.init(address=spec["address"])
+        ray.init(address=spec["address"], **namespace)
         return
     # A Ray the driver starts itself listens on loopback only, like everything cuipc starts.
-    options = {"_node_ip_address": "127.0.0.1", "include_dashboard": False}
+    options = {"_node_ip_address": "127.0.0.1", "include_dashboard": False, **namespace}
     if spec["sim_devices"] is not None:
         # No cluster and the simulated backend: the local Ray declares the simulated devices as
         # GPUs (and a CPU per rank at least), and its workers, so the ranks, see as many.
@@ -347,7 +354,9 @@ def run_probe_ranks(spec, on_rank_exit=None, stop_event=None, on_ready=None, on_
                             "the ranks' bundles ask no CPU (%s)" % (caller[1], caller[0], asked))
         else:
             # The caller's group (its engines may hold its bundles already): used, never removed.
-            group, indices = existing_group(ray, spec)
+            group, indices, found_in = existing_group(ray, spec)
+            if found_in is not None and on_note is not None:
+                on_note("placement group %r found in Ray namespace %r (the only live group of that name)" % (spec["placement_group"], found_in))
             asked = "bundles %s of placement group %s" % (indices, spec["placement_group"])
 
         def report_pending(seconds):

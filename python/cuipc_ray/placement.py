@@ -1,6 +1,8 @@
 """Where the ranks' actors go: the bundles the driver asks, whether the cluster can hold them,
-an existing placement group found by name (in any namespace) or id, and the Ray task or actor
-the probe may have been started from.
+an existing placement group found by id or by name (in the namespace given, else in any
+namespace where the name is unique: a driver joins an anonymous namespace of its own, so a
+group named by another job is never in it), and the Ray task or actor the probe may have been
+started from.
 
 A probe started inside a Ray task or actor (cuipc_ray.probe() in a task, or `cuipc probe` run
 from an actor) is waited for by that task, which holds its resources until the probe ends: with
@@ -158,22 +160,85 @@ def caller_check(ray, spec, caller, cpu, asked):
     return check
 
 
-def existing_group(ray, spec):
-    """The placement group the spec names (hex id or name), ready to hold the ranks' bundle indices; PlacementError otherwise."""
+def named_groups(ray):
+    """Every live placement group that has a name, as dicts of id, name and namespace; None when Ray does not say.
+
+    placement_group_table() leaves the namespace out; the GCS's own records (a private API) hold it.
+    """
+    try:
+        from ray._private.state import state
+        from ray.core.generated import gcs_pb2
+        found = []
+        for raw in state._connect_and_get_accessor().get_placement_group_table():
+            data = gcs_pb2.PlacementGroupTableData.FromString(raw)
+            if data.name and data.state != gcs_pb2.PlacementGroupTableData.REMOVED:
+                found.append({"id": data.placement_group_id.hex(), "name": data.name, "namespace": data.ray_namespace})
+        return found
+    except Exception:  # the lookup by name still works in the driver's own namespace
+        return None
+
+
+def _by_name(ray, spec):
+    """(group, the namespace it was found in when not the driver's own) for a name, or PlacementError saying where it was looked for."""
     from ray.util import get_placement_group
     from ray.util.placement_group import PlacementGroup
+    from ray._raylet import PlacementGroupID
+    ref, given = spec["placement_group"], spec.get("namespace")
+    own = ray.get_runtime_context().namespace
+    lookup = given if given is not None else own
+    try:
+        from ray._private.state import state as gcs
+        info = gcs.get_placement_group_by_name(ref, lookup)
+    except Exception:  # a private API: Ray's public lookup, in the driver's own namespace
+        info = None
+        if lookup == own:
+            try:
+                return get_placement_group(ref), None
+            except ValueError:
+                pass
+    if info is not None:
+        return PlacementGroup(PlacementGroupID(bytes.fromhex(info["placement_group_id"]))), None
+    groups = named_groups(ray)
+    same = [g for g in groups or [] if g["name"] == ref]
+    if given is None and len(same) == 1:
+        return PlacementGroup(PlacementGroupID(bytes.fromhex(same[0]["id"]))), same[0]["namespace"]
+    listed = "; ".join("one in namespace %r (id %s)" % (g["namespace"], g["id"]) for g in same)
+    if same and given is None:
+        raise PlacementError("placement group name %r is ambiguous in this Ray cluster: %d live groups are named %r: %s; give the one meant with --ray-namespace or its hex id"
+                             % (ref, len(same), ref, listed))
+    if same:
+        raise PlacementError("no placement group %r in Ray namespace %r (--ray-namespace); the cluster has %s: give that namespace or the id" % (ref, given, listed))
+    if groups is None:
+        where, others = "Ray namespace %r" % lookup, "the cluster's other namespaces could not be read"
+    else:
+        where = "Ray namespace %r (--ray-namespace)" % given if given is not None else "any Ray namespace of this cluster"
+        others = ("its named live groups: %s" % ", ".join("%r in namespace %r" % (g["name"], g["namespace"]) for g in groups[:8])
+                  if groups else "it has no named live group")
+    raise PlacementError("no placement group %r in %s: %s; give a group's name (with its namespace, --ray-namespace), or its hex id (placement_group.id.hex())"
+                         % (ref, where, others))
+
+
+def existing_group(ray, spec):
+    """The placement group the spec names (hex id or name), the bundle index of each rank, and the namespace a
+    name was found in when it is not the one the driver joined (None otherwise); PlacementError when there is none."""
+    from ray.util.placement_group import PlacementGroup
     ref = spec["placement_group"]
+    found_in = None
     try:
         from ray._raylet import PlacementGroupID
         is_id = len(ref) == 2 * PlacementGroupID.size() and all(c in "0123456789abcdef" for c in ref)
-        group = PlacementGroup(PlacementGroupID(bytes.fromhex(ref))) if is_id else get_placement_group(ref)
+        if is_id:
+            group = PlacementGroup(PlacementGroupID(bytes.fromhex(ref)))
+        else:
+            group, found_in = _by_name(ray, spec)
         count = group.bundle_count
-    except Exception as error:  # unknown name (ValueError) or id
-        raise PlacementError("no placement group %r in this Ray cluster (namespace %s): %s; give the name of one in this namespace or its hex id (placement_group.id.hex())"
-                             % (ref, ray.get_runtime_context().namespace, error)) from error
+    except PlacementError:
+        raise
+    except Exception as error:  # an unknown id, or Ray's own failure
+        raise PlacementError("no placement group %r in this Ray cluster: %s; give a group's name or its hex id (placement_group.id.hex())" % (ref, error)) from error
     if count == 0:
         raise PlacementError("no placement group %r in this Ray cluster (it has no bundles: removed, or an unknown id)" % ref)
     indices = spec["bundle_indices"] or list(range(spec["ranks"]))
     if max(indices) >= count:
         raise PlacementError("placement group %r has %d bundle(s); bundle indices %s name one it does not have" % (ref, count, indices))
-    return group, indices
+    return group, indices, found_in

@@ -60,7 +60,7 @@ describe('the option table drives CLI, validation, schema and Python keys', () =
       env: true, timeoutMs: true, port: true, socket: true, launcher: true, visibility: true, ray: true, coordinatorHost: true, envSnapshot: true,
     };
     expect(new Set(probeOptionTable().map((row) => row.path[0]))).toEqual(new Set(Object.keys(every)));
-    const ray: { [K in keyof Required<NonNullable<ProbeOptions['ray']>>]: true } = { numGpus: true, placementStrategy: true, nosetVisibleDevices: true, address: true, placementGroup: true, bundleIndices: true, python: true };
+    const ray: { [K in keyof Required<NonNullable<ProbeOptions['ray']>>]: true } = { numGpus: true, placementStrategy: true, nosetVisibleDevices: true, address: true, placementGroup: true, bundleIndices: true, namespace: true, python: true };
     expect(probeOptionTable().filter((row) => row.path[0] === 'ray').map((row) => row.path[1]).sort()).toEqual(Object.keys(ray).sort());
   });
 
