@@ -23,6 +23,8 @@ export interface CommonFlags {
   format?: ReportFormat;
   quiet?: boolean;
   verbose?: boolean;
+  /** `cuipc probe` only: false with --no-check-fixes. */
+  checkFixes?: boolean;
   [flag: string]: unknown;
 }
 

@@ -2,9 +2,10 @@
 // JSON file, and the exit status through process.exitCode. SIGINT, SIGTERM and SIGHUP stop
 // the probe (every rank, every file) and print the report so far; a second one exits at once.
 import { constants } from 'node:os';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { runMatrix, runProbe, type MatrixOptions } from '../probe/index.js';
 import { ProbeUsageError, type ProbeProgress } from '../probe/options.js';
+import type { FixCheckEvent } from '../probe/fix-checks.js';
 import { FileUsageError, FileWriteError, writeOutputFile } from './files.js';
 import { renderMatrixReport, renderProbeReport } from '../report/render.js';
 import { terminalWidth } from '../report/text.js';
@@ -32,6 +33,9 @@ function emit(flags: CommonFlags, document: object, text: string): void {
   if (flags.json === true) process.stdout.write(json);
   if (flags.out !== undefined) writeOutputFile(flags.out, json, '--out');
 }
+
+/** The help group of --check-fixes / --no-check-fixes. */
+const FIX_GROUP = 'Fix checks:';
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -140,23 +144,39 @@ Examples:
                                                      torch_memory_saver's preload library)
   cuipc probe --visibility per-rank                  one device per rank, as Ray gives them, without Ray
   cuipc probe --env-snapshot actor.json              ranks in an environment captured in a Ray actor
-  cuipc probe --backend sim --env CUIPC_SIM_FAULT='cudaIpcOpenMemHandle@2#1=kill'`,
+  cuipc probe --backend sim --env CUIPC_SIM_FAULT='cudaIpcOpenMemHandle@2#1=kill'
+
+Fix checks: after a failure, each fix the answer names that a probe option can express (unset
+a variable, drop an LD_PRELOAD entry or an allocator setting, --share copy, ...) is replayed
+as a probe of its own with the same options but that change, and the Fix list marks it
+"verified: passes with it", "tried: still fails (...)" or "not checked (why)". About one more
+probe's time per fix; --no-check-fixes skips them. Ctrl-C stops the replays too.`,
   );
+  probeCommand
+    .addOption(new Option('--check-fixes', 'after a failure, replay each fix as its own probe and mark which pass (the default)').helpGroup(FIX_GROUP))
+    .addOption(new Option('--no-check-fixes', 'print the fixes without replaying them').helpGroup(FIX_GROUP));
   probeCommand.action(async (flags: CommonFlags) => {
     await runReporting(async () => {
       const line = new ProgressLine(process.stderr, process.stderr.isTTY === true && !flags.quiet);
       const render = (r: Parameters<typeof renderProbeReport>[0]): string => renderProbeReport(r, { width: terminalWidth(process.stdout), brief: flags.verbose !== true, env: process.env });
+      const textOf = (r: ProbeReport): string => (flags.format === 'markdown' ? markdownOf(r) : render(r));
+      const checkFixes = flags.checkFixes !== false;
       // The verdict as soon as it is known, while the ranks tear down (answer-first.ts); the JSON at the end.
-      const first = answerFirst(!flags.quiet && flags.json !== true, line, (answer) => emit({ ...flags, out: undefined }, answer, render(answer)));
+      const first = answerFirst(!flags.quiet && flags.json !== true, line, textOf, (text) => process.stdout.write(text), (r) =>
+        checkFixes && r.result === 'failed' ? { split: flags.format !== 'markdown' } : null);
       const options = {
         ...toOptions(flags),
         ...(line.enabled ? { onProgress: (p: ProbeProgress) => line.update(`cuipc probe: ${describeProgress(p)}`) } : {}),
         onAnswer: first.onAnswer,
+        checkFixes,
+        ...(line.enabled ? { onFixCheck: (e: FixCheckEvent) => (e.check ? line.clear() : line.update(`cuipc probe: replaying fix ${e.index} of ${e.total}: ${e.change}`)) } : {}),
       };
       const { value: report } = await interruptible((interrupt) => runProbe(options, { interrupt })).finally(() => line.clear());
       emit(first.answered() ? { ...flags, quiet: true } : flags, report, render(report));
+      process.stdout.write(first.rest(report));
       process.stdout.write(first.afterword(report));
-      return report.exitCode;
+      // Stopped while replaying the fixes: the verdict stands (the JSON's exitCode), the process says it was stopped.
+      return report.fixChecks?.interrupted ? signalExit(report.fixChecks.interrupted) : report.exitCode;
     });
   });
 

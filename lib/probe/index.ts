@@ -14,10 +14,12 @@ import { LaunchUsageError, type RankLauncher, type RankProgram } from '../launch
 import { coordinate } from './coordinator/index.js';
 import { countDevicesWithoutCuda, countSimulatedDevices } from './device-count.js';
 import { devicesHint } from './early-init.js';
+import { checkFixes } from './fix-checks.js';
 import { assignDevices, ProbeUsageError, reportOptionsOf, resolveProbeOptions, type ProbeOptions, type ProbeRunControls, type ResolvedProbeOptions } from './options.js';
 
 export type * from '../report/types.js';
 export type * from '../model/vocabulary.js';
+export { FIX_TABLE, type FixChange, type FixCheckEvent, type FixRow } from './fix-checks.js';
 export { ProbeUsageError, DEFAULTS as PROBE_DEFAULTS, MAX_RANKS, parseEnvFile, type ProbeOptions, type ProbeProgress, type ProbeRunControls, type RayLaunchOptions } from './options.js';
 export { renderProbeReport, renderMatrixReport } from '../report/render.js';
 
@@ -99,9 +101,23 @@ export async function runProbe(options: ProbeOptions & ProbeRunControls, interna
     answered = true;
     given(report);
   });
-  const report = await runProbeSteps({ ...options, onAnswer }, internal);
+  const { checkFixes: check = false, onFixCheck, ...probeOptions } = options;
+  if (typeof check !== 'boolean') throw new TypeError('checkFixes must be a boolean');
+  if (onFixCheck !== undefined && typeof onFixCheck !== 'function') throw new TypeError('onFixCheck must be a function');
+  const report = await runProbeSteps({ ...probeOptions, onAnswer }, internal);
   if (given && !answered) given(report);
-  return report;
+  if (!check || report.result !== 'failed') return report;
+  // Each replay is a whole probe of its own, with the same options and interrupt, less the controls.
+  const { signal, onProgress: _progress, onAnswer: _answer, ...same } = probeOptions;
+  const interrupt = combinedInterrupt(signal, internal.interrupt);
+  const fixChecks = await checkFixes({
+    report,
+    options: same,
+    run: (replay) => runProbeSteps(replay, interrupt ? { interrupt } : {}),
+    ...(interrupt ? { interrupt } : {}),
+    ...(onFixCheck ? { onFixCheck } : {}),
+  });
+  return { ...report, fixChecks };
 }
 
 async function runProbeSteps(options: ProbeOptions & ProbeRunControls, internal: InternalRunOptions): Promise<ProbeReport> {
@@ -195,7 +211,8 @@ export async function matrix(options: MatrixOptions = {}): Promise<MatrixReport>
 
 /** matrix() with the CLI's interrupt: the cell that runs is interrupted and no further cell starts. */
 export async function runMatrix(options: MatrixOptions, internal: InternalRunOptions = {}): Promise<MatrixReport> {
-  const { allocs = [...INPUT_ALLOCATORS], shares = [...SHARE_STRATEGIES], onCell, signal, ...probeOptions } = options;
+  // A matrix is its own comparison of remedies: its cells replay no fixes.
+  const { allocs = [...INPUT_ALLOCATORS], shares = [...SHARE_STRATEGIES], onCell, signal, checkFixes: _check, onFixCheck: _onCheck, ...probeOptions } = options;
   const interrupt = combinedInterrupt(signal, internal.interrupt);
   const total = allocs.length * shares.length;
   // Check once, before any cell starts.

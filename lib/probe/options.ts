@@ -10,7 +10,7 @@ import { getLauncher } from '../launch/builtin.js';
 import { LaunchUsageError, type ResolvedLaunch } from '../launch/launcher.js';
 import type { EnvSnapshot } from '../env/capture.js';
 import { checkValue, optionName, OptionValueError, valueAt, type OptionSpec } from '../model/option-spec.js';
-import type { LaunchSettings, ProbeReport, ReportOptions } from '../report/types.js';
+import type { FixCheck, LaunchSettings, ProbeReport, ReportOptions } from '../report/types.js';
 import type { DeviceVisibility, InputAllocator, MemorySaverMode, PlacementStrategy, ShareStrategy, StepName } from '../model/vocabulary.js';
 import { probeOptionTable } from './option-table.js';
 
@@ -106,6 +106,16 @@ export interface ProbeProgress {
   elapsedMs: number;
 }
 
+/** With checkFixes: a fix's replay begins (`check` null) or ends (fix-checks.ts). */
+export interface FixCheckEvent {
+  /** 1..total, among the fixes that are replayed. */
+  index: number;
+  total: number;
+  fix: string;
+  change: string;
+  check: FixCheck | null;
+}
+
 /** How a probe run can be watched and stopped; not part of the probe's configuration. */
 export interface ProbeRunControls {
   /**
@@ -127,6 +137,16 @@ export interface ProbeRunControls {
    * any rank started. An exception it throws rejects probe(), after the clean-up.
    */
   onAnswer?: (report: ProbeReport) => void;
+  /**
+   * After a failed probe, replay each fix its answer names that a probe option can express
+   * (unset a variable, drop an LD_PRELOAD entry or an allocator setting, --share copy, ...) as a
+   * probe of its own with the same options but that change; the report's `fixChecks` says which
+   * pass (fix-checks.ts). Default false here (`cuipc probe` turns it on). onAnswer still comes
+   * before the replays, without them; `signal` stops the replay that runs and starts no other.
+   */
+  checkFixes?: boolean;
+  /** With checkFixes: called before each replay (`check` null) and when it ends. */
+  onFixCheck?: (event: FixCheckEvent) => void;
 }
 
 export interface RayLaunchOptions {

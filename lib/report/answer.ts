@@ -2,12 +2,14 @@
 // line that says what failed, where and why, then what to change, the user's own launch first;
 // the evidence follows. Probe, matrix, trace and the Markdown report all start from here.
 import { describeProvenance } from './provenance.js';
-import type { Explanation, MatrixReport, ProbeReport } from './types.js';
+import type { Explanation, FixCheck, FixChecks, MatrixReport, ProbeReport } from './types.js';
 
 /** The verdict in one line, and the fixes to print under "Fix:" (most direct first). */
 export interface Answer {
   headline: string;
   fix: string[];
+  /** When the fixes were replayed: how many pass, said beside "Fix:". */
+  checked?: string;
 }
 
 /** Remedies that only say how to look further are evidence-gathering, not fixes. */
@@ -69,10 +71,35 @@ export function probeAnswer(report: ProbeReport, env: Readonly<Record<string, st
   const ranks = report.failures.filter((f) => f.step === p.step && f.call.call === p.call).map((f) => f.rank);
   const top = p.explanations[0];
   const what = p.detail && p.code === 0 ? `${p.call}: ${p.detail}` : `${p.call} -> ${p.code} (${p.message})`;
-  return {
-    headline: `FAILED: ${what} at ${p.step} on ${ranksPhrase(ranks.length ? ranks : [p.rank])}${top ? `: ${causeOf(top)}` : ''}`,
-    fix: fixesOf(top),
-  };
+  const headline = `FAILED: ${what} at ${p.step} on ${ranksPhrase(ranks.length ? ranks : [p.rank])}${top ? `: ${causeOf(top)}` : ''}`;
+  return report.fixChecks ? { headline, ...markedFixes(fixesOf(top), report.fixChecks) } : { headline, fix: fixesOf(top) };
+}
+
+const CHECK_ORDER: Readonly<Record<FixCheck['status'], number>> = { verified: 0, tried: 1, 'not-checked': 2 };
+
+/** A replayed fix's mark: what its probe did. */
+export function fixMark(check: FixCheck): string {
+  if (check.status === 'verified') return 'verified: passes with it';
+  if (check.status === 'tried') return `tried: ${check.result === 'failed' ? 'still fails' : 'could not run'} (${check.outcome})`;
+  return `not checked (${check.why})`;
+}
+
+/**
+ * The fixes with what their replays did, those that passed first (the order is otherwise the
+ * answer's). A fix the checks do not list (none should be) stays, unmarked, at the end.
+ */
+function markedFixes(fixes: string[], checks: FixChecks): { fix: string[]; checked: string } {
+  const byFix = new Map(checks.checks.map((c) => [c.fix, c]));
+  const ordered = fixes
+    .map((fix, i) => ({ fix, i, check: byFix.get(fix) }))
+    .sort((a, b) => (a.check ? CHECK_ORDER[a.check.status] : 3) - (b.check ? CHECK_ORDER[b.check.status] : 3) || a.i - b.i);
+  const ran = checks.checks.filter((c) => c.status !== 'not-checked').length;
+  const passed = checks.checks.filter((c) => c.status === 'verified').length;
+  const seconds = (checks.durationMs / 1000).toFixed(1);
+  const checked = ran === 0
+    ? `none could be replayed${checks.interrupted ? `: stopped by ${checks.interrupted}` : ''}`
+    : `${passed} of ${ran} replayed pass${ran === 1 ? 'es' : ''}, each a probe of its own, ${seconds} s${checks.interrupted ? `; stopped by ${checks.interrupted}` : ''}`;
+  return { fix: ordered.map(({ fix, check }) => (check ? `[${fixMark(check)}] ${fix}` : fix)), checked };
 }
 
 /** CUDA_VISIBLE_DEVICES='' in the probe's environment (and not set otherwise for the ranks): every device hidden. */
@@ -90,7 +117,7 @@ function noDriverFix(report: ProbeReport): string[] {
 export function answerLines(answer: Answer, maxFixes = Infinity): string[] {
   const lines = [answer.headline];
   const shown = answer.fix.slice(0, maxFixes);
-  if (shown.length) lines.push('Fix:', ...shown.map((f) => `  - ${f}`));
+  if (shown.length) lines.push(answer.checked ? `Fix (${answer.checked}):` : 'Fix:', ...shown.map((f) => `  - ${f}`));
   if (answer.fix.length > shown.length) lines.push(`  (${answer.fix.length - shown.length} more with --verbose)`);
   return lines;
 }

@@ -85,6 +85,7 @@ export function renderIssueMarkdown(r: IssueReport): string {
   out.push('**Fix:**', '');
   if (r.answer.fix.length) out.push(...r.answer.fix.map((f) => `- ${inline(f)}`));
   else out.push(`- ${inline(r.noFix ?? 'nothing to change: no failure was found')}`);
+  if (r.answer.checked) out.push('', `Checked: ${inline(r.answer.checked)}.`);
   out.push('', '**Environment:**', '', '| | |', '|---|---|', ...r.environment.map(([k, v]) => `| ${cell(k)} | ${cell(v)} |`), '');
   const variable = (v: Variable): string =>
     `- ${code(v.value === null ? v.name : `${v.name}=${v.value}`)}${v.note ? ` ${inline(v.note)}` : v.value === null ? ' (given; its value is not kept in the report)' : ''}`;

@@ -139,7 +139,8 @@ function renderProbeSummary(report: ProbeReport, width: number, env: RenderOptio
     const interposed = interposedAbortOf(a, report.ranks);
     if (interposed) evidence.push(interposed.explanation);
   }
-  if (evidence.length) out.push('', `Evidence (all of it, every rank and call: --verbose):`, ...evidence.map((e) => `  - ${e}`));
+  // A replayed Fix list is longer by its marks: its end needs no blank line to stay within 30 lines.
+  if (evidence.length) out.push(...(report.fixChecks ? [] : ['']), `Evidence (all of it, every rank and call: --verbose):`, ...evidence.map((e) => `  - ${e}`));
   // Only a likely alternative earns a line here; the unlikely ones are in --verbose.
   const others = (report.pinpoint?.explanations.slice(1) ?? []).filter((e) => e.likelihood !== 'low');
   if (others.length) out.push(`Also possible: [${others[0].likelihood}] ${others[0].title}${others.length > 1 ? ` (+${others.length - 1} more)` : ''}`);

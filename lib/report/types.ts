@@ -191,6 +191,37 @@ export interface ReportOptions {
   memorySaverRegion?: MemorySaverMode;
 }
 
+/**
+ * One fix of a failed probe's answer, replayed (--check-fixes): the probe run again with the
+ * same options but for the change the fix names. 'verified': that probe passed; 'tried': it
+ * still failed (or could not run), with where; 'not-checked': no probe option expresses the
+ * fix, or the run was stopped first, and `why` says which.
+ */
+export type FixCheck =
+  | { fix: string; status: 'verified'; change: string; durationMs: number }
+  | {
+    fix: string;
+    status: 'tried';
+    change: string;
+    durationMs: number;
+    /** The replay's own result: it failed at a call, or could not run (a rank died, ...). */
+    result: 'failed' | 'aborted';
+    step: StepName | null;
+    call: string | null;
+    /** One line: the replay's failing call and code, or why it could not run. */
+    outcome: string;
+  }
+  | { fix: string; status: 'not-checked'; why: string };
+
+/** The fixes a failed probe replayed, in the order the answer lists them. */
+export interface FixChecks {
+  checks: FixCheck[];
+  /** The replays' time, all of them. */
+  durationMs: number;
+  /** The signal that stopped the replays, or null when every check ran. */
+  interrupted: string | null;
+}
+
 /** What every probe report has, whatever its result. */
 export interface ProbeReportCommon {
   kind: 'probe';
@@ -211,6 +242,8 @@ export interface ProbeReportCommon {
   rejectedDropped: number;
   /** Files the coordinator removed after the ranks (shared memory left by killed ranks). */
   cleanedUp: string[];
+  /** Present when the fixes were replayed (checkFixes, `cuipc probe`'s default) after a failure. */
+  fixChecks?: FixChecks;
 }
 
 /** Every step passed on every rank. `warnings` still lists what the run did not exercise. */
