@@ -1,7 +1,9 @@
 // `bisect()`: which environment difference turns a passing probe into a failing one. Probes
 // GOOD and BAD, then searches the changes between them with ddmin, one independent probe per
 // distinct environment (answers are reused only for an identical environment, within one
-// bisect), for a 1-minimal set that, applied to GOOD, fails the way BAD fails.
+// bisect), for a 1-minimal set that, applied to GOOD, fails the way BAD fails. A signal stops
+// it between or inside probes, and the result says what was found so far.
+import { constants } from 'node:os';
 import { captureEnvironment, isCudaRelevant, type EnvSnapshot } from '../env/capture.js';
 import { diffEnvironments } from '../env/diff.js';
 import { parseSnapshot, SnapshotFormatError } from '../env/read-snapshot.js';
@@ -20,6 +22,7 @@ import {
   type BisectProbe,
   type BisectRay,
   type BisectResult,
+  type BisectInterrupted,
   type BisectSide,
   type FailureSignature,
   type OtherDifference,
@@ -60,21 +63,35 @@ function abortOf(report: ProbeReport): BisectProbe['abort'] {
 /** The rank environment of one probe: a snapshot to replay (plain) or runtime_env variables (Ray). */
 interface Trial { key: string; options: ProbeOptions }
 
+/** Thrown out of the search when its AbortSignal is aborted; search() turns it into the 'interrupted' result. */
+class Interrupted extends Error {}
+
+/** The signal's name and exit status for an aborted bisect: 'SIGINT' and 130, or 'abort' (the caller's own reason) and 130. */
+function interruptOf(signal: AbortSignal): { signal: string; exitCode: number } {
+  const numbers = constants.signals as Record<string, number>;
+  const reason = signal.reason;
+  if (typeof reason === 'string' && numbers[reason] !== undefined) return { signal: reason, exitCode: 128 + numbers[reason] };
+  return { signal: 'abort', exitCode: 128 + numbers.SIGINT };
+}
+
 class Runner {
   readonly probes: BisectProbe[] = [];
   cacheHits = 0;
   private readonly cache = new Map<string, ProbeReport>();
-  constructor(private readonly base: Omit<ProbeOptions, 'envSnapshot'>) {}
+  constructor(private readonly base: Omit<ProbeOptions, 'envSnapshot'>, private readonly signal: AbortSignal | undefined) {}
 
   async run(trial: Trial, role: BisectProbe['role'], applied: string[], target: FailureSignature | null): Promise<ProbeReport> {
     const known = this.cache.get(trial.key);
     if (known !== undefined) { this.cacheHits += 1; return known; }
-    const report = await probe({ ...this.base, ...trial.options });
-    this.cache.set(trial.key, report);
+    if (this.signal?.aborted) throw new Interrupted();
+    const report = await probe({ ...this.base, ...trial.options, ...(this.signal ? { signal: this.signal } : {}) });
     this.probes.push({
       n: this.probes.length + 1, role, applied, result: report.result, failure: signatureOf(report), abort: abortOf(report),
       verdict: verdictOf(report, target), durationMs: report.durationMs,
     });
+    // A probe the signal stopped says nothing about its environment: not kept for reuse.
+    if (this.signal?.aborted) throw new Interrupted();
+    this.cache.set(trial.key, report);
     return report;
   }
 
@@ -138,7 +155,8 @@ function checkGlobs(name: string, globs: unknown): string[] {
 /** Runs the bisection. Bad options reject with ProbeUsageError; a probe that could not run gives outcome 'could-not-run'. */
 export async function bisect(options: BisectOptions): Promise<BisectResult> {
   if (typeof options !== 'object' || options === null) throw new TypeError('bisect: options must be an object with good and bad');
-  const { good: goodInput, bad: badInput, include: includeRaw, exclude: excludeRaw, onProgress: _progress, onRay, ...probeOptions } = options;
+  const { good: goodInput, bad: badInput, include: includeRaw, exclude: excludeRaw, onProgress: _progress, onRay, signal, ...probeOptions } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('bisect: signal must be an AbortSignal');
   if ('envSnapshot' in probeOptions) throw new ProbeUsageError('bisect builds each probe\'s environment from GOOD and BAD; do not give envSnapshot');
   const include = checkGlobs('include', includeRaw);
   const exclude = checkGlobs('exclude', excludeRaw);
@@ -148,13 +166,13 @@ export async function bisect(options: BisectOptions): Promise<BisectResult> {
   const started = Date.now();
   const startedAt = new Date(started).toISOString();
   const model = changesBetween(good, bad, { include, exclude, givenEnv: resolved.env });
-  if (resolved.launch.kind !== 'ray') return search({ options, probeOptions, include, exclude, resolved, good, bad, started, startedAt, model, ray: null });
+  if (resolved.launch.kind !== 'ray') return search({ options, probeOptions, include, exclude, resolved, good, bad, started, startedAt, model, ray: null, signal });
   // One Ray for every probe: started (or found) once here, joined by each probe's driver by address.
   const ray = await oneRay(resolved.launch.settings as RaySettings, resolved.ranks, resolved.backend);
   try {
     onRay?.(ray.info);
     const joined = ray.session?.address ? { ...probeOptions, ray: { ...(probeOptions.ray ?? {}), address: ray.session.address } } : probeOptions;
-    return await search({ options, probeOptions: joined, include, exclude, resolved, good, bad, started, startedAt, model, ray: ray.info });
+    return await search({ options, probeOptions: joined, include, exclude, resolved, good, bad, started, startedAt, model, ray: ray.info, signal });
   } finally {
     await ray.session?.stop();
   }
@@ -184,14 +202,75 @@ interface SearchInputs {
   startedAt: string;
   model: ChangeModel;
   ray: BisectRay | null;
+  signal: AbortSignal | undefined;
 }
 
-async function search({ options, probeOptions, include, exclude, resolved, good, bad, started, startedAt, model, ray }: SearchInputs): Promise<BisectResult> {
+/** What a search keeps while it runs, for the result a signal cuts it short with. */
+interface SearchState {
+  runner: Runner;
+  goodReport: ProbeReport | null;
+  badReport: ProbeReport | null;
+  setSoFar: string[];
+  setFails: boolean;
+}
+
+async function search(inputs: SearchInputs): Promise<BisectResult> {
+  const state: SearchState = { runner: new Runner(inputs.probeOptions, inputs.signal), goodReport: null, badReport: null, setSoFar: inputs.model.changes.map((c) => c.id), setFails: false };
+  try {
+    return await searchWith(inputs, state);
+  } catch (error) {
+    if (!(error instanceof Interrupted) || inputs.signal === undefined) throw error;
+    return interruptedResult(inputs, state, inputs.signal);
+  }
+}
+
+function interruptedResult(inputs: SearchInputs, state: SearchState, signal: AbortSignal): BisectInterrupted {
+  const { resolved, good, bad, model, include, exclude, started, startedAt, ray } = inputs;
+  const { runner, goodReport, badReport } = state;
+  const candidates = model.changes.filter((c) => state.setSoFar.includes(c.id));
+  const { signal: name, exitCode } = interruptOf(signal);
+  const probes = runner.probes.length;
+  const held = state.setFails ? `GOOD + these ${candidates.length} fail as BAD does` : `not narrowed yet (${candidates.length} change(s))`;
+  const answer = `interrupted by ${name} after ${probes} probe(s): ${badReport === null ? 'BAD\'s verdict was not known yet' : `the set so far: ${held}`}`;
+  return {
+    schema: BISECT_SCHEMA, schemaVersion: BISECT_SCHEMA_VERSION,
+    simulated: (goodReport?.simulated ?? false) || (badReport?.simulated ?? false) || resolved.backend === 'sim',
+    startedAt,
+    settings: {
+      launcher: resolved.launch.kind, ranks: resolved.ranks, inputs: resolved.inputs, bytes: resolved.bytes,
+      alloc: resolved.alloc, share: resolved.share, backend: resolved.backend, include, exclude,
+    },
+    good: goodReport === null ? null : sideOf(good, goodReport),
+    bad: badReport === null ? null : sideOf(bad, badReport),
+    changes: model.changes,
+    heldFixed: model.heldFixed,
+    otherDifferences: otherDifferencesOf(good, bad),
+    probes: runner.probes,
+    probeCount: probes,
+    cacheHits: runner.cacheHits,
+    totalMs: Date.now() - started,
+    ...(ray !== null ? { ray } : {}),
+    outcome: 'interrupted',
+    exitCode,
+    signal: name,
+    target: badReport !== null && badReport.result === 'failed' ? signatureOf(badReport) : null,
+    candidates,
+    candidatesFail: state.setFails,
+    answer,
+  };
+}
+
+async function searchWith({ options, include, exclude, resolved, good, bad, started, startedAt, model, ray }: SearchInputs, state: SearchState): Promise<BisectResult> {
   const { onProgress } = options;
-  const runner = new Runner(probeOptions);
+  const { runner } = state;
   const ids = (cs: readonly Change[]) => cs.map((c) => c.id);
   let atMost = 4 + worstCaseTests(model.changes.length, 2);
   let setSoFar = ids(model.changes);
+  const narrowed = (set: string[], fails: boolean): void => {
+    setSoFar = set;
+    state.setSoFar = set;
+    state.setFails = fails;
+  };
   const announce = (role: BisectProbe['role'], applied: string[], key: string): void => {
     if (onProgress && !runner.hasCached(key)) onProgress({ probe: runner.probes.length + 1, atMost, role, applied, setSoFar });
   };
@@ -202,8 +281,10 @@ async function search({ options, probeOptions, include, exclude, resolved, good,
     : { key: `plain:${model.visibility.bad.assignedBy}:${environmentKey(bad.environment)}`, options: { envSnapshot: bad } };
   announce('good', [], goodTrial.key);
   const goodReport = await runner.run(goodTrial, 'good', [], null);
+  state.goodReport = goodReport;
   announce('bad', ids(model.changes), badTrial.key);
   const badReport = await runner.run(badTrial, 'bad', ids(model.changes), null);
+  state.badReport = badReport;
   const target = badReport.result === 'failed' ? signatureOf(badReport) : null;
   if (target) runner.reverdict(target);
 
@@ -258,13 +339,14 @@ async function search({ options, probeOptions, include, exclude, resolved, good,
     atMost = Math.min(atMost, runner.probes.length + 1 + worstCaseTests(model.changes.length, 2));
     if (await test(suspects, 'suspects') === 'fail') searched = suspects;
   }
+  narrowed(ids(searched), true);
   const minimal = await ddmin(searched, (subset) => test(subset, 'search'), {
-    onRound: (state, current) => {
-      atMost = Math.min(atMost, runner.probes.length + state.worstRemaining);
-      setSoFar = ids(current);
+    onRound: (round, current) => {
+      atMost = Math.min(atMost, runner.probes.length + round.worstRemaining);
+      narrowed(ids(current), true);
     },
   });
-  setSoFar = ids(minimal);
+  narrowed(ids(minimal), true);
   const finalReport = runner.cached(trialFor(minimal, bad, good, '', model, options).key);
   if (finalReport?.pinpoint == null) throw new Error('bisect: the minimal set\'s probe is missing from the cache');
   const found = { ...common(), outcome: 'found', exitCode: 0, target, minimal, pinpoint: finalReport.pinpoint } as const;

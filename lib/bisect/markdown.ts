@@ -8,7 +8,8 @@ import type { BisectResult, BisectSide, Change } from './types.js';
 /** At most this many changes are listed as variables when no minimal set was found. */
 const MAX_CHANGES = 20;
 
-function side(s: BisectSide): string {
+function side(s: BisectSide | null): string {
+  if (s === null) return 'not known (interrupted before its probe ended)';
   const what = s.result === 'passed' ? 'passed' : s.result === 'failed' ? `failed (${s.failure ? failureText(s.failure) : '?'})` : `could not run (${s.abort?.reason ?? '?'})`;
   return `${s.label ? `'${s.label}'` : '(no label)'}${s.hostname ? ` on ${s.hostname}` : ''}: ${what}`;
 }
@@ -20,15 +21,15 @@ function variable(c: Change): Variable {
 
 export function bisectIssue(r: BisectResult): IssueReport {
   const s = r.settings;
-  const shown = r.outcome === 'found' ? r.minimal : r.changes.slice(0, MAX_CHANGES);
-  const verdict = r.outcome === 'found' ? 'cause found' : r.outcome === 'none' ? 'no cause found' : 'COULD NOT RUN';
+  const shown = r.outcome === 'found' ? r.minimal : r.outcome === 'interrupted' ? r.candidates.slice(0, MAX_CHANGES) : r.changes.slice(0, MAX_CHANGES);
+  const verdict = r.outcome === 'found' ? 'cause found' : r.outcome === 'none' ? 'no cause found' : r.outcome === 'interrupted' ? `INTERRUPTED (${r.signal})` : 'COULD NOT RUN';
   const libraries = shown.filter((c) => c.kind === 'preload-entry').map((c) => `LD_PRELOAD entry ${c.bad ?? c.good ?? '?'} (${c.change})`);
   return {
     command: 'cuipc bisect',
     verdict,
     simulated: r.simulated,
     answer: { headline: r.answer, fix: r.outcome === 'found' ? bisectFixes(r) : [] },
-    noFix: r.outcome === 'none' ? explainNone(r) : r.outcome === 'could-not-run' ? r.message : undefined,
+    noFix: r.outcome === 'none' ? explainNone(r) : r.outcome === 'could-not-run' ? r.message : r.outcome === 'interrupted' ? r.answer : undefined,
     environment: [
       ['Backend', `${s.backend}${r.simulated ? ' (simulated)' : ''}`],
       ['Launcher', s.launcher],

@@ -2,7 +2,7 @@
 // about each change, the pinpoint under GOOD + the set, the one-line answer, and the cost.
 // Also the one-line answers themselves, which the JSON carries too.
 import type { Change } from './changes.js';
-import type { BisectFound, BisectNone, BisectRay, BisectResult, BisectSide, FailureSignature } from './types.js';
+import type { BisectFound, BisectInterrupted, BisectNone, BisectProbe, BisectRay, BisectResult, BisectSide, FailureSignature } from './types.js';
 
 export function failureText(f: FailureSignature): string {
   return `${f.step}: ${f.call} -> ${f.code} ${f.name}`;
@@ -56,7 +56,8 @@ export function explainNone(r: Omit<BisectNone, 'answer'>): string {
   }
 }
 
-function sideLine(name: string, s: BisectSide): string {
+function sideLine(name: string, s: BisectSide | null): string {
+  if (s === null) return `${name}: not known (the signal came before its probe ended)`;
   const who = `${s.label ? `'${s.label}'` : '(no label)'}${s.hostname ? ` on ${s.hostname}` : ''}, pid ${s.pid}`;
   const what = s.result === 'passed' ? 'passed'
     : s.result === 'failed' ? `FAILED at ${s.failure ? failureText(s.failure) : '?'}`
@@ -76,6 +77,26 @@ function changeLines(c: Change, index: number): string[] {
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** "3. GOOD + 2 change(s) (search): passes" */
+function probeLine(p: BisectProbe): string {
+  const what = p.role === 'good' ? 'GOOD' : p.role === 'bad' ? 'BAD' : `GOOD + ${p.applied.length} change(s) (${p.role})`;
+  const fails = p.role === 'bad' ? 'fails' : p.verdict === 'fails-same' ? 'fails as BAD does' : 'fails differently';
+  const how = p.abort?.reason === 'interrupted' ? 'stopped by the signal'
+    : p.verdict === 'passes' ? 'passes'
+      : p.verdict === 'aborted' ? `could not run (${p.abort?.reason ?? '?'})`
+        : `${fails}${p.failure ? ` (${failureText(p.failure)})` : ''}`;
+  return `  ${p.n}. ${what}: ${how}`;
+}
+
+/** What an interrupted bisect had found: every probe that ran and the set it held. */
+function interruptedLines(r: BisectInterrupted): string[] {
+  const out = [`INTERRUPTED by ${r.signal}: no further probe was started.`, 'Probes so far:', ...(r.probes.length ? r.probes.map(probeLine) : ['  (none)'])];
+  const which = r.candidatesFail ? 'GOOD + these fails as BAD does; the search had not shown that none can be dropped' : 'not narrowed yet';
+  out.push('', `Set so far (${r.candidates.length} of ${r.changes.length}): ${which}`);
+  r.candidates.forEach((c, i) => out.push(`  ${i + 1}. ${c.description}`));
+  return out;
 }
 
 /** What to change in BAD's launch: the hazard table's remedies for the minimal set, else GOOD's value back. */
@@ -115,8 +136,10 @@ export function renderBisect(r: BisectResult): string {
     if (e) out.push(`  [${e.likelihood}] ${e.title}`, `  ${e.summary}`);
   } else if (r.outcome === 'none') {
     out.push(r.reason === 'good-fails' ? 'GOOD fails: nothing to bisect.' : r.reason === 'bad-passes' ? 'BAD passes: nothing to bisect.' : 'No set of the searched changes reproduces the failure.');
-  } else {
+  } else if (r.outcome === 'could-not-run') {
     out.push(`Could not run: ${r.message}`);
+  } else {
+    out.push(...interruptedLines(r));
   }
   out.push('', `${r.probeCount} probe(s) in ${seconds(r.totalMs)}${r.cacheHits > 0 ? ` (${r.cacheHits} more answered by an identical environment already probed)` : ''}.`);
   if (r.ray) out.push(rayLine(r.ray));

@@ -1,6 +1,7 @@
 // The typed result of `cuipc bisect` (schema/bisect.schema.json describes the same JSON).
 // A discriminated union on `outcome`: a minimal set was found (exit 0), none exists (exit 1),
-// or the probes could not run (exit 3).
+// the probes could not run (exit 3), or a signal stopped the search (128 + its number: 130 for
+// SIGINT) with what it had found so far.
 import type { EnvSnapshot } from '../env/capture.js';
 import type { ProbeOptions } from '../probe/options.js';
 import type { Pinpoint, ProbeAbort, ProbeWarning } from '../report/types.js';
@@ -132,7 +133,32 @@ export interface BisectCouldNotRun extends BisectCommon {
   message: string;
 }
 
-export type BisectResult = BisectFound | BisectNone | BisectCouldNotRun;
+/**
+ * A signal (or the caller's AbortSignal) stopped the bisect: the probe that ran was stopped and
+ * cleaned up, no other was started. What was found so far: the probes that ran (the stopped one
+ * last, aborted 'interrupted'), GOOD's and BAD's verdicts when their probes had ended, and the
+ * set the search held.
+ */
+export interface BisectInterrupted extends Omit<BisectCommon, 'good' | 'bad'> {
+  outcome: 'interrupted';
+  /** 128 + the signal's number (130 for SIGINT; 130 too for an AbortSignal aborted without a signal's name). */
+  exitCode: number;
+  /** The signal's name ('SIGINT', 'SIGTERM', 'SIGHUP'), or 'abort' for the caller's AbortSignal. */
+  signal: string;
+  /** null when the signal came before that side's probe ended. */
+  good: BisectSide | null;
+  bad: BisectSide | null;
+  /** BAD's failure, once its probe failed. */
+  target: FailureSignature | null;
+  /**
+   * The set the search held when the signal came: every change until a probe narrowed it (GOOD +
+   * this set failed as BAD does once `candidatesFail` is true).
+   */
+  candidates: Change[];
+  candidatesFail: boolean;
+}
+
+export type BisectResult = BisectFound | BisectNone | BisectCouldNotRun | BisectInterrupted;
 
 export interface BisectProgress {
   /** The probe about to run, 1-based. */
@@ -160,4 +186,10 @@ export interface BisectOptions extends Omit<ProbeOptions, 'envSnapshot'> {
   onProgress?: (progress: BisectProgress) => void;
   /** --launcher ray: called once the one Ray every probe joins is up (before the first probe). */
   onRay?: (ray: BisectRay) => void;
+  /**
+   * Aborting it stops the bisect: the running probe stops its ranks and cleans up, no other
+   * probe starts, and the result is 'interrupted' with what was found so far. Its reason, when
+   * a signal's name ('SIGINT'), is the result's signal.
+   */
+  signal?: AbortSignal;
 }

@@ -1,6 +1,8 @@
 // `cuipc bisect GOOD BAD`: the smallest set of environment changes that turns GOOD's passing
 // probe into BAD's failing one. Takes the probe's options (shared with `cuipc probe`), prints
-// progress on a terminal, the result as text or JSON, and exits 0 found / 1 none / 2 / 3.
+// progress on a terminal, the result as text or JSON, and exits 0 found / 1 none / 2 / 3. A
+// signal stops it with what it found so far (the probes run, the set it held), exit 128 + n.
+import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { bisect, rayLine, renderBisect, renderBisectMarkdown, type BisectProgress, type BisectRay, type BisectSnapshotInput } from '../bisect/index.js';
 import { SnapshotFormatError } from '../env/read-snapshot.js';
@@ -39,6 +41,28 @@ export function progressLine(p: BisectProgress): string {
   return `probe ${p.probe} of at most ${p.atMost}: ${what}; set so far: ${shortSet(p.setSoFar)}\n`;
 }
 
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * While the bisect runs, the first SIGINT/SIGTERM/SIGHUP aborts its signal: the running probe
+ * stops its ranks and cleans up, no other starts, and the result says what was found so far. A
+ * second signal exits at once (each probe's exit hook still stops its ranks, and a Ray session
+ * ends with this process).
+ */
+function stopOnSignals(): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController();
+  const handlers = STOP_SIGNALS.map((name) => {
+    const handler = (): void => {
+      if (controller.signal.aborted) process.exit(128 + (constants.signals as Record<string, number>)[name]);
+      process.stderr.write(`cuipc: ${name}: stopping the bisect once the running probe has cleaned up (again to exit at once)\n`);
+      controller.abort(name);
+    };
+    process.on(name, handler);
+    return [name, handler] as const;
+  });
+  return { signal: controller.signal, release: () => handlers.forEach(([name, handler]) => process.off(name, handler)) };
+}
+
 const HELP = `
 GOOD and BAD are environment snapshots (\`cuipc env capture --json > FILE\`, say in a shell and
 inside a Ray actor), or - for this process's environment. The probe runs under GOOD and under
@@ -63,9 +87,13 @@ Examples:
   cuipc bisect shell.json actor.json --launcher ray -o bisect.json
   cuipc bisect - actor.json --backend sim --exclude 'NCCL_*'
 
+Ctrl-C (SIGINT, SIGTERM, SIGHUP) stops the probe that runs, cleans it up and prints what was
+found so far: every probe run and the set the search held; a second one exits at once.
+
 Exit status: 0 a minimal set was found; 1 none: GOOD fails, BAD passes, or the failure is not
 caused by the searched variables (what else differs is named); 2 bad usage; 3 a probe could
-not run under GOOD or BAD; 4 internal error (a bug in cuipc).`;
+not run under GOOD or BAD; 4 internal error (a bug in cuipc); 129/130/143 stopped by
+SIGHUP/SIGINT/SIGTERM.`;
 
 export function registerBisectCommand(program: Command): void {
   const command = addProbeOptions(
@@ -88,11 +116,12 @@ export function registerBisectCommand(program: Command): void {
       const good = snapshotArgument('GOOD', goodPath);
       const bad = snapshotArgument('BAD', badPath);
       const showProgress = process.stderr.isTTY === true && !flags.quiet;
+      const stop = stopOnSignals();
       const result = await bisect({
         ...toOptions(flags),
-        good, bad, include: flags.include, exclude: flags.exclude,
+        good, bad, include: flags.include, exclude: flags.exclude, signal: stop.signal,
         ...(showProgress ? { onProgress: (p: BisectProgress) => process.stderr.write(progressLine(p)), onRay: (r: BisectRay) => process.stderr.write(`${rayLine(r)}\n`) } : {}),
-      });
+      }).finally(stop.release);
       const json = `${JSON.stringify(result, null, 2)}\n`;
       if (!flags.quiet && flags.json !== true) process.stdout.write(flags.format === 'markdown' ? renderBisectMarkdown(result) : renderBisect(result));
       if (flags.json === true) process.stdout.write(json);
