@@ -102,7 +102,7 @@ describeWithRay('bisect --launcher ray starts one Ray for every probe (real Ray,
 });
 
 describeWithRay('cuipc bisect --launcher ray interrupted (real Ray, no cluster)', (python) => {
-  it('SIGINT while a probe runs: the CLI ends and its one Ray and the session are gone', async () => {
+  it('SIGINT while a probe runs: the CLI says what it found so far and exits 130, and its one Ray and the session are gone', async () => {
     const temp = mkdtempSync(join(tmpdir(), 'cuipc-b2-'));
     try {
       const seed = { LD_PRELOAD: tmsStandinPath(), SGLANG_MEMORY_SAVER_CUDA_GRAPH: '1' };
@@ -115,7 +115,9 @@ describeWithRay('cuipc bisect --launcher ray interrupted (real Ray, no cluster)'
       const cli = spawn(process.execPath, [fileURLToPath(new URL('../../bin/cuipc.js', import.meta.url)), 'bisect', join(temp, 'good.json'), join(temp, 'bad.json'),
         '--launcher', 'ray', '--python', python, '--backend', 'sim', '--ranks', '2', '--inputs', '2', '--bytes', '1024', '--timeout', '60000',
         '--env', 'CUIPC_SIM_FAULT=cudaIpcOpenMemHandle@1#1=hang'], { stdio: ['ignore', 'pipe', 'pipe'], env });
-      const closed = new Promise<void>((resolve) => cli.once('close', () => resolve()));
+      let stdout = '';
+      cli.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+      const closed = new Promise<number | null>((resolve) => cli.once('close', (code) => resolve(code)));
       const cmdlines = (): Array<{ pid: number; cmd: string }> => [...processTable().keys()].flatMap((pid) => {
         try {
           return [{ pid, cmd: readFileSync(`/proc/${pid}/cmdline`, 'utf8') }];
@@ -134,7 +136,10 @@ describeWithRay('cuipc bisect --launcher ray interrupted (real Ray, no cluster)'
       const ray = [session as number, ...cmdlines().filter((p) => p.cmd.includes(temp)).map((p) => p.pid)];
       expect(ray.length).toBeGreaterThan(1); // the session and its Ray's processes
       cli.kill('SIGINT');
-      await closed;
+      expect(await closed).toBe(130);
+      // GOOD's probe was the one running: stopped, and said so.
+      expect(stdout).toMatch(/^Answer: interrupted by SIGINT after 1 probe\(s\): BAD's verdict was not known yet\.$/m);
+      expect(stdout).toMatch(/^Probes so far:\n {2}1\. GOOD: stopped by the signal$/m);
       await until('the session and its Ray to end', () => ray.every((pid) => !isAlive(pid)) && ours().length === 0, 30_000);
     } finally {
       rmSync(temp, { recursive: true, force: true });
