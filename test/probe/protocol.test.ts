@@ -1,7 +1,7 @@
 // The wire format (lib/probe/protocol.ts), and the values the probe fills and checks (lib/probe/values.ts).
 import { describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../lib/probe/protocol.js';
-import { expectedSumBytes, fillBytes, fillValue, firstMismatch, seedOf } from '../../lib/probe/values.js';
+import { fillBytes, fillProgression, fillValue, progressionBytes, progressionMismatch, seedOf, sumProgression } from '../../lib/probe/values.js';
 
 describe('wire format', () => {
   it('refuses a BigInt that was not converted to hex', () => {
@@ -18,15 +18,22 @@ describe('the values the probe checks', () => {
     expect(fillBytes(seed, 2).readUInt32LE(4)).toBe(fillValue(seed, 1));
   });
 
-  it('sums over ranks mod 2^32 and finds the first differing element', () => {
-    const sum = expectedSumBytes(4, 2, 3);
+  it('sums over ranks mod 2^32 and finds the first differing element in place', () => {
+    const progression = sumProgression(4, 2);
+    const sum = progressionBytes(progression, 3);
     let want = 0n;
     for (let r = 0; r < 4; r += 1) want += BigInt(seedOf(r, 2)) * 2654435761n + 1n;
     expect(sum.readUInt32LE(4)).toBe(Number(want % 2n ** 32n));
     const wrong = Buffer.from(sum);
     wrong.writeUInt32LE(7, 8);
-    expect(firstMismatch(sum, Buffer.from(sum))).toBeNull();
-    expect(firstMismatch(sum, wrong)).toEqual({ element: 2, expected: sum.readUInt32LE(8), actual: 7 });
+    expect(progressionMismatch(progression, Buffer.from(sum))).toBeNull();
+    expect(progressionMismatch(progression, wrong)).toEqual({ element: 2, expected: sum.readUInt32LE(8), actual: 7 });
+    // A view that is not 4-byte aligned is read word by word, with the same answer.
+    const unaligned = Buffer.alloc(13).subarray(1);
+    wrong.copy(unaligned);
+    expect(unaligned.byteOffset % 4).not.toBe(0);
+    expect(progressionMismatch(progression, unaligned)).toEqual({ element: 2, expected: sum.readUInt32LE(8), actual: 7 });
+    expect(progressionMismatch(fillProgression(seedOf(1, 5)), fillBytes(seedOf(1, 5), 64))).toBeNull();
   });
 
   it('computes the sums in closed form exactly as adding every rank fill element by element would', () => {
@@ -37,7 +44,8 @@ describe('the values the probe checks', () => {
         for (let r = 0; r < ranks; r += 1) total += BigInt(fillValue(seedOf(r, input), e));
         naive.writeUInt32LE(Number(total % 2n ** 32n), e * 4);
       }
-      expect(expectedSumBytes(ranks, input, count).equals(naive), `${ranks} ranks, input ${input}`).toBe(true);
+      expect(progressionBytes(sumProgression(ranks, input), count).equals(naive), `${ranks} ranks, input ${input}`).toBe(true);
+      expect(progressionMismatch(sumProgression(ranks, input), naive)).toBeNull();
     }
   });
 });

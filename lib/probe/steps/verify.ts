@@ -6,12 +6,11 @@ import type { VerifySummary } from '../../report/types.js';
 import { pseudoStatus } from '../call-recorder.js';
 import { ptrToHex } from '../hex.js';
 import type { RoundData } from '../protocol.js';
-import { expectedSumBytes, fillBytes, firstMismatch, seedOf } from '../values.js';
+import { fillProgression, progressionMismatch, seedOf, sumProgression, type Progression } from '../values.js';
 import type { SessionState } from './state.js';
 
 export async function verify(state: SessionState): Promise<RoundData> {
   const { ranks, inputs, bytes } = state.cfg;
-  const count = bytes / 4;
   const summary: VerifySummary = { mode: state.kernels ? 'kernel' : 'copy', inputsChecked: 0, bytesChecked: 0, mismatches: 0 };
   if (state.kernels) {
     // The outputs are one block, output i at i * bytes: one copy reads them all.
@@ -19,7 +18,7 @@ export async function verify(state: SessionState): Promise<RoundData> {
     const all = await readDevice(state, outputs, inputs * bytes, { outputs: inputs });
     if (!all) return { kind: 'verify', verify: summary };
     for (let i = 0; i < inputs; i += 1) {
-      check(state, summary, i, outputs + BigInt(i * bytes), expectedSumBytes(ranks, i, count), all.subarray(i * bytes, (i + 1) * bytes));
+      check(state, summary, i, outputs + BigInt(i * bytes), sumProgression(ranks, i), all.subarray(i * bytes, (i + 1) * bytes));
       summary.inputsChecked += 1;
     }
   } else {
@@ -28,7 +27,7 @@ export async function verify(state: SessionState): Promise<RoundData> {
         const ptr = state.hostTables[i][r];
         const read = await readDevice(state, ptr, bytes, { input: i, peer: r });
         if (!read) return { kind: 'verify', verify: summary };
-        check(state, summary, i, ptr, fillBytes(seedOf(r, i), count), read, r);
+        check(state, summary, i, ptr, fillProgression(seedOf(r, i)), read, r);
       }
       summary.inputsChecked += 1;
     }
@@ -45,9 +44,9 @@ async function readDevice(state: SessionState, ptr: Ptr, bytes: number, args: Re
 }
 
 /** Compares one input's bytes, byte for byte; the first mismatch is a failure of verify. */
-function check(state: SessionState, summary: VerifySummary, input: number, ptr: Ptr, expected: Buffer, actual: Buffer, peer?: number): void {
+function check(state: SessionState, summary: VerifySummary, input: number, ptr: Ptr, expected: Progression, actual: Buffer, peer?: number): void {
   summary.bytesChecked += actual.length;
-  const mismatch = firstMismatch(expected, actual);
+  const mismatch = progressionMismatch(expected, actual);
   if (!mismatch) return;
   summary.mismatches += 1;
   if (summary.firstMismatch) return;
