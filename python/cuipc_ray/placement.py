@@ -146,10 +146,17 @@ def available_per_node(ray):
 
 def caller_check(ray, spec, caller, cpu, asked):
     """A check for a group pending under a Ray task or actor: raises PlacementError when what is
-    available now cannot hold the bundles (the task waits for the probe, so what it holds stays held)."""
+    available cannot hold the bundles at two checks in a row (the task waits for the probe, so what
+    it holds stays held; one look could catch the group's own bundles reserved while Ray places it)."""
+    short = []
+
     def check():
         nodes = available_per_node(ray)
         if nodes is None or bundles_that_fit(nodes, spec["strategy"], cpu) >= spec["ranks"]:
+            short.clear()
+            return
+        short.append(True)
+        if len(short) < 2:
             return
         pid, title = caller
         raise PlacementError(
