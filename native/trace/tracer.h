@@ -6,6 +6,7 @@
 //   process.cc     the process line: who this is, and the environment the hazard rules read
 //   evidence.cc    per-call evidence (callers, pointer provenance, capture state), OnApi
 //   injection.cc   start and end: InitializeInjection, the only exported symbol
+//   runtime.cc     the C++ runtime pieces used (std::string, operator new), without exceptions
 // Nothing here is exported (a version script keeps InitializeInjection alone visible); the
 // names are shared between the files, and with test/trace/native/callback_harness.cc, which
 // drives the callback code without a GPU.
