@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Records `cuipc trace` on a GPU machine (the H200), checks the recordings, and leaves
 # machine-neutral fixtures in $OUT/fixtures/*.h200.jsonl for test/fixtures/trace/.
-#   OUT=/some/dir bash test/trace/gpu/record.sh      (PYTHON=python with torch; CUDA_HOME=toolkit)
+#   OUT=/some/dir bash test/trace/gpu/record.sh      (PYTHON=python with torch; CUDA_HOME=toolkit;
+#                                                     NO_BUILD=1 to use build/ and dist/ as they are)
 # Exit status: 0 every case behaved as h200-ipc-truth.md says, 1 a check failed, 3 no build.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
@@ -21,8 +22,9 @@ say() { echo "$*" | tee -a "$OUT/record.log"; }
   node --version; ls "$CUDA_HOME"/lib64/libcupti.so* "$CUDA_HOME"/extras/CUPTI/lib64/libcupti.so* 2>/dev/null
 } > "$OUT/machine.txt" 2>&1
 
-# --- build: the injection library, the interposer, the TypeScript ---
-{
+# --- build: the injection library, the interposer, the TypeScript (NO_BUILD=1: use the tree's
+#     build as it is, e.g. one carried to a GPU host that has no npm) ---
+[ "${NO_BUILD:-0}" = 1 ] || {
   PATH="$PATH:$CUDA_HOME/bin" npx cmake-js configure --out build &&
   cmake --build build --target cuipc_trace cuipc_vmm_interposer &&
   npx tsc -p tsconfig.json
@@ -71,7 +73,7 @@ say "INFO plain_cudamalloc untraced: $(awk "BEGIN { printf \"%.1f\", $end - $sta
 
 # --- fixtures, and the checks recorded.test.ts makes on them ---
 node test/trace/gpu/collect.mjs "$OUT" "$ROOT" | tee -a "$OUT/record.log"
-if CUIPC_TRACE_RECORDINGS="$OUT/fixtures" npx vitest run test/trace/recorded.test.ts > "$OUT/recorded.test.log" 2>&1; then
+if CUIPC_TRACE_RECORDINGS="$OUT/fixtures" node node_modules/vitest/vitest.mjs run test/trace/recorded.test.ts > "$OUT/recorded.test.log" 2>&1; then
   say "PASS recorded.test.ts on $OUT/fixtures"
 else
   say "FAIL recorded.test.ts on $OUT/fixtures (see $OUT/recorded.test.log)"; failed=1
