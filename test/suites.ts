@@ -16,12 +16,22 @@ export const REAL_RAY_SUITES = [
   'test/python/trace-runtime-env.test.ts',
 ];
 
-/** Suites of many end-to-end probes or installs: faults and signals, bisect's searches, the README's examples, the tarball. */
+/**
+ * Suites of many end-to-end probes, CLI processes or installs: faults and signals, bisect's
+ * searches, the README's examples, every command's output through the CLI, the tarball. The
+ * library-level end-to-end suites (test/probe/e2e.test.ts and the like) stay in the quick loop.
+ */
 export const SLOW_END_TO_END_SUITES = [
   'test/chaos/**/*.test.ts',
   'test/bisect/bisect.test.ts',
+  'test/bisect/cli.test.ts',
   'test/readme.test.ts',
   'test/report/width.test.ts',
+  'test/report/markdown.test.ts',
+  'test/probe/cli.test.ts',
+  'test/cli/json-outputs.test.ts',
+  'test/contract/env-filter.test.ts',
+  'test/launch/visibility.test.ts',
   'test/package/pack.test.ts',
   'test/package/install.test.ts',
   'test/trace/native.test.ts',
