@@ -149,7 +149,9 @@ Examples:
 Fix checks: after a failure, each fix the answer names that a probe option can express (unset
 a variable, drop an LD_PRELOAD entry or an allocator setting, --share copy, ...) is replayed
 as a probe of its own with the same options but that change, and the Fix list marks it
-"verified: passes with it", "tried: still fails (...)" or "not checked (why)". About one more
+"verified: passes with it", "clears this failure; later: ..." (its probe got past the step
+that failed and stopped in a later one), "tried: still fails (...)" or "not checked (why)".
+About one more
 probe's time per fix; --no-check-fixes skips them. Ctrl-C stops the replays too.`,
   );
   probeCommand

@@ -11,7 +11,7 @@ import { splitLdPreload } from '../env/preload.js';
 import { fixesOf } from '../report/answer.js';
 import type { FailedProbeReport, FixCheck, FixChecks, ProbeReport } from '../report/types.js';
 import type { CaptureMode } from '../../binding.js';
-import type { InputAllocator, MemorySaverMode, ShareStrategy } from '../model/vocabulary.js';
+import { STEPS, type InputAllocator, type MemorySaverMode, type ShareStrategy, type StepName } from '../model/vocabulary.js';
 import type { FixCheckEvent, ProbeOptions } from './options.js';
 
 export type { FixCheckEvent } from './options.js';
@@ -171,11 +171,15 @@ export interface FixCheckRun {
   current?: Readonly<Record<string, string | undefined>>;
 }
 
-function triedOf(fix: string, change: string, replay: ProbeReport, durationMs: number): FixCheck {
+/** What a replay says of its fix; `failedAt`: the step the probe itself failed in. */
+function triedOf(fix: string, change: string, replay: ProbeReport, durationMs: number, failedAt: StepName): FixCheck {
   if (replay.result === 'passed') return { fix, status: 'verified', change, durationMs };
   if (replay.result === 'failed') {
     const p = replay.pinpoint;
-    return { fix, status: 'tried', change, durationMs, result: 'failed', step: p.step, call: p.call, outcome: `${p.step}, ${p.call} -> ${p.code}` };
+    const outcome = `${p.step}, ${p.call} -> ${p.code}`;
+    // Past the step that failed: the fix did its part, and something else fails further on.
+    if (STEPS.indexOf(p.step) > STEPS.indexOf(failedAt)) return { fix, status: 'cleared', change, durationMs, step: p.step, call: p.call, outcome };
+    return { fix, status: 'tried', change, durationMs, result: 'failed', step: p.step, call: p.call, outcome };
   }
   const a = replay.abort;
   const where = [a.step, a.call].filter((w) => w !== undefined).join(', ');
@@ -213,7 +217,7 @@ export async function checkFixes(job: FixCheckRun): Promise<FixChecks> {
       interrupted = replay.abort.signal ?? String(job.interrupt?.reason ?? 'SIGINT');
       check = { fix, status: 'not-checked', why: `stopped by ${interrupted} during its replay` };
     } else {
-      check = triedOf(fix, applied.change, replay, Date.now() - began);
+      check = triedOf(fix, applied.change, replay, Date.now() - began, job.report.pinpoint.step);
     }
     checks.push(check);
     job.onFixCheck?.({ index, total, fix, change: applied.change, check });

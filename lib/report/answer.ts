@@ -75,11 +75,12 @@ export function probeAnswer(report: ProbeReport, env: Readonly<Record<string, st
   return report.fixChecks ? { headline, ...markedFixes(fixesOf(top), report.fixChecks) } : { headline, fix: fixesOf(top) };
 }
 
-const CHECK_ORDER: Readonly<Record<FixCheck['status'], number>> = { verified: 0, tried: 1, 'not-checked': 2 };
+const CHECK_ORDER: Readonly<Record<FixCheck['status'], number>> = { verified: 0, cleared: 1, tried: 2, 'not-checked': 3 };
 
 /** A replayed fix's mark: what its probe did. */
 export function fixMark(check: FixCheck): string {
   if (check.status === 'verified') return 'verified: passes with it';
+  if (check.status === 'cleared') return `clears this failure; later: ${check.outcome}`;
   if (check.status === 'tried') return `tried: ${check.result === 'failed' ? 'still fails' : 'could not run'} (${check.outcome})`;
   return `not checked (${check.why})`;
 }
@@ -92,13 +93,15 @@ function markedFixes(fixes: string[], checks: FixChecks): { fix: string[]; check
   const byFix = new Map(checks.checks.map((c) => [c.fix, c]));
   const ordered = fixes
     .map((fix, i) => ({ fix, i, check: byFix.get(fix) }))
-    .sort((a, b) => (a.check ? CHECK_ORDER[a.check.status] : 3) - (b.check ? CHECK_ORDER[b.check.status] : 3) || a.i - b.i);
+    .sort((a, b) => (a.check ? CHECK_ORDER[a.check.status] : 4) - (b.check ? CHECK_ORDER[b.check.status] : 4) || a.i - b.i);
   const ran = checks.checks.filter((c) => c.status !== 'not-checked').length;
   const passed = checks.checks.filter((c) => c.status === 'verified').length;
+  const cleared = checks.checks.filter((c) => c.status === 'cleared').length;
   const seconds = (checks.durationMs / 1000).toFixed(1);
+  const past = cleared ? `, ${cleared} more clear${cleared === 1 ? 's' : ''} this failure only` : ', each a probe of its own';
   const checked = ran === 0
     ? `none could be replayed${checks.interrupted ? `: stopped by ${checks.interrupted}` : ''}`
-    : `${passed} of ${ran} replayed pass${ran === 1 ? 'es' : ''}, each a probe of its own, ${seconds} s${checks.interrupted ? `; stopped by ${checks.interrupted}` : ''}`;
+    : `${passed} of ${ran} replayed pass${ran === 1 ? 'es' : ''}${past}, ${seconds} s${checks.interrupted ? `; stopped by ${checks.interrupted}` : ''}`;
   return { fix: ordered.map(({ fix, check }) => (check ? `[${fixMark(check)}] ${fix}` : fix)), checked };
 }
 

@@ -94,7 +94,7 @@ export interface RenderOptions {
   env?: Readonly<Record<string, string | undefined>>;
 }
 
-/** A probe's steps, alike ranks and alike neighbouring steps together: "ranks 0-3: init..capture ok, export FAIL, ...". */
+/** A probe's steps, alike ranks and alike neighbouring steps together: "ranks 0-3: init..capture ok, export FAIL, teardown ok". */
 function stepSummary(report: ProbeReport): string[] {
   const groups: Array<{ ranks: number[]; text: string }> = [];
   for (const rank of report.ranks) {
@@ -105,7 +105,10 @@ function stepSummary(report: ProbeReport): string[] {
       if (run && run.cell === cell) run.last = step;
       else runs.push({ first: step, last: step, cell });
     }
-    const text = runs.map((r) => `${r.first}${r.last !== r.first ? `..${r.last}` : ''} ${r.cell}`).join(', ');
+    // Steps skipped after a failure are left out (what the grid of --verbose shows): a step
+    // named after a FAIL ran anyway (teardown), and the brief report keeps its line budget.
+    const shown = runs.filter((r) => r.cell !== CELL.skipped);
+    const text = shown.map((r) => `${r.first}${r.last !== r.first ? `..${r.last}` : ''} ${r.cell}`).join(', ');
     const same = groups.find((g) => g.text === text);
     if (same) same.ranks.push(rank.rank);
     else groups.push({ ranks: [rank.rank], text });

@@ -193,12 +193,25 @@ export interface ReportOptions {
 
 /**
  * One fix of a failed probe's answer, replayed (--check-fixes): the probe run again with the
- * same options but for the change the fix names. 'verified': that probe passed; 'tried': it
- * still failed (or could not run), with where; 'not-checked': no probe option expresses the
- * fix, or the run was stopped first, and `why` says which.
+ * same options but for the change the fix names. 'verified': that probe passed; 'cleared': it
+ * got past the failure the fix addresses and failed in a later step (another problem, e.g. a
+ * hook that cannot free its own memory outside its region), with where; 'tried': it still
+ * failed there or earlier (or could not run), with where; 'not-checked': no probe option
+ * expresses the fix, or the run was stopped first, and `why` says which.
  */
 export type FixCheck =
   | { fix: string; status: 'verified'; change: string; durationMs: number }
+  | {
+    fix: string;
+    status: 'cleared';
+    change: string;
+    durationMs: number;
+    /** Where the replay failed: a step after the one the probe failed in. */
+    step: StepName;
+    call: string;
+    /** One line: the replay's failing step, call and code. */
+    outcome: string;
+  }
   | {
     fix: string;
     status: 'tried';

@@ -5,7 +5,11 @@
 //
 // What it reproduces, from torch_memory_saver's csrc/entrypoint.cpp (preload mode):
 //  - cudaMalloc served from cuMemCreate + cuMemMap with no shareable handle type inside the
-//    region, the runtime's cudaMalloc outside it; cudaFree of its own memory unmaps it;
+//    region, the runtime's cudaMalloc outside it; cudaFree inside the region unmaps its own
+//    memory, and outside it goes to the runtime's cudaFree whatever the pointer, as 0.0.9 and
+//    0.0.9.post1 do, so freeing the hook's memory there returns 1 (measured with the real 0.0.9
+//    on an H100: the probe's teardown, which frees outside the region as PyTorch would, fails
+//    in cudaFree; later releases look the pointer up wherever it is freed);
 //  - the region is THREAD-LOCAL: `tms_set_interesting_region(bool)` / `tms_get_interesting_region()`
 //    act on the calling thread only; `TMS_INIT_ENABLE` (read once per thread, "1"/"true")
 //    starts a thread inside it ("1", "true", "TRUE", "yes", "YES");
@@ -70,5 +74,5 @@ CUIPC_EXPORT cudaError_t cudaMalloc(void** ptr, size_t size) {
 
 CUIPC_EXPORT cudaError_t cudaFree(void* ptr) {
   init();
-  return cuipc_interposer::Free(ptr);
+  return t_region.inside() ? cuipc_interposer::Free(ptr) : cuipc_interposer::ForwardFree(ptr);
 }

@@ -282,6 +282,10 @@ cudaError_t ForwardMalloc(void** ptr, size_t size) {
   return g_next_malloc ? g_next_malloc(ptr, size) : cuabi::kErrorInitializationError;
 }
 
+cudaError_t ForwardFree(void* ptr) {
+  return g_next_free ? g_next_free(ptr) : cuabi::kErrorInitializationError;
+}
+
 cudaError_t ServeVmm(void** ptr, size_t size, const VmmPolicy& policy) {
   // A zero-byte request has nothing to map; the runtime answers it (success, null pointer).
   if (size == 0 || !g_driver.ok) {

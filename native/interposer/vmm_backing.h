@@ -10,6 +10,8 @@ namespace cuipc_interposer {
 // runtime's definitions, not the front end's, are what allocations outside a region reach.
 void Init(void* selfMalloc, void* selfFree);
 cudaError_t ForwardMalloc(void** ptr, size_t size);
+// The runtime's cudaFree, whatever the pointer (torch_memory_saver 0.0.9 outside its region).
+cudaError_t ForwardFree(void* ptr);
 // How a front end's allocator behaves where torch_memory_saver releases differ.
 struct VmmPolicy {
   // Round the size up to the granularity (cuipc's interposer, torch_memory_saver from mid-2026);
