@@ -25,7 +25,7 @@ export async function measureTraceOverhead(python: string, torchSkipped: string 
   }
   const out = mkdtempSync(join(tmpdir(), 'cuipc-bench-trace-'));
   try {
-    const trace = [process.execPath, join(packageRoot, 'bin', 'cuipc.js'), 'trace', '--out', out, '--'];
+    const trace = [process.execPath, join(packageRoot, 'bin', 'cuipc.js'), 'trace', '--trace-dir', out, '--'];
     // Alternate, so drift in the machine's state falls on both sides alike.
     for (let i = 0; i < runs; i++) {
       result.untraced.push(await runTorch(python, result.ranks, result.inputs));

@@ -5,7 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { CuipcLoadError, packageRoot } from '../binding/native.js';
 import { openCuda } from '../cuda/index.js';
 import type { DeviceIdentity } from '../env/capture.js';
-import { fitText, terminalWidth } from '../report/text.js';
+import { fitText, joinProseLines, terminalWidth } from '../report/text.js';
 import { EXIT, JSON_TAKES_NO_FILE } from './common.js';
 import { FileUsageError, FileWriteError, why } from './files.js';
 import { ProbeUsageError } from '../probe/options.js';
@@ -60,13 +60,14 @@ a rank died or hung); 4 internal error (a bug in cuipc).`,
 
 /**
  * Every --help in at most 80 columns (or the terminal's width, when narrower): commander wraps
- * option descriptions, the texts added after them are fitted here, at spaces and after a '/'.
+ * option descriptions, the texts added after them are fitted here, their paragraphs rejoined
+ * and wrapped at spaces and after a '/'.
  */
 function fitHelp(command: Command): void {
   const width = Math.min(80, terminalWidth(process.stdout));
   command.configureHelp({ helpWidth: width });
   command.configureOutput({
-    writeOut: (text) => process.stdout.write(fitText(text, width)),
+    writeOut: (text) => process.stdout.write(fitText(joinProseLines(text), width)),
   });
   for (const sub of command.commands) fitHelp(sub);
 }

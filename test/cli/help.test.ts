@@ -39,3 +39,12 @@ describe('--help', () => {
     expect(report.options.envKeys).toContain('FOO');
   });
 });
+
+describe('help prose', () => {
+  it('is rejoined into paragraphs before it is wrapped: no line of a paragraph is broken twice', async () => {
+    const { joinProseLines } = await import('../../lib/report/text.js');
+    expect(joinProseLines('A long sentence written\nwith its own breaks.\n\nExamples:\n  cuipc x\n  cuipc y\n- an item\nthat continues')).toBe(
+      'A long sentence written with its own breaks.\n\nExamples:\n  cuipc x\n  cuipc y\n- an item\nthat continues',
+    );
+  });
+});
