@@ -118,13 +118,16 @@ export function floorTables(floor: FloorResult, simulated: boolean, tag: string)
       ? `| the coordinator's backend check (openCuda + cudaGetDeviceCount in Node) | not measured: ${check.error} | |`
       : `| the coordinator's backend check in a fresh Node: import lib/cuda, openCuda (addon, dlopen, cuInit), cudaGetDeviceCount | ${formatMs(check.importMs)} + ${formatMs(check.openMs)} + ${formatMs(check.countMs)} | ${formatKiB(check.rssBeforeKiB)} before, ${formatKiB(check.rssAfterKiB)} after |`,
   );
-  const teardown = floor.teardown;
-  lines.push(
-    'error' in teardown
-      ? `| the teardown floor: a Node process holding a context, from its last statement to its exit | not measured: ${teardown.error} | |`
-      : `| the teardown floor: a Node process holding a context, from its last statement to its exit (median of ${teardown.runsMs.length}) | ${formatMs(teardown.medianMs)} | - |`,
-    '',
-  );
-  if (floor.timeline) lines.push(...timelineTable(floor.timeline, tag, 'error' in teardown ? undefined : teardown.medianMs));
+  for (const teardown of floor.teardown) {
+    const who = teardown.processes === 1 ? 'a Node process holding a context, from its last statement to its exit' : `${teardown.processes} Node processes holding a context on the device, from their last statement to the last exit`;
+    lines.push(
+      'error' in teardown
+        ? `| the teardown floor: ${who} | not measured: ${teardown.error} | |`
+        : `| the teardown floor: ${who} (median of ${teardown.runsMs.length}) | ${formatMs(teardown.medianMs)} | - |`,
+    );
+  }
+  lines.push('');
+  const timelineFloor = floor.timeline ? floor.teardown.find((t) => t.processes === floor.timeline?.ranks) : undefined;
+  if (floor.timeline) lines.push(...timelineTable(floor.timeline, tag, timelineFloor && !('error' in timelineFloor) ? timelineFloor.medianMs : undefined));
   return lines;
 }

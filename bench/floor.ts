@@ -21,6 +21,9 @@ export const FLOOR_SIZES: ReadonlyArray<{ ranks: number; inputs: number; target:
   { ranks: 8, inputs: 4096, target: 1.0 },
 ];
 
+/** The ranks of the timeline's probe (and of the teardown floor it is held to). */
+export const TIMELINE_RANKS = 4;
+
 export const RAW_STEPS = ['load', 'init', 'register', 'capture', 'export', 'exchange', 'import', 'replay', 'verify', 'teardown'] as const;
 export type RawStep = (typeof RAW_STEPS)[number];
 
@@ -64,8 +67,8 @@ export interface FloorResult {
   context: { loadMs: number; contextMs: number; rssKiB: number } | { error: string };
   /** What loading the backend and counting devices costs a Node process (the coordinator's check). */
   backendCheck: BackendCheck | { error: string };
-  /** A Node process holding a context: from its last statement until its parent sees it exit (the driver's teardown). */
-  teardown: TeardownFloor | { error: string };
+  /** Node processes holding a context: from their last statement until their parent sees them exit (the driver's teardown); one, and as many as the timeline's ranks. */
+  teardown: Array<TeardownFloor | { processes: number; error: string }>;
   timeline: Timeline | null;
   program: string;
 }
@@ -93,28 +96,30 @@ process.stdout.write(JSON.stringify({ ok: count.ok, importMs: t1 - t0, openMs: t
 }
 
 export interface TeardownFloor {
+  /** How many processes held a context on the device and left together. */
+  processes: number;
   /** Median over the runs, and each run's figure. */
   medianMs: number;
   runsMs: number[];
 }
 
 /**
- * The teardown floor: a fresh Node process loads the backend, creates a context on `device` as a
- * rank does (initDeviceAsync), writes one byte as its last statement and ends; the time from that
- * byte reaching this process to its exit event is what any process holding a context pays to
- * leave, exit or SIGKILL alike (the driver tears the context down). A coordinator cannot exit
- * before its last rank has paid it, so its exit tail is held to this floor.
+ * The teardown floor: `processes` fresh Node processes each load the backend and create a
+ * context on `device` as a rank does (initDeviceAsync), write one byte as their last statement
+ * and end; the time from the last of those bytes reaching this process to the last exit event
+ * is what leaving costs them (the driver tears each context down, exit or SIGKILL alike, and
+ * one device's driver does that one context at a time). A coordinator cannot exit before its
+ * last rank has paid it, so its exit tail is held to the floor of as many processes as ranks.
  */
-export async function measureTeardownFloor(backend: Backend, device: number, runs: number): Promise<TeardownFloor | { error: string }> {
+export async function measureTeardownFloor(backend: Backend, device: number, runs: number, processes = 1): Promise<TeardownFloor | { error: string }> {
   const module = pathToFileURL(join(packageRoot, 'dist', 'cuda', 'index.js')).href;
   const script = `const m = await import(${JSON.stringify(module)});
 const cuda = m.openCuda({ backend: ${JSON.stringify(backend)} });
 const status = await cuda.initDeviceAsync(${device});
 if (!status.ok) { process.stderr.write(status.name + ' ' + status.message); process.exit(3); }
 process.stdout.write('x');`;
-  const times: number[] = [];
-  for (let i = 0; i < runs; i += 1) {
-    const measured = await new Promise<number | string>((resolve) => {
+  const one = (): Promise<{ lastStatement: number; exit: number } | string> =>
+    new Promise((resolve) => {
       const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
       let lastStatement: number | null = null;
       let stderr = '';
@@ -126,15 +131,20 @@ process.stdout.write('x');`;
       });
       child.on('error', (error) => resolve(error.message));
       child.on('exit', (code, signal) => {
-        const at = nowNs();
+        const exit = nowNs();
         if (code !== 0 || lastStatement === null) resolve(`exit ${code ?? signal}: ${stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
-        else resolve((at - lastStatement) / 1e6);
+        else resolve({ lastStatement, exit });
       });
     });
-    if (typeof measured === 'string') return { error: measured };
-    times.push(measured);
+  const times: number[] = [];
+  for (let i = 0; i < runs; i += 1) {
+    const ended = await Promise.all(Array.from({ length: processes }, one));
+    const failed = ended.find((e): e is string => typeof e === 'string');
+    if (failed !== undefined) return { error: failed };
+    const done = ended as Array<{ lastStatement: number; exit: number }>;
+    times.push((Math.max(...done.map((e) => e.exit)) - Math.max(...done.map((e) => e.lastStatement))) / 1e6);
   }
-  return { medianMs: median(times), runsMs: times };
+  return { processes, medianMs: median(times), runsMs: times };
 }
 
 export function rawProbeProgramPath(): string {
@@ -253,9 +263,13 @@ export async function measureFloor(
   }
   progress('floor: the coordinator\'s backend check, and one 4 x 72 probe with its timeline');
   const backendCheck = measureBackendCheck(backend);
-  progress('floor: the teardown floor (a Node process holding a context, from its last statement to its exit)');
-  const teardown = await measureTeardownFloor(backend, deviceList0[0] ?? 0, Math.max(5, runs));
-  const timeline = await measureTimeline(4, 72, backend);
+  progress('floor: the teardown floor (Node processes holding a context, from their last statement to their exit)');
+  const teardown: FloorResult['teardown'] = [];
+  for (const processes of [1, TIMELINE_RANKS]) {
+    const floor = await measureTeardownFloor(backend, devices(processes)[0] ?? 0, Math.max(5, runs), processes);
+    teardown.push('error' in floor ? { processes, error: floor.error } : floor);
+  }
+  const timeline = await measureTimeline(TIMELINE_RANKS, 72, backend);
   return { sizes, runsPerSize: runs, node, nodeChains, context, backendCheck, teardown, timeline, program: rawProbeProgramPath() };
 }
 

@@ -93,7 +93,7 @@ export function timelineTable(t: Timeline, tag: string, teardownFloorMs?: number
   const floor = teardownFloorMs ?? Number.NaN;
   const target = Number.isFinite(floor) && Number.isFinite(tail) ? (tail <= floor + 15 ? 'met' : 'missed') : 'n/a';
   lines.push(
-    `| exit tail: the last rank's last protocol line (${formatMs(lastRankLineMs(t))}) to the coordinator's exit; the teardown floor (a Node process with a context, last statement to exit, same run) | | ${formatMs(tail)}; floor ${formatMs(floor)}; target <= floor + 15 ms: ${target} |`,
+    `| exit tail: the last rank's last protocol line (${formatMs(lastRankLineMs(t))}) to the coordinator's exit; the teardown floor (${t.ranks} Node processes with a context leaving together, same run) | | ${formatMs(tail)}; floor ${formatMs(floor)}; target <= floor + 15 ms: ${target} |`,
     '',
   );
   return lines;

@@ -62,7 +62,7 @@ describe('floorTables', () => {
         nodeChains: [{ ranks: 4, lastChildMs: 200 }],
         context: { loadMs: 30, contextMs: 100, rssKiB: 100 * 1024 },
         backendCheck: { error: 'not run' },
-        teardown: { medianMs: 120, runsMs: [110, 120, 130] },
+        teardown: [{ processes: 1, medianMs: 120, runsMs: [110, 120, 130] }, { processes: 4, error: 'no device' }],
         timeline: null,
         program,
       } satisfies FloorResult,
@@ -79,6 +79,7 @@ describe('floorTables', () => {
 
   it('gives the teardown floor beside the other floors', () => {
     expect(floor(false)).toMatch(/the teardown floor: a Node process holding a context, from its last statement to its exit \(median of 3\) \| 120 ms \|/);
+    expect(floor(false)).toMatch(/the teardown floor: 4 Node processes holding a context on the device, from their last statement to the last exit \| not measured: no device \|/);
   });
 
   it('states the bound: the raw wall plus the Node start-ups, and what cuipc costs beyond them', () => {
@@ -102,10 +103,11 @@ describe('the Node start-ups a rank waits for', () => {
 });
 
 describe('the teardown floor and the exit tail', () => {
-  it('times a Node process holding a context from its last statement to its exit (simulated device)', async () => {
+  it('times Node processes holding a context from their last statement to the last exit (simulated device)', async () => {
     const { measureTeardownFloor } = await import('../../bench/floor.js');
-    const measured = await measureTeardownFloor('sim', 0, 2);
+    const measured = await measureTeardownFloor('sim', 0, 2, 2);
     if ('error' in measured) throw new Error(measured.error);
+    expect(measured.processes).toBe(2);
     expect(measured.runsMs).toHaveLength(2);
     for (const ms of measured.runsMs) expect(ms).toBeGreaterThanOrEqual(0);
   });
