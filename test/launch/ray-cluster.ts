@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'vitest';
+import { probe, type ProbeOptions, type ProbeReport } from '../../lib/probe/index.js';
+import { assertValidReport } from '../probe/helpers.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -172,4 +174,16 @@ print(json.dumps({"actors": [a.get("State") for a in state.actors().values()],
     throw new Error(`ray start failed (status ${code}): ${stderr.slice(-2000)}`);
   }
   return cluster;
+}
+
+/**
+ * A small probe on the simulated device through the Ray launcher at `address`, its report
+ * checked against the schema; its ranks' pids go into `pids`, for the caller to check that
+ * none outlives the suite.
+ */
+export async function probeThroughRay(python: string, address: string, pids: number[], options: ProbeOptions, timeoutMs: number): Promise<ProbeReport> {
+  const report = await probe({ backend: 'sim', launcher: 'ray', inputs: 2, bytes: 1024, timeoutMs, ...options, ray: { python, address, ...options.ray } });
+  assertValidReport(JSON.parse(JSON.stringify(report)));
+  for (const rank of report.ranks) if (rank.pid !== null) pids.push(rank.pid);
+  return report;
 }

@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { probe, type ProbeOptions, type ProbeReport } from '../../lib/probe/index.js';
+import type { ProbeOptions, ProbeReport } from '../../lib/probe/index.js';
 import { renderProbeReport } from '../../lib/report/render.js';
-import { assertValidReport, isAlive } from '../probe/helpers.js';
-import { describeWithRay, processesMentioning, processGroup, sleep } from './ray-cluster.js';
+import { isAlive } from '../probe/helpers.js';
+import { describeWithRay, probeThroughRay, processesMentioning, processGroup, sleep } from './ray-cluster.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/two_node_cluster.py', import.meta.url));
 
@@ -75,20 +75,7 @@ describeWithRay('ranks on two nodes (real Ray, ray.cluster_utils.Cluster)', (pyt
     for (const pid of rankPids) expect(isAlive(pid), `rank pid ${pid} outlived its probe`).toBe(false);
   }, 60_000);
 
-  async function run(options: ProbeOptions): Promise<ProbeReport> {
-    const report = await probe({
-      backend: 'sim',
-      launcher: 'ray',
-      inputs: 2,
-      bytes: 1024,
-      timeoutMs: 30_000,
-      ...options,
-      ray: { python, address: cluster.address, ...options.ray },
-    });
-    assertValidReport(JSON.parse(JSON.stringify(report)));
-    for (const rank of report.ranks) if (rank.pid !== null) rankPids.push(rank.pid);
-    return report;
-  }
+  const run = (options: ProbeOptions): Promise<ProbeReport> => probeThroughRay(python, cluster.address, rankPids, options, 30_000);
 
   it('the cluster has two worker nodes', () => {
     expect(cluster.nodes).toHaveLength(2);

@@ -14,8 +14,8 @@ import { rayDriverPath } from '../../lib/launch/ray.js';
 import { probe, type ProbeOptions, type ProbeReport } from '../../lib/probe/index.js';
 import { ProbeUsageError } from '../../lib/probe/options.js';
 import { renderProbeReport } from '../../lib/report/render.js';
-import { assertValidReport, isAlive } from '../probe/helpers.js';
-import { describeWithRay, descendants, processTable, startTestCluster, until, type TestCluster } from './ray-cluster.js';
+import { isAlive } from '../probe/helpers.js';
+import { describeWithRay, descendants, probeThroughRay, processTable, startTestCluster, until, type TestCluster } from './ray-cluster.js';
 
 const bin = fileURLToPath(new URL('../../bin/cuipc.js', import.meta.url));
 // Four simulated GPUs for the coordinator (the cluster's workers get theirs from the cluster).
@@ -41,20 +41,7 @@ describeWithRay('cuipc probe --launcher ray (real Ray, a test cluster)', (python
     for (const pid of pids) expect(isAlive(pid), `rank pid ${pid} outlived its probe`).toBe(false);
   });
 
-  async function run(options: ProbeOptions): Promise<ProbeReport> {
-    const report = await probe({
-      backend: 'sim',
-      launcher: 'ray',
-      inputs: 2,
-      bytes: 1024,
-      timeoutMs: 10_000,
-      ...options,
-      ray: { python, address: cluster.address, ...options.ray },
-    });
-    assertValidReport(JSON.parse(JSON.stringify(report)));
-    for (const rank of report.ranks) if (rank.pid !== null) pids.push(rank.pid);
-    return report;
-  }
+  const run = (options: ProbeOptions): Promise<ProbeReport> => probeThroughRay(python, cluster.address, pids, options, 10_000);
 
   it('4 ranks: each actor gets one GPU and Ray narrows CUDA_VISIBLE_DEVICES to it; actors and the group are removed', async () => {
     const report = await run({ ranks: 4 });
