@@ -108,17 +108,17 @@ export class CallRecorder {
    * One teardown call per item, announced once for all (thousands of closes a rank at the
    * largest sizes): each recorded, a failure with its own arguments, and none stops the rest.
    */
-  teardownCalls<T>(entry: string, method: string, items: readonly T[], argsOf: (item: T) => CallArguments, fn: (item: T) => CudaStatus): void {
+  teardownCalls<T>(entry: string, method: string, items: readonly T[], argsOf: (item: T) => CallArguments, fn: (item: T) => CudaStatus, failureOf: (item: T) => Failure = () => ({})): void {
     if (items.length === 0) return;
     this.announce('teardown', entry, method, { count: items.length });
-    for (const item of items) this.teardownRecord(entry, method, argsOf(item), () => fn(item));
+    for (const item of items) this.teardownRecord(entry, method, argsOf(item), () => fn(item), () => failureOf(item));
   }
 
-  private teardownRecord(entry: string, method: string, args: CallArguments, fn: () => CudaStatus): void {
+  private teardownRecord(entry: string, method: string, args: CallArguments, fn: () => CudaStatus, failureOf: () => Failure = () => ({})): void {
     const before = this.context.cuda()?.peekAtLastError();
     const status = fn();
     if (status.ok) this.succeeded(status.call || entry, method, args);
-    else this.fail(method, args, status, {}, before);
+    else this.fail(method, args, status, failureOf(), before);
   }
 
   /** A successful call; repeats of the same call in a row are counted on one record. */

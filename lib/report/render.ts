@@ -3,6 +3,8 @@
 // at 80 columns); in full (--verbose, and the library's default) everything: every rank and
 // device, the rank x step grid, the pinpoint and all explanations. A report from the simulated device says so first.
 import { answerLines, keyEvidence, matrixAnswer, probeAnswer, rangeList } from './answer.js';
+import { probeEvidence } from './build.js';
+import { explainFailure } from './explain.js';
 import { interposedAbortOf } from './interposed-abort.js';
 import { describeProvenance } from './provenance.js';
 import { fitText } from './text.js';
@@ -217,11 +219,11 @@ export function renderProbeReport(report: ProbeReport, options: RenderOptions = 
   if (others > 0) {
     out.push('', `Other failing calls (${others}):`);
     // The same call failing the same way on many pointers and ranks is one line, not hundreds.
-    const groups = new Map<string, { ranks: Set<number>; count: number }>();
+    const groups = new Map<string, { ranks: Set<number>; count: number; first: (typeof report.failures)[number] }>();
     for (const f of report.failures) {
       if (p && f.rank === p.rank && f.step === p.step && f.call.call === p.call && f.call.args === p.args) continue;
       const key = `${f.step}: ${f.call.call} -> ${f.call.code} ${f.call.name}${f.detail ? ` (${f.detail})` : ''}`;
-      const group = groups.get(key) ?? { ranks: new Set<number>(), count: 0 };
+      const group = groups.get(key) ?? { ranks: new Set<number>(), count: 0, first: f };
       group.ranks.add(f.rank);
       group.count++;
       groups.set(key, group);
@@ -229,6 +231,12 @@ export function renderProbeReport(report: ProbeReport, options: RenderOptions = 
     for (const [key, group] of groups) {
       const ranks = [...group.ranks].sort((a, b) => a - b).join(', ');
       out.push(`  rank${group.ranks.size > 1 ? 's' : ''} ${ranks}, ${key}${group.count > 1 ? `  (${group.count} calls)` : ''}`);
+      // A different call from the pinpoint's may have a cause of its own (a hook's memory freed where it does not take it back).
+      if (p && group.first.call.call !== p.call) {
+        const rank = report.ranks.find((r) => r.rank === group.first.rank) ?? null;
+        const why = explainFailure(probeEvidence(group.first, rank, null, report.options))[0];
+        if (why) out.push(`    why: [${why.likelihood}] ${why.title}`);
+      }
     }
   }
   if (report.rejected.length) {

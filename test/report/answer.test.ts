@@ -52,6 +52,8 @@ describe("the seed's probe report, answer first", () => {
     for (const part of ['Pinpoint', 'Why (most likely first)', 'rank 3 (pid', 'share graph inputs by copying']) expect(text).toContain(part);
     // The export's other ranks, and every rank's teardown: the stand-in, as 0.0.9, cannot free its memory outside its region.
     expect(text).toMatch(/Other failing calls \(7\):/);
+    // The teardown's frees have a cause of their own, said under them.
+    expect(text.replace(/\s+/g, ' ')).toMatch(/teardown: cudaFree -> 1 cudaErrorInvalidValue \(4 calls\) why: \[high\] cudaFree was given VMM memory \(cuMemCreate \+ cuMemMap\) that libcuipc_tms_standin\.so mapped/);
     expect(full.lines.length).toBeGreaterThan(100);
   });
 });

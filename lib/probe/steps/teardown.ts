@@ -44,6 +44,8 @@ export function teardownFree(state: SessionState): void {
   const allocations = [...state.segments, ...graphMemory, state.outputs, state.tables, state.registered].filter((a): a is Allocation => a !== null);
   state.segments = [];
   state.outputs = state.tables = state.registered = null;
-  state.rec.teardownCalls('cudaFree', 'free', allocations, (allocation) => ({ ptr: ptrToHex(allocation.ptr), kind: allocation.kind }), (allocation) => cuda.free(allocation.ptr));
+  // A free that fails records the pointer's provenance, as an export does, so that the rules can
+  // say why (memory a hook mapped, freed where the hook does not take it back).
+  state.rec.teardownCalls('cudaFree', 'free', allocations, (allocation) => ({ ptr: ptrToHex(allocation.ptr), kind: allocation.kind }), (allocation) => cuda.free(allocation.ptr), (allocation) => ({ ptr: allocation.ptr }));
   if (state.strategy) state.strategy.release(state.share.ctx);
 }
