@@ -52,21 +52,15 @@ export function progressionMismatch(p: Progression, actual: Buffer): { element: 
   return null;
 }
 
-/** `count` little-endian uint32 values start + step * e (mod 2^32), e = 0..count-1. */
-function arithmeticBytes(start: number, step: number, count: number): Buffer {
+/** A progression's first `count` values as little-endian bytes. */
+export function progressionBytes(p: Progression, count: number): Buffer {
   const values = new Uint32Array(count);
-  for (let e = 0; e < count; e += 1) values[e] = (start + Math.imul(step, e)) >>> 0;
+  for (let e = 0; e < count; e += 1) values[e] = (p.start + Math.imul(p.step, e)) >>> 0;
   // x86-64 and arm64 are little-endian, as the GPU's words are.
   return Buffer.from(values.buffer, 0, count * 4);
 }
 
 /** What launchFill(ptr, count, seed) writes, as little-endian bytes (what the copy-only fill writes instead). */
 export function fillBytes(seed: number, count: number): Buffer {
-  const { start, step } = fillProgression(seed);
-  return arithmeticBytes(start, step, count);
-}
-
-/** A progression's first `count` values as little-endian bytes. */
-export function progressionBytes(p: Progression, count: number): Buffer {
-  return arithmeticBytes(p.start, p.step, count);
+  return progressionBytes(fillProgression(seed), count);
 }

@@ -11,12 +11,10 @@ started), and so does the end of the process that started it (its parent).
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
 
 from . import PlacementError, SpecError, Stopped, run_probe_ranks
-from ._process import emit as _emit, watch_parent
+from ._process import Stopper, emit as _emit
 
 def _remove_spec(path):
     try:
@@ -41,27 +39,15 @@ def main(argv=None):
         return 3
     finally:
         _remove_spec(args.spec)
-    stop = threading.Event()
-    stopped_by = []
-
-    def on_signal(signum, _frame):
-        stopped_by.append(signal.Signals(signum).name)
-        stop.set()
-
-    def install_handlers():
-        # Again after ray.init, which puts its own SIGTERM handler (sys.exit) in place.
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, on_signal)
-
-    install_handlers()
-    watch_parent(stop)
+    stopper = Stopper()
+    stop, stopped_by = stopper.event, stopper.signals
     try:
         run_probe_ranks(
             spec,
             on_rank_exit=lambda result: _emit(dict(result, event="rank-exit")),
             stop_event=stop,
             on_ready=lambda info: _emit(dict(info, event="ready")),
-            on_init=install_handlers,
+            on_init=stopper.install,  # again after ray.init
             on_pending=lambda message: _emit({"event": "pending", "message": message}),
             on_note=lambda message: _emit({"event": "note", "message": message}),
         )

@@ -13,13 +13,11 @@ when it cannot start, {"event": "stopped"} after the local Ray was shut down. SI
 and the end of its parent stop it.
 """
 import argparse
-import signal
 import sys
-import threading
 import time
 
 from . import _init_ray, _starts_local_ray
-from ._process import PARENT_POLL_S, emit as _emit, watch_parent
+from ._process import PARENT_POLL_S, Stopper, emit as _emit
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python3 -m cuipc_ray.session", description="start one local Ray for several cuipc probes")
@@ -27,17 +25,8 @@ def main(argv=None):
     parser.add_argument("--sim-devices", type=int, default=None, help="simulated devices a local Ray declares as GPUs (--backend sim)")
     parser.add_argument("--address", default=None, help="the cluster address the probes were given, if any")
     args = parser.parse_args(argv)
-    stop = threading.Event()
-
-    def on_signal(_signum, _frame):
-        stop.set()
-
-    def install_handlers():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, on_signal)
-
-    install_handlers()
-    watch_parent(stop)
+    stopper = Stopper()
+    stop = stopper.event
     started = time.monotonic()
     try:
         import ray
@@ -51,7 +40,7 @@ def main(argv=None):
     spec = {"address": args.address, "sim_devices": args.sim_devices, "ranks": args.ranks}
     try:
         _init_ray(ray, spec, True)
-        install_handlers()  # ray.init puts its own SIGTERM handler in place
+        stopper.install()  # ray.init puts its own SIGTERM handler in place
         address = ray.get_runtime_context().gcs_address
     except SystemExit:
         ray.shutdown()
