@@ -41,7 +41,9 @@ def cluster_summary(ray):
         available = None
     text = "%d node%s: %s" % (len(nodes), "" if len(nodes) == 1 else "s", _resource_text(ray.cluster_resources()))
     if len(nodes) > 1:
-        text += " (per node: %s)" % "; ".join(_resource_text(n.get("Resources", {})) for n in nodes)
+        # Largest first, in an order that does not depend on the order Ray lists its nodes in.
+        by_size = sorted((n.get("Resources", {}) for n in nodes), key=lambda r: (-r.get("GPU", 0), -r.get("CPU", 0)))
+        text += " (per node: %s)" % "; ".join(_resource_text(r) for r in by_size)
     if available is not None:
         text += " (available now: %s)" % _resource_text(available)
     return text

@@ -110,7 +110,7 @@ describeWithRay('ranks on two nodes (real Ray, ray.cluster_utils.Cluster)', (pyt
     const report = await run({ ranks: 3 });
     expect(report.exitCode).toBe(3);
     expect(report.abort?.reason).toBe('spawn-failed');
-    expect(report.abort?.message).toMatch(/the Ray cluster has 3 nodes: CPU 4, GPU 4 \(per node: CPU 0, GPU 0; CPU 2, GPU 2; CPU 2, GPU 2\)/);
+    expect(report.abort?.message).toMatch(/the Ray cluster has 3 nodes: CPU 4, GPU 4 \(per node: CPU 2, GPU 2; CPU 2, GPU 2; CPU 0, GPU 0\)/);
     expect(report.abort?.message).toMatch(/3 bundles of \{GPU: 1, CPU: 1\} cannot be placed with STRICT_PACK/);
   });
 });
