@@ -5,7 +5,7 @@
 //
 //   npm run bench [-- --backend cuda|sim|auto] [--quick] [--out docs/benchmarks.md | --out -]
 //                 [--python python3] [--only calls,e2e,floor,scale,growth,trace]
-//                 [--growth-ranks 1,2,4,8,16,32] [--growth-inputs 72,256,1024,4096]
+//                 [--growth-ranks 1,2,4,8,16,32] [--growth-inputs 72,256,1024,4096,16384]
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -17,6 +17,7 @@ import { describeMachine } from './machine.js';
 import { measureTraceOverhead } from './trace-overhead.js';
 import { measureFloor } from './floor.js';
 import { assignDevices, resolveProbeOptions } from '../dist/probe/options.js';
+import { MAX_INPUTS } from '../dist/probe/option-table.js';
 import { probeCommand, runProbe, runTorch, torchProgramPath, torchSkipReason, type ProbeRun, type TorchRun } from './probe-runs.js';
 import { renderSection, writeSection, type BenchResults } from './report.js';
 import { measureGrowth, pointRunner } from './growth.js';
@@ -35,7 +36,7 @@ const USAGE = `usage: npm run bench [-- --backend cuda|sim|auto] [--quick] [--ou
   --only     some parts only, comma-separated: calls, e2e, floor, scale, growth, trace (default
              all); the document is then written only where --out names it
   --growth-ranks   the ranks of the growth series (default 1,2,4,8,16,32; --quick 1,2,4)
-  --growth-inputs  the inputs of the growth series (default 72,256,1024,4096; --quick 72,1024)
+  --growth-inputs  the inputs of the growth series (default 72,256,1024,4096,16384; --quick 72,1024)
              both series stop growing once a point takes over ${GROWTH_POINT_BUDGET_MS / 1000} s, and start no
              point after ${GROWTH_TOTAL_BUDGET_MS / 1000} s, so that the bench ends on a small machine`;
 
@@ -58,7 +59,7 @@ interface Plan {
 const GROWTH_INPUTS_FOR_RANKS = 72;
 const GROWTH_RANKS_FOR_INPUTS = 4;
 
-const FULL: Plan = { callRepetitions: 15, endToEndRuns: 3, scaleRanks: [1, 2, 4, 8], scaleInputs: [72, 1024, 4096], growthRanks: [1, 2, 4, 8, 16, 32], growthInputs: [72, 256, 1024, 4096] };
+const FULL: Plan = { callRepetitions: 15, endToEndRuns: 3, scaleRanks: [1, 2, 4, 8], scaleInputs: [72, 1024, 4096], growthRanks: [1, 2, 4, 8, 16, 32], growthInputs: [72, 256, 1024, 4096, 16384] };
 const QUICK: Plan = { callRepetitions: 5, endToEndRuns: 1, scaleRanks: [1, 4], scaleInputs: [72, 1024], growthRanks: [1, 2, 4], growthInputs: [72, 1024] };
 const BUFFERS = 4096;
 const BUFFER_BYTES = 64 * 1024;
@@ -169,7 +170,7 @@ async function main(): Promise<number> {
     plan = {
       ...plan,
       growthRanks: sizeList(values['growth-ranks'], '--growth-ranks', plan.growthRanks, 64),
-      growthInputs: sizeList(values['growth-inputs'], '--growth-inputs', plan.growthInputs, 4096),
+      growthInputs: sizeList(values['growth-inputs'], '--growth-inputs', plan.growthInputs, MAX_INPUTS),
     };
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);

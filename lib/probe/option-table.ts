@@ -9,7 +9,7 @@ import type { OptionSpec } from '../model/option-spec.js';
 import { CAPTURE_MODES, INPUT_ALLOCATORS, MEMORY_SAVER_MODES, SHARE_STRATEGIES } from '../model/vocabulary.js';
 
 export const MAX_RANKS = 64;
-export const MAX_INPUTS = 4096;
+export const MAX_INPUTS = 16384;
 export const MAX_BYTES_PER_INPUT = 64 * 1024 * 1024;
 
 export const PROBE_OPTION_ROWS: readonly OptionSpec[] = [

@@ -430,7 +430,7 @@ Options ParseOptions(int argc, char** argv) {
   }
   if (o.backend != "cuda" && o.backend != "sim") throw Failure{"--backend must be cuda or sim"};
   if (o.verify != "kernel" && o.verify != "copy") throw Failure{"--verify must be kernel or copy"};
-  if (o.ranks < 1 || o.ranks > 64 || o.inputs < 1 || o.inputs > 4096) throw Failure{"--ranks must be 1..64 and --inputs 1..4096"};
+  if (o.ranks < 1 || o.ranks > 64 || o.inputs < 1 || o.inputs > 16384) throw Failure{"--ranks must be 1..64 and --inputs 1..16384"};
   if (o.bytes < 4 || o.bytes % 4 != 0 || o.bytes > (64l << 20)) throw Failure{"--bytes must be a multiple of 4, at most 64 MiB"};
   if (o.verify == "kernel" && !CUIPC_HAVE_KERNELS) o.verify = "copy";  // built without nvcc, as the probe falls back
   const char* envDriver = std::getenv("CUIPC_LIBCUDA");

@@ -8,6 +8,7 @@ import { probe, rankProgramPath, type ProbeOptions, type ProbeReport } from '../
 import { ProbeUsageError } from '../../lib/probe/options.js';
 import { renderProbeReport, SIMULATED_BANNER } from '../../lib/report/render.js';
 import { STEPS } from '../../lib/model/vocabulary.js';
+import { VERIFY_READ_BYTES } from '../../lib/probe/steps/verify.js';
 import { assertValidReport, isAlive, shmEntries } from './helpers.js';
 
 const shmBefore = shmEntries();
@@ -55,6 +56,20 @@ describe('cudaMalloc inputs shared with legacy IPC', () => {
     const text = renderProbeReport(report);
     expect(text.startsWith(SIMULATED_BANNER)).toBe(true);
     expect(text).toMatch(/PASSED \(exit 0\)/);
+  });
+
+  it('reads the outputs back in blocks of whole inputs, at most VERIFY_READ_BYTES each, and checks every one', async () => {
+    const bytes = 4096;
+    const perRead = VERIFY_READ_BYTES / bytes;
+    const inputs = 2 * perRead + 3;
+    const report = await run({ ranks: 2, inputs, bytes });
+    expect(report.result).toBe('passed');
+    for (const rank of report.ranks) {
+      expect(rank.verify).toMatchObject({ mode: 'kernel', mismatches: 0, inputsChecked: inputs, bytesChecked: inputs * bytes });
+      // Successful repeats of one call are one record with their count, and the first's arguments.
+      const reads = rank.steps.verify.calls.filter((c) => c.method === 'copyToHost');
+      expect(reads).toEqual([expect.objectContaining({ ok: true, count: 3, args: expect.objectContaining({ first: 0, outputs: perRead, bytes: VERIFY_READ_BYTES }) })]);
+    }
   });
 
   it('verifies with copies when kernels are not used, and says so', async () => {
