@@ -1,11 +1,12 @@
-import { Option, type Command } from 'commander';
+import type { Command, Option } from 'commander';
+import { option } from './commander.js';
 import { checkOutput } from './files.js';
 
 /** Exit statuses shared by every command: the README's "Exit status" sentence lists them. */
 export const EXIT = { ok: 0, failureFound: 1, usage: 2, couldNotRun: 3, internal: 4 } as const;
 
 export function backendOption(): Option {
-  return new Option(
+  return option(
     '--backend <backend>',
     "'cuda' (a real GPU), 'sim' (the simulated device) or 'auto' (cuda when a driver is installed, else sim); default: $CUIPC_BACKEND or cuda",
   ).choices(['cuda', 'sim', 'auto']);
@@ -40,8 +41,8 @@ export const OUTPUT_GROUP = 'Output:';
  */
 export function addOutputOptions(command: Command, what: string): Command {
   return command
-    .addOption(new Option('--json', `${what} as JSON on stdout, instead of the text`).helpGroup(OUTPUT_GROUP))
-    .addOption(new Option('-o, --out <file>', `write ${what} as JSON to FILE (the text is still printed)`).helpGroup(OUTPUT_GROUP));
+    .addOption(option('--json', `${what} as JSON on stdout, instead of the text`).helpGroup(OUTPUT_GROUP))
+    .addOption(option('-o, --out <file>', `write ${what} as JSON to FILE (the text is still printed)`).helpGroup(OUTPUT_GROUP));
 }
 
 /** The output flags as commander gives them. */
@@ -61,7 +62,7 @@ export type ReportFormat = 'text' | 'markdown';
  */
 export function addFormatOption(command: Command): Command {
   return command.addOption(
-    new Option('-f, --format <format>', 'the report as text (default), or markdown to paste into an issue')
+    option('-f, --format <format>', 'the report as text (default), or markdown to paste into an issue')
       .choices(['text', 'markdown'])
       .conflicts('json')
       .helpGroup(OUTPUT_GROUP),

@@ -1,7 +1,8 @@
 // The command line: each command lives in its own module; this file only wires them.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
+import { commander } from './commander.js';
 import { CuipcLoadError, packageRoot } from '../binding/native.js';
 import { openCuda } from '../cuda/index.js';
 import type { DeviceIdentity } from '../env/capture.js';
@@ -23,7 +24,7 @@ export function packageVersion(): string {
 }
 
 export function buildProgram(): Command {
-  const program = new Command('cuipc')
+  const program = new (commander().Command)('cuipc')
     .description('Find out why a CUDA IPC export or import fails in a multi-process GPU program, and which call it is.')
     .version(packageVersion(), '-V, --version', 'print the version of cuipc')
     .showHelpAfterError('(run with --help for usage)')
@@ -115,7 +116,7 @@ export async function main(argv: string[], program: Command = buildProgram()): P
     const { status, message } = failureOf(error);
     if (message !== '') process.stderr.write(message);
     // `--json FILE`, the old form: FILE is left over as an argument; say what to write instead.
-    if (error instanceof CommanderError && error.code === 'commander.excessArguments' && argv.includes('--json')) process.stderr.write(`cuipc: ${JSON_TAKES_NO_FILE}\n`);
+    if (error instanceof commander().CommanderError && error.code === 'commander.excessArguments' && argv.includes('--json')) process.stderr.write(`cuipc: ${JSON_TAKES_NO_FILE}\n`);
     process.exitCode = status;
   }
 }
@@ -135,7 +136,7 @@ export const EXIT_INTERNAL = EXIT.internal;
  */
 export function failureOf(error: unknown): { status: number; message: string } {
   // --help and --version end here too, with code 0; Commander printed the message.
-  if (error instanceof CommanderError) return { status: error.exitCode === 0 ? EXIT.ok : EXIT.usage, message: '' };
+  if (error instanceof commander().CommanderError) return { status: error.exitCode === 0 ? EXIT.ok : EXIT.usage, message: '' };
   if (error instanceof CuipcLoadError) return { status: EXIT.couldNotRun, message: `${error.message}\n` };
   if (error instanceof FileWriteError) return { status: EXIT.couldNotRun, message: `cuipc: ${error.message}\n` };
   if (error instanceof RangeError || error instanceof FileUsageError || error instanceof ProbeUsageError) return { status: EXIT.usage, message: `cuipc: ${error.message}\n` };

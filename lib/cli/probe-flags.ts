@@ -3,7 +3,8 @@
 // as the row says; and the flags back into ProbeOptions by the rows' paths. `cuipc probe`,
 // `matrix` and `bisect` share them; only the output flags (--json, -o/--out, --quiet,
 // --verbose) and --env-from are the CLI's own.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import type { Command, Option } from 'commander';
+import { commander, option } from './commander.js';
 import { SnapshotFormatError } from '../env/read-snapshot.js';
 import { choicesOf, optionName, type OptionSpec } from '../model/option-spec.js';
 import { probeOptionTable } from '../probe/option-table.js';
@@ -36,13 +37,13 @@ const GROUP_TITLES: Record<OptionSpec['group'], string> = {
 };
 
 function integer(value: string): number {
-  if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError('not an integer.');
+  if (!/^-?\d+$/.test(value.trim())) throw new (commander().InvalidArgumentError)('not an integer.');
   return Number(value);
 }
 
 function finiteNumber(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('not a number.');
+  if (value.trim() === '' || !Number.isFinite(n)) throw new (commander().InvalidArgumentError)('not a number.');
   return n;
 }
 
@@ -50,7 +51,7 @@ function deviceList(value: string): number[] {
   try {
     return parseDeviceList(value);
   } catch (error) {
-    throw new InvalidArgumentError((error as Error).message);
+    throw new (commander().InvalidArgumentError)((error as Error).message);
   }
 }
 
@@ -72,21 +73,21 @@ function helpOf(row: OptionSpec): string {
 export function optionOf(row: OptionSpec): Option {
   const flag = row.flag as string;
   const flags = row.short ? `${row.short}, ${flag}` : flag;
-  const option = new Option(row.type === 'boolean' ? flags : `${flags} ${row.valueName ?? '<value>'}`, helpOf(row));
-  option.helpGroup(GROUP_TITLES[row.group]);
+  const made = option(row.type === 'boolean' ? flags : `${flags} ${row.valueName ?? '<value>'}`, helpOf(row));
+  made.helpGroup(GROUP_TITLES[row.group]);
   switch (row.type) {
     case 'integer':
-      return option.argParser(integer);
+      return made.argParser(integer);
     case 'number':
-      return option.argParser(finiteNumber);
+      return made.argParser(finiteNumber);
     case 'choice':
-      return option.choices(choicesOf(row));
+      return made.choices(choicesOf(row));
     case 'custom':
-      if (optionName(row) === 'devices') return option.argParser(deviceList);
-      if (optionName(row) === 'env') return option.argParser(collect);
-      return option;
+      if (optionName(row) === 'devices') return made.argParser(deviceList);
+      if (optionName(row) === 'env') return made.argParser(collect);
+      return made;
     default:
-      return option;
+      return made;
   }
 }
 
@@ -99,11 +100,11 @@ function flagRows(exclude: readonly string[], rows: readonly OptionSpec[] = prob
 export function addProbeOptions(command: Command, exclude: readonly string[] = [], rows: readonly OptionSpec[] = probeOptionTable()): Command {
   for (const row of flagRows(exclude, rows)) command.addOption(optionOf(row));
   command
-    .addOption(new Option('--env-from <file>', "variables for the ranks' environment, one KEY=VALUE per line (formerly --env-file)").helpGroup(GROUP_TITLES.environment))
-    .addOption(new Option('--env-file <file>').hideHelp());
+    .addOption(option('--env-from <file>', "variables for the ranks' environment, one KEY=VALUE per line (formerly --env-file)").helpGroup(GROUP_TITLES.environment))
+    .addOption(option('--env-file <file>').hideHelp());
   return addFormatOption(addOutputOptions(command, 'the report'))
-    .addOption(new Option('-q, --quiet', 'no text report (the exit status still tells)').helpGroup(OUTPUT_GROUP))
-    .addOption(new Option('-v, --verbose', 'the whole report: every rank, step and call, every explanation').helpGroup(OUTPUT_GROUP));
+    .addOption(option('-q, --quiet', 'no text report (the exit status still tells)').helpGroup(OUTPUT_GROUP))
+    .addOption(option('-v, --verbose', 'the whole report: every rank, step and call, every explanation').helpGroup(OUTPUT_GROUP));
 }
 
 /** Node 20 reads `--env-file` itself (it scans every argument), so cuipc calls it --env-from. */

@@ -2,7 +2,8 @@
 // JSON file, and the exit status through process.exitCode. SIGINT, SIGTERM and SIGHUP stop
 // the probe (every rank, every file) and print the report so far; a second one exits at once.
 import { constants } from 'node:os';
-import { Option, type Command } from 'commander';
+import type { Command, Option } from 'commander';
+import { option } from './commander.js';
 import { runMatrix, runProbe, type MatrixOptions } from '../probe/index.js';
 import { ProbeUsageError, type ProbeProgress } from '../probe/options.js';
 import type { FixCheckEvent } from '../probe/fix-checks.js';
@@ -155,8 +156,8 @@ About one more
 probe's time per fix; --no-check-fixes skips them. Ctrl-C stops the replays too.`,
   );
   probeCommand
-    .addOption(new Option('--check-fixes', 'after a failure, replay each fix as its own probe and mark which pass (the default)').helpGroup(FIX_GROUP))
-    .addOption(new Option('--no-check-fixes', 'print the fixes without replaying them').helpGroup(FIX_GROUP));
+    .addOption(option('--check-fixes', 'after a failure, replay each fix as its own probe and mark which pass (the default)').helpGroup(FIX_GROUP))
+    .addOption(option('--no-check-fixes', 'print the fixes without replaying them').helpGroup(FIX_GROUP));
   probeCommand.action(async (flags: CommonFlags) => {
     await runReporting(async () => {
       const line = new ProgressLine(process.stderr, process.stderr.isTTY === true && !flags.quiet);

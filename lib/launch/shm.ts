@@ -6,8 +6,11 @@
 // simulated device keeps its memory in memfds, so today a probe leaves nothing here; objects a
 // rank creates in /dev/shm must be named with this prefix to be cleaned up.
 import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+
+// node:crypto on first use: the ranks load the package's one bundle and never need it (its
+// load cost each rank about 5 ms of start-up on 2 cores).
+const crypto = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto');
 
 export const SHM_DIR = '/dev/shm';
 /** Every /dev/shm name cuipc makes starts with this. */
@@ -15,7 +18,7 @@ export const SHM_NAME_PREFIX = 'cuipc-';
 
 /** A new run id for a probe's shared-memory names (not secret: names are visible to everyone). */
 export function newSharedMemoryRunId(): string {
-  return `${process.pid.toString(36)}${randomBytes(6).toString('hex')}`;
+  return `${process.pid.toString(36)}${crypto().randomBytes(6).toString('hex')}`;
 }
 
 /** The prefix of every /dev/shm name of the probe run `runId`: `cuipc-<run id>-`. */

@@ -1,9 +1,12 @@
 // Reading the wire (protocol.ts): a byte stream cut into lines under a length cap, and a
 // rank's line checked, token first, before anything in it is trusted. A bad line comes back
 // as the reason to reject it, so the rendezvous can record it and carry on.
-import { timingSafeEqual } from 'node:crypto';
 import { STEPS, type RankPlacement, type StepName } from '../model/vocabulary.js';
 import { MAX_LINE_BYTES, type RankMessage, type RankStepResult } from './protocol.js';
+
+// node:crypto on first use: the ranks load the package's one bundle and never need it (its
+// load cost each rank about 5 ms of start-up on 2 cores).
+const crypto = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto');
 
 export class LineSplitter {
   private pending: Buffer[] = [];
@@ -43,7 +46,7 @@ export function tokensEqual(expected: string, given: unknown): boolean {
   if (typeof given !== 'string') return false;
   const a = Buffer.from(expected);
   const b = Buffer.from(given);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return a.length === b.length && crypto().timingSafeEqual(a, b);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

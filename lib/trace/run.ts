@@ -2,12 +2,15 @@
 // driver of every process it starts (children, Ray workers started from it) loads the
 // tracer, then reads back the traces of that run.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findInjectionLibrary, INJECTION_LIBRARY, type InjectionSearch } from '../binding/libraries.js';
 import { summarizeTraceDir, type TraceSummary } from './summary.js';
+
+// node:crypto on first use: the ranks load the package's one bundle and never need it (its
+// load cost each rank about 5 ms of start-up on 2 cores).
+const crypto = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto');
 
 export class TraceUnavailableError extends Error {
   constructor(message: string) {
@@ -17,7 +20,7 @@ export class TraceUnavailableError extends Error {
 }
 
 function newRunId(): string {
-  return `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  return `${Date.now().toString(36)}${crypto().randomBytes(3).toString('hex')}`;
 }
 
 export interface TraceRunOptions {
