@@ -12,7 +12,9 @@ export function rawRankPeakKiB(point: GrowthPoint): number | null {
 }
 
 export function cuipcRankPeakKiB(point: GrowthPoint): number | null {
-  return point.cuipc.rankPeakRssKiB.length ? Math.max(...point.cuipc.rankPeakRssKiB) : null;
+  // A rank that left no record reads null here (Math.max would count it as 0).
+  const values = (point.cuipc.rankPeakRssKiB as Array<number | null>).filter((v): v is number => v !== null && Number.isFinite(v) && v > 0);
+  return values.length ? Math.max(...values) : null;
 }
 
 /** The figures a row shows, as numbers (NaN where missing), so tests can check them. */
@@ -24,6 +26,9 @@ export interface GrowthRow {
   rawRssKiB: number;
   cuipcRssKiB: number;
   ok: boolean;
+  /** Each side on its own, so a plot can leave out only the side that failed. */
+  rawOk: boolean;
+  cuipcOk: boolean;
   outcome: string;
 }
 
@@ -43,6 +48,8 @@ export function growthRow(series: GrowthSeries, point: GrowthPoint): GrowthRow {
     rawRssKiB: orNaN(rawRankPeakKiB(point)),
     cuipcRssKiB: orNaN(cuipcRankPeakKiB(point)),
     ok: rawOk && cuipcOk,
+    rawOk,
+    cuipcOk,
     outcome,
   };
 }
@@ -110,7 +117,8 @@ function seriesTable(series: GrowthSeries, tag: string): string[] {
   return lines;
 }
 
-export function growthTables(result: GrowthResult, tag: string): string[] {
+/** `image`: the plot's file name relative to the document (growth-svg.ts), shown under the intro. */
+export function growthTables(result: GrowthResult, tag: string, image?: string): string[] {
   const plan = result.plan;
   const lines = [
     `### Growth${tag}: cuipc beside the raw C++ replay`,
@@ -118,6 +126,7 @@ export function growthTables(result: GrowthResult, tag: string): string[] {
     `One run per point, raw C++ (\`cuipc_bench_raw_probe\`) then \`cuipc probe\`, in this run. Raw wall and cuipc exit: spawn to exit. cuipc answer: spawn to the first byte of the verdict on stdout (the ranks may still be tearing down). Peak RSS per rank: the largest rank of the point. A series stops once a point takes over ${Math.round(plan.pointBudgetMs / 1000)} s, and no point starts after ${Math.round(plan.totalBudgetMs / 1000)} s of this part; the part took ${formatMs(result.tookMs)}.`,
     '',
   ];
+  if (image !== undefined) lines.push(`![Growth: time and peak RSS per rank against ranks and inputs, cuipc beside the raw C++ replay](${image})`, '');
   for (const series of result.series) lines.push(...seriesTable(series, tag));
   return lines;
 }

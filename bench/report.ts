@@ -36,6 +36,8 @@ export interface BenchResults {
   floor?: FloorResult;
   scale?: ProbeRun[];
   growth?: GrowthResult;
+  /** The growth plot's file name beside the document, when run.ts writes one. */
+  growthSvg?: string;
   traceOverhead?: TraceOverheadResult;
   notes: string[];
 }
@@ -198,7 +200,7 @@ export function renderSection(results: BenchResults): string {
   if (results.endToEnd) lines.push(...endToEndTable(results.endToEnd, simulated, tag));
   if (results.floor) lines.push(...floorTables(results.floor, simulated, tag));
   if (results.scale) lines.push(...scaleTable(results.scale, tag));
-  if (results.growth) lines.push(...growthTables(results.growth, tag));
+  if (results.growth) lines.push(...growthTables(results.growth, tag, results.growthSvg));
   if (results.traceOverhead) lines.push(...traceOverheadTable(results.traceOverhead));
   return lines.join('\n');
 }

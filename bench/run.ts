@@ -7,6 +7,7 @@
 //                 [--python python3] [--only calls,e2e,floor,scale,growth,trace]
 //                 [--growth-ranks 1,2,4,8,16,32] [--growth-inputs 72,256,1024,4096,16384]
 import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Backend } from '../binding.js';
@@ -21,6 +22,8 @@ import { MAX_INPUTS } from '../dist/probe/option-table.js';
 import { probeCommand, runProbe, runTorch, torchProgramPath, torchSkipReason, type ProbeRun, type TorchRun } from './probe-runs.js';
 import { renderSection, writeSection, type BenchResults } from './report.js';
 import { measureGrowth, pointRunner } from './growth.js';
+import { growthSvg, growthSvgFileName } from './growth-svg.js';
+import { writeOutputFile } from '../dist/cli/files.js';
 import { rawLibraryArgs } from './floor.js';
 
 /** Growth: a point over this ends its series; no point starts after the part has taken the total. */
@@ -32,6 +35,7 @@ const USAGE = `usage: npm run bench [-- --backend cuda|sim|auto] [--quick] [--ou
              cuda when a driver is found, else sim
   --quick    fewer sizes and repetitions
   --out      the Markdown document to update (default docs/benchmarks.md); '-' writes nothing
+             the growth part's plot goes beside it, as benchmarks-growth-<section>.svg
   --python   the interpreter for the PyTorch comparison (default python3)
   --only     some parts only, comma-separated: calls, e2e, floor, scale, growth, trace (default
              all); the document is then written only where --out names it
@@ -260,6 +264,10 @@ async function main(): Promise<number> {
     notes.push('SIMULATED peak RSS includes the simulated device memory (host shared memory, the inputs and the opened peer mappings); on a GPU that memory is not resident in the process');
   }
 
+  const out = values.out ?? 'docs/benchmarks.md';
+  const writeDocument = out !== '-' && (values.out !== undefined || parts.size === PARTS.length);
+  // The growth plot goes beside the document, so the section's image link is relative to it.
+  const growthPlot = growth && writeDocument ? growthSvgFileName(machine.sectionKey) : undefined;
   const results: BenchResults = {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     // A fallback child got '--backend sim' appended; the person typed the command without it.
@@ -278,15 +286,20 @@ async function main(): Promise<number> {
     },
     scale: parts.has('scale') ? scale : undefined,
     growth,
+    growthSvg: growthPlot,
     traceOverhead,
     notes,
   };
   const section = renderSection(results);
   process.stdout.write(`\n${section}\n`);
-  const out = values.out ?? 'docs/benchmarks.md';
-  if (out !== '-' && (values.out !== undefined || parts.size === PARTS.length)) {
+  if (writeDocument) {
     writeSection(out, machine.sectionKey, section);
     progress(`wrote the '${machine.sectionKey}' section of ${out}`);
+  }
+  if (growth && growthPlot !== undefined) {
+    const plotPath = join(dirname(out), growthPlot);
+    writeOutputFile(plotPath, growthSvg(growth, `${machine.title}, ${results.date.slice(0, 10)}`), 'the growth plot'); // atomic, as the document
+    progress(`wrote the growth plot ${plotPath}`);
   }
   return 0;
 }
