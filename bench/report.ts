@@ -11,6 +11,8 @@ import type { FloorResult } from './floor.js';
 import { floorTables } from './floor-report.js';
 import type { GrowthResult } from './growth.js';
 import { growthTables } from './growth-report.js';
+import type { BisectCostResult } from './bisect-cost.js';
+import { bisectCostTable } from './bisect-report.js';
 import type { ProbeRun, TorchRun } from './probe-runs.js';
 import { formatKiB, formatMs, formatNs, formatRatio, median } from './stats.js';
 
@@ -39,6 +41,7 @@ export interface BenchResults {
   /** The growth plot's file name beside the document, when run.ts writes one. */
   growthSvg?: string;
   traceOverhead?: TraceOverheadResult;
+  bisect?: BisectCostResult;
   notes: string[];
 }
 
@@ -202,6 +205,7 @@ export function renderSection(results: BenchResults): string {
   if (results.scale) lines.push(...scaleTable(results.scale, tag));
   if (results.growth) lines.push(...growthTables(results.growth, tag, results.growthSvg));
   if (results.traceOverhead) lines.push(...traceOverheadTable(results.traceOverhead));
+  if (results.bisect) lines.push(...bisectCostTable(results.bisect, tag));
   return lines.join('\n');
 }
 
@@ -245,6 +249,9 @@ How it measures:
   fixed) and against inputs (ranks fixed), with cuipc / raw and the growth from row to row;
   bounded by a time budget per point and for the part, so that it ends on a small machine.
 - Trace overhead: the PyTorch program alone and under \`cuipc trace\`, alternately.
+- Bisect cost: \`cuipc bisect\` through the library between two environments that differ in a
+  failing pair and a growing number of distractors; its wall against the sum of its probes, and
+  the probes it ran against ddmin's bounds (reference bounds, not targets).
 `;
 
 function markers(key: string): { begin: string; end: string } {

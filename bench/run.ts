@@ -17,6 +17,7 @@ import { BenchSetupError, measureCallOverhead } from './calls.js';
 import { describeMachine } from './machine.js';
 import { measureTraceOverhead } from './trace-overhead.js';
 import { measureFloor } from './floor.js';
+import { measureBisectCost } from './bisect-cost.js';
 import { assignDevices, resolveProbeOptions } from '../dist/probe/options.js';
 import { MAX_INPUTS } from '../dist/probe/option-table.js';
 import { probeCommand, runProbe, runTorch, torchProgramPath, torchSkipReason, type ProbeRun, type TorchRun } from './probe-runs.js';
@@ -37,14 +38,14 @@ const USAGE = `usage: npm run bench [-- --backend cuda|sim|auto] [--quick] [--ou
   --out      the Markdown document to update (default docs/benchmarks.md); '-' writes nothing
              the growth part's plot goes beside it, as benchmarks-growth-<section>.svg
   --python   the interpreter for the PyTorch comparison (default python3)
-  --only     some parts only, comma-separated: calls, e2e, floor, scale, growth, trace (default
-             all); the document is then written only where --out names it
+  --only     some parts only, comma-separated: calls, e2e, floor, scale, growth, trace, bisect
+             (default all); the document is then written only where --out names it
   --growth-ranks   the ranks of the growth series (default 1,2,4,8,16,32; --quick 1,2,4)
   --growth-inputs  the inputs of the growth series (default 72,256,1024,4096,16384; --quick 72,1024)
              both series stop growing once a point takes over ${GROWTH_POINT_BUDGET_MS / 1000} s, and start no
              point after ${GROWTH_TOTAL_BUDGET_MS / 1000} s, so that the bench ends on a small machine`;
 
-const PARTS = ['calls', 'e2e', 'floor', 'scale', 'growth', 'trace'] as const;
+const PARTS = ['calls', 'e2e', 'floor', 'scale', 'growth', 'trace', 'bisect'] as const;
 type Part = (typeof PARTS)[number];
 
 /** Set by a parent bench that fell back to sim, so the child records why. */
@@ -259,6 +260,12 @@ async function main(): Promise<number> {
     progress('trace overhead: the PyTorch program without and with cuipc trace');
     traceOverhead = await measureTraceOverhead(python, torchSkipped, values.quick ? 1 : 3);
   }
+  // 7. What `cuipc bisect` costs: its wall against its probes, its probes against ddmin's bounds.
+  let bisect: BenchResults['bisect'];
+  if (parts.has('bisect')) {
+    progress('bisect cost: the seed and an interposer pair among growing numbers of distractors');
+    bisect = await measureBisectCost({ backend, ...(values.quick ? { distractors: [4, 16] } : {}), progress: (message) => progress(`${message}${label}`) });
+  }
   if (values.quick) notes.push('--quick: fewer sizes and repetitions');
   if (simulated) {
     notes.push('SIMULATED peak RSS includes the simulated device memory (host shared memory, the inputs and the opened peer mappings); on a GPU that memory is not resident in the process');
@@ -288,6 +295,7 @@ async function main(): Promise<number> {
     growth,
     growthSvg: growthPlot,
     traceOverhead,
+    bisect,
     notes,
   };
   const section = renderSection(results);
