@@ -128,6 +128,11 @@ export function floorTables(floor: FloorResult, simulated: boolean, tag: string)
   }
   lines.push('');
   const timelineFloor = floor.timeline ? floor.teardown.find((t) => t.processes === floor.timeline?.ranks) : undefined;
-  if (floor.timeline) lines.push(...timelineTable(floor.timeline, tag, timelineFloor && !('error' in timelineFloor) ? timelineFloor.medianMs : undefined));
+  const timeline = floor.timeline;
+  if (timeline) {
+    const sameSize = floor.sizes.find((s) => s.ranks === timeline.ranks && s.inputs === timeline.inputs);
+    const rawTails = (sameSize?.raw ?? []).filter((r) => r.passed && Number.isFinite(r.tailMs)).map((r) => r.tailMs);
+    lines.push(...timelineTable(timeline, tag, timelineFloor && !('error' in timelineFloor) ? timelineFloor.medianMs : undefined, rawTails.length ? median(rawTails) : undefined));
+  }
   return lines;
 }

@@ -47,6 +47,12 @@ export interface RawProbeRun {
   verify: string | null;
   perRank: RawRank[];
   parentPeakRssKiB: number | null;
+  /**
+   * The raw program's own clock, from its last rank's last statement (after teardown's frees) to
+   * every rank reaped: what the driver takes to tear down ranks that did this work, the floor for
+   * the probe's exit tail at the same size. NaN when the run failed.
+   */
+  tailMs: number;
   note: string | null;
 }
 
@@ -173,7 +179,7 @@ function lastJson(stdout: string): Record<string, unknown> | null {
 export async function runRawProbe(libraryArgs: string[], ranks: number, inputs: number, devices: number[]): Promise<RawProbeRun> {
   const program = rawProbeProgramPath();
   if (!existsSync(program)) {
-    return { wallMs: Number.NaN, passed: false, verify: null, perRank: [], parentPeakRssKiB: null, note: `${program} is missing; build it with \`npm run build:native\`` };
+    return { wallMs: Number.NaN, passed: false, verify: null, perRank: [], parentPeakRssKiB: null, tailMs: Number.NaN, note: `${program} is missing; build it with \`npm run build:native\`` };
   }
   const args = [...libraryArgs, '--ranks', String(ranks), '--inputs', String(inputs), '--devices', devices.join(',')];
   // The probe's own switch to copies applies to its floor too.
@@ -192,7 +198,7 @@ export async function runRawProbe(libraryArgs: string[], ranks: number, inputs: 
   const parsed = lastJson(stdout);
   if (!parsed || typeof parsed.error === 'string' || !Array.isArray(parsed.perRank)) {
     const why = parsed && typeof parsed.error === 'string' ? parsed.error : `exit ${code}: ${stderr.trim().split('\n').slice(-2).join(' ')}`;
-    return { wallMs, passed: false, verify: null, perRank: [], parentPeakRssKiB: null, note: why };
+    return { wallMs, passed: false, verify: null, perRank: [], parentPeakRssKiB: null, tailMs: Number.NaN, note: why };
   }
   const perRank = parsed.perRank as RawRank[];
   const passed = parsed.passed === true && code === 0;
@@ -203,6 +209,7 @@ export async function runRawProbe(libraryArgs: string[], ranks: number, inputs: 
     verify: typeof parsed.verify === 'string' ? parsed.verify : null,
     perRank,
     parentPeakRssKiB: typeof parsed.parentPeakRssKiB === 'number' ? parsed.parentPeakRssKiB : null,
+    tailMs: typeof parsed.wallMs === 'number' && perRank.length > 0 ? parsed.wallMs - Math.max(...perRank.map((r) => r.endMs)) : Number.NaN,
     note: passed ? null : `${mismatches} mismatching inputs; exit ${code}`,
   };
 }

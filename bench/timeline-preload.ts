@@ -49,7 +49,11 @@ if (directory) {
   let spawned = 0;
   childProcess.spawn = function (this: unknown, ...args: unknown[]) {
     if (spawned++ === 0) record('first spawn');
-    return (spawn as (...a: unknown[]) => childProcess.ChildProcess).apply(this, args);
+    const child = (spawn as (...a: unknown[]) => childProcess.ChildProcess).apply(this, args);
+    // When this process learnt that a child is gone: for the coordinator, a rank reaped, which
+    // splits the exit tail into the ranks' teardown and the coordinator's own leaving.
+    child.on('exit', () => record('child reaped'));
+    return child;
   } as typeof spawn;
   syncBuiltinESMExports();
   process.on('exit', () => record('exit'));

@@ -48,6 +48,13 @@ function span(events: TimelineEvent[], event: string): string {
   return at.length === 1 ? formatMs(first) : `${formatMs(first)} .. ${formatMs(last)}`;
 }
 
+/** The first .. last time the coordinator recorded `event` (e.g. each rank reaped). */
+function coordinatorSpan(events: TimelineEvent[], event: string): string {
+  const at = events.filter((e) => e.who === 'coordinator' && e.event === event).map((e) => e.atMs);
+  if (!at.length) return 'n/a';
+  return at.length === 1 ? formatMs(at[0]) : `${formatMs(Math.min(...at))} .. ${formatMs(Math.max(...at))}`;
+}
+
 function coordinator(events: TimelineEvent[], event: string): string {
   const found = events.find((e) => e.who === 'coordinator' && e.event === event);
   return found ? formatMs(found.atMs) : 'n/a';
@@ -64,7 +71,11 @@ export function exitTailMs(t: Timeline): number {
   return t.run.wallMs - lastRankLineMs(t);
 }
 
-export function timelineTable(t: Timeline, tag: string, teardownFloorMs?: number): string[] {
+/**
+ * `teardownFloorMs`: bare Node processes with a context leaving together; `rawTailMs`: the raw
+ * replay's own exit tail at the same size (the driver's teardown of ranks that did this work).
+ */
+export function timelineTable(t: Timeline, tag: string, teardownFloorMs?: number, rawTailMs?: number): string[] {
   const e = t.events;
   const lines = [
     `### Timeline of one \`cuipc probe\`${tag}: ${t.ranks} ranks x ${t.inputs} inputs`,
@@ -86,14 +97,17 @@ export function timelineTable(t: Timeline, tag: string, teardownFloorMs?: number
   lines.push(
     `| the answer: the bench saw the verdict's first byte on stdout | | ${formatMs(answer)} |`,
     `| exit sent / ranks exited | ${coordinator(e, 'wrote exit')} | ${span(e, 'exit')} |`,
+    `| ranks reaped: the coordinator saw each exit (the driver's teardown of each rank's context is done) | ${coordinatorSpan(e, 'child reaped')} | |`,
     `| coordinator exited / bench saw the exit | ${coordinator(e, 'exit')} | ${formatMs(t.run.wallMs)} |`,
     `| time to the answer / time to exit (the rest: the ranks' leaving and the clean-up) | | ${formatMs(answer)} / ${formatMs(t.run.wallMs)} (${formatRatio(answer, t.run.wallMs)}) |`,
   );
   const tail = exitTailMs(t);
   const floor = teardownFloorMs ?? Number.NaN;
   const target = Number.isFinite(floor) && Number.isFinite(tail) ? (tail <= floor + 15 ? 'met' : 'missed') : 'n/a';
+  const raw = rawTailMs ?? Number.NaN;
   lines.push(
     `| exit tail: the last rank's last protocol line (${formatMs(lastRankLineMs(t))}) to the coordinator's exit; the teardown floor (${t.ranks} Node processes with a context leaving together, same run) | | ${formatMs(tail)}; floor ${formatMs(floor)}; target <= floor + 15 ms: ${target} |`,
+    `| the raw C++ replay's exit tail at ${t.ranks} x ${t.inputs}: its last rank's last statement (after teardown's frees) to every rank reaped, its own clock, median of the floor part's runs | | ${formatMs(raw)}${Number.isFinite(raw) && Number.isFinite(tail) ? `; cuipc's tail less it: ${formatMs(tail - raw)}` : ''} |`,
     '',
   );
   return lines;

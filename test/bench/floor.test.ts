@@ -37,7 +37,7 @@ describe.skipIf(!existsSync(program))('cuipc_bench_raw_probe on the simulated de
 });
 
 describe('floorTables', () => {
-  const raw = (wallMs: number): RawProbeRun => ({ wallMs, passed: true, verify: 'kernel', perRank: [], parentPeakRssKiB: null, note: null });
+  const raw = (wallMs: number): RawProbeRun => ({ wallMs, passed: true, verify: 'kernel', perRank: [], parentPeakRssKiB: null, tailMs: Number.NaN, note: null });
   const cuipc = (wallMs: number): ProbeRun => ({
     ranks: 4,
     inputs: 72,

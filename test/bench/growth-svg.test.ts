@@ -22,7 +22,7 @@ function raw(wallMs: number, ranks: number, rssKiB: number, passed = true): RawP
     mismatches: 0,
     stepMs: { load: 0, init: 0, register: 0, capture: 0, export: 0, exchange: 0, import: 0, replay: 0, verify: 0, teardown: 0 },
   }));
-  return { wallMs, passed, verify: 'kernel', perRank, parentPeakRssKiB: null, note: passed ? null : 'exit 1' };
+  return { wallMs, passed, verify: 'kernel', perRank, parentPeakRssKiB: null, tailMs: Number.NaN, note: passed ? null : 'exit 1' };
 }
 
 function cuipc(ranks: number, inputs: number, wallMs: number, answerMs: number | null, rssKiB: number, exitCode = 0): ProbeRun {

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { tmsStandinPath } from '../../lib/binding/native.js';
 import { parseSnapshot } from '../../lib/env/read-snapshot.js';
+import { MAX_INPUTS } from '../../lib/probe/option-table.js';
 import { describeWithRay } from '../launch/ray-cluster.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -80,7 +81,7 @@ describeWithRay('python/: the cuipc_ray package, pip-installed into a fresh venv
     expect(refusals.status, refusals.stderr).toBe(0);
     expect(refusals.stdout).toMatch(/^TypeError unknown probe option\(s\) rank_count; accepted: .*ranks/m);
     expect(refusals.stdout).toMatch(/^ValueError alloc must be one of torch, /m);
-    expect(refusals.stdout).toMatch(/^ValueError inputs must be an integer from 1 to 4096, got 0/m);
+    expect(refusals.stdout).toMatch(new RegExp(`^ValueError inputs must be an integer from 1 to ${MAX_INPUTS}, got 0`, 'm'));
   });
 
   it('without Node: one error that says what to install', () => {
