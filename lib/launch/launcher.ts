@@ -30,7 +30,7 @@ export class LaunchUsageError extends Error {
   }
 }
 
-/** The program each rank runs (node and dist/bundle/rank.js for the real probe). */
+/** The program each rank runs (node and dist/bundle/rank.cjs for the real probe). */
 export interface RankProgram {
   program: string;
   args: string[];

@@ -26,7 +26,7 @@ export { renderProbeReport, renderMatrixReport } from '../report/render.js';
 /** The rank program; the same relative path works from lib/probe (tests) and dist/probe. */
 export function rankProgramPath(): string {
   // The rank program as one file (scripts/bundle.mjs): each rank starts without resolving a module tree.
-  return fileURLToPath(new URL('../../dist/bundle/rank.js', import.meta.url));
+  return fileURLToPath(new URL('../../dist/bundle/rank.cjs', import.meta.url));
 }
 
 function abortedBeforeStart(resolved: ResolvedProbeOptions, devices: number[], abort: ProbeAbort, simulated: boolean | null): ProbeReport {

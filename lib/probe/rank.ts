@@ -1,4 +1,4 @@
-// The rank program (`node dist/bundle/rank.js`, which calls main from the package's one bundle,
+// The rank program (`node dist/bundle/rank.cjs`, which calls main from the package's one bundle,
 // scripts/bundle.mjs), started by the coordinator with its rank
 // number, the rendezvous address and the probe's token in its environment. It connects,
 // says hello, runs each round it is sent, and leaves when told to or when the coordinator
@@ -67,7 +67,7 @@ function connectTo(address: string): Socket {
   return fatal(`${ADDRESS_ENV} must be tcp:HOST:PORT or unix:PATH, got '${address}'`);
 }
 
-/** Runs this process as a rank; dist/bundle/rank.js calls it (importing this file runs nothing). */
+/** Runs this process as a rank; dist/bundle/rank.cjs calls it (importing this file runs nothing). */
 export function main(): void {
   const token = process.env[TOKEN_ENV];
   const address = process.env[ADDRESS_ENV];

@@ -15,7 +15,7 @@ const shmBefore = shmEntries();
 const pids: number[] = [];
 
 beforeAll(() => {
-  if (!existsSync(rankProgramPath())) throw new Error('dist/bundle/rank.js is missing: run `npm run build:ts` first');
+  if (!existsSync(rankProgramPath())) throw new Error('dist/bundle/rank.cjs is missing: run `npm run build:ts` first');
 });
 
 afterAll(() => {
