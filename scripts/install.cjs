@@ -1,18 +1,20 @@
 #!/usr/bin/env node
 // npm install hook. Uses an addon that fits this platform and was built from the native
-// sources here (a prebuild shipped in the tarball, or an earlier local build), else builds
-// from source with cmake-js (a C++17 compiler and cmake; nvcc is optional and adds the kernels).
+// sources here (an earlier local build or prebuild in a checkout, else the prebuild in the
+// platform package @cuipc/linux-x64-gnu, the optional dependency npm installs on linux-x64
+// glibc), else builds from source with cmake-js (a C++17 compiler and cmake; nvcc is optional
+// and adds the kernels). It picks in the order lib/binding/native.ts's findAddon loads.
 //
 // "Built from the sources here" is a stamp beside the addon (scripts/native-hash.cjs): a
 // checkout whose native/ changed since its last build (`git pull`, then `npm ci`) rebuilds
 // instead of reusing a stale build/Release.
 //
-// cmake-js is not a dependency of the package: an install that uses the prebuild (every
-// linux-x64 glibc install) needs no build tool at all. A source build takes cmake-js from the
+// cmake-js is not a dependency of the package: an install that uses the platform package (every
+// linux-x64 glibc install that did not omit optional dependencies) needs no build tool at all. A source build takes cmake-js from the
 // checkout's devDependencies, else runs it through `npm exec` (npx), which fetches it only then.
 'use strict';
 const { spawnSync } = require('node:child_process');
-const { accessSync, constants, existsSync } = require('node:fs');
+const { accessSync, constants, existsSync, readFileSync } = require('node:fs');
 const path = require('node:path');
 const { nativeHash, readStamp, writeStamp } = require('./native-hash.cjs');
 
@@ -25,23 +27,52 @@ function say(line) {
   console.log(`cuipc: ${line}`);
 }
 
-/** The addon node-gyp-build would load, when it is usable as is; else why not. */
-function usableAddon(wanted) {
+/** The platform package (lib/binding/native.ts's platformPackageName, told the same way). */
+const PLATFORM_PACKAGE = '@cuipc/linux-x64-gnu';
+const platformPackage =
+  process.platform === 'linux' && process.arch === 'x64' && (process.env.LIBC ?? (existsSync('/etc/alpine-release') ? 'musl' : 'glibc')) === 'glibc'
+    ? PLATFORM_PACKAGE
+    : null;
+
+/** Why `dir`'s addon `found` cannot be used as is, or null: the libraries beside it and the stamp. */
+function problemWith(found, dir, label) {
+  const missing = BESIDE.filter((name) => !existsSync(path.join(dir, name)));
+  if (missing.length > 0) return `${label} lacks ${missing.join(', ')} beside the addon`;
+  const stamp = readStamp(dir);
+  if (stamp === wanted) return null;
+  return `${label} ${stamp === null ? 'has no record of the native sources it was built from' : 'was built from other native sources'}`;
+}
+
+/** The installed platform package's addon, when it is usable as is; else why not. */
+function platformAddon() {
+  if (platformPackage === null) return { found: null, why: `no prebuild is made for ${process.platform}-${process.arch}` };
+  let manifest;
+  try {
+    manifest = require.resolve(`${platformPackage}/package.json`, { paths: [root] });
+  } catch {
+    return { found: null, why: `${platformPackage} (an optional dependency) is not installed` };
+  }
+  const dir = path.dirname(manifest);
+  const main = String(JSON.parse(readFileSync(manifest, 'utf8')).main ?? '');
+  const found = path.join(dir, main);
+  if (!main.endsWith('.node') || !existsSync(found)) return { found: null, why: `${platformPackage} has no addon` };
+  const label = `${platformPackage}/${main}`;
+  const problem = problemWith(found, dir, label);
+  return problem === null ? { found, label, why: null } : { found: null, why: problem };
+}
+
+/** The addon the loader would load (a local build first, then the platform package), when it is usable as is; else why not. */
+function usableAddon() {
   let found;
   try {
     found = require('node-gyp-build').path(root);
   } catch {
-    return { found: null, why: `no prebuild for ${process.platform}-${process.arch} and no local build` };
+    const platform = platformAddon();
+    return platform.found ? platform : { found: null, why: `no local build, and ${platform.why}` };
   }
-  const dir = path.dirname(found);
-  const missing = BESIDE.filter((name) => !existsSync(path.join(dir, name)));
-  if (missing.length > 0) return { found: null, why: `${path.relative(root, dir)} lacks ${missing.join(', ')}` };
-  const stamp = readStamp(dir);
-  if (stamp !== wanted) {
-    const what = stamp === null ? 'has no record of the native sources it was built from' : 'was built from other native sources';
-    return { found: null, why: `${path.relative(root, found)} ${what}` };
-  }
-  return { found, why: null };
+  const label = path.relative(root, found);
+  const problem = problemWith(found, path.dirname(found), label);
+  return problem === null ? { found, label, why: null } : { found: null, why: problem };
 }
 
 function onPath(name) {
@@ -66,7 +97,13 @@ function missingTools() {
   return missing;
 }
 
+/** Where a prebuild fits, installing it is the way that needs no build tool. */
+const PREBUILD_ADVICE = platformPackage
+  ? [`  Or skip the build: install ${platformPackage} (npm install --include=optional; it carries the prebuild), or build from source:`]
+  : [];
+
 const HOW_TO_INSTALL = [
+  ...PREBUILD_ADVICE,
   '  Debian/Ubuntu: apt-get install cmake g++',
   '  RHEL/Fedora:   dnf install cmake gcc-c++',
   '  nvcc (a CUDA toolkit) is optional: with it on the PATH the kernels are compiled in too.',
@@ -84,7 +121,7 @@ function cmakeJsCommand() {
   }
 }
 
-function buildFromSource(why, wanted) {
+function buildFromSource(why) {
   say(`${why}; building from source with cmake-js`);
   const missing = missingTools();
   if (missing.length > 0) {
@@ -102,11 +139,11 @@ function buildFromSource(why, wanted) {
 
 const wanted = nativeHash(root);
 if (process.env.CUIPC_FORCE_BUILD === '1') {
-  buildFromSource('CUIPC_FORCE_BUILD=1', wanted);
+  buildFromSource('CUIPC_FORCE_BUILD=1');
 } else {
-  const { found, why } = usableAddon(wanted);
-  if (found) say(`using ${path.relative(root, found)}`);
-  else buildFromSource(why, wanted);
+  const { found, label, why } = usableAddon();
+  if (found) say(`using ${label}`);
+  else buildFromSource(why);
 }
 
 // In a checkout (`npm ci` there), the TypeScript is compiled too: dist/ is build output, and

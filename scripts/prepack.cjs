@@ -2,8 +2,9 @@
 // `npm pack` / `npm publish` hook: builds prebuilds/<platform>-<arch>/ (the N-API addon,
 // glibc-tagged, with the simulated device, the interposer and the trace library beside it)
 // from a clean build, stamps it with the native sources' fingerprint, and checks it is
-// complete, so the tarball installs and runs with no compiler and no CUDA toolkit; then
-// compiles the TypeScript afresh (the package has no `prepare` script: npm would run it on
+// complete, so the platform package made from it (scripts/platform-package.cjs, written to
+// dist/platform/ here) installs and runs with no compiler and no CUDA toolkit. cuipc's own
+// tarball does not carry prebuilds/ (package.json's files). Then it compiles the TypeScript afresh (the package has no `prepare` script: npm would run it on
 // every install from git). Everything it and the tools it runs print goes to stderr, so that
 // `npm pack --json` prints only the JSON on stdout.
 'use strict';
@@ -51,4 +52,14 @@ for (const args of [[tsc, '-p', 'tsconfig.json'], [path.join(__dirname, 'bundle.
     console.error(`cuipc prepack: ${path.basename(args[0])} failed (see above); nothing was packed`);
     process.exit(step.status ?? 1);
   }
+}
+
+// The platform package's folder, from the prebuild just built (after the compile: it emptied dist/).
+const { writePlatformPackage } = require('./platform-package.cjs');
+try {
+  const { dir } = writePlatformPackage(root, target);
+  console.error(`cuipc prepack: ${path.relative(root, dir)} written (npm run pack:all packs it)`);
+} catch (error) {
+  console.error(`cuipc prepack: the platform package could not be written: ${error.message}`);
+  process.exit(1);
 }

@@ -1,8 +1,9 @@
-// Finds and loads the native addon (a prebuild, else the local build), and finds the libraries
+// Finds and loads the native addon (the local build or prebuild, else the installed platform
+// package @cuipc/linux-x64-gnu), and finds the libraries
 // shipped beside it (findShippedLibrary: the one search `cuipc paths`, the probe, the simulated
 // device and `cuipc trace` all use). When the addon cannot be loaded at all, one error lists
 // what was tried and what to do about it.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,7 +46,10 @@ export function loadAddon(): { binding: NativeBinding; addonPath: string } {
   const found = findAddon(process.env, packageRoot);
   const path = found.path ?? undefined;
   if (explicit) tried.push(`CUIPC_ADDON=${explicit}`);
-  else if (found.why) tried.push(`prebuilds/${process.platform}-${process.arch} and build/Release: ${found.why}`);
+  else if (found.why) {
+    const [release, prebuilds, ...more] = found.searched;
+    tried.push(`${prebuilds} and ${release}: ${found.why}`, ...more);
+  }
   const problem = path && explicit ? libraryFileProblem(path) : null;
   if (path && problem !== null) {
     tried.push(`${path}: ${problem}`);
@@ -63,8 +67,8 @@ export function loadAddon(): { binding: NativeBinding; addonPath: string } {
     [
       'cuipc: the native addon could not be loaded.',
       ...tried.map((t) => `  tried ${t}`),
-      'What to do: run `npm rebuild cuipc` (needs cmake and a C++17 compiler; nvcc optional, for kernels),',
-      `or install a prebuild for ${process.platform}-${process.arch} (glibc). CUIPC_ADDON=/path/to/cuipc.node overrides the search.`,
+      `What to do: ${NO_ADDON_ADVICE}`,
+      '(a source build needs cmake and a C++17 compiler; nvcc is optional, for the kernels). CUIPC_ADDON=/path/to/cuipc.node overrides the search.',
     ].join('\n'),
     tried,
   );
@@ -120,25 +124,78 @@ export interface LibrarySearch {
   why?: string;
 }
 
+/** cuipc's one platform package (scripts/platform-package.cjs makes it). */
+export const PLATFORM_PACKAGE = '@cuipc/linux-x64-gnu';
+
+/**
+ * The package that carries the prebuild for this platform (an optional dependency npm installs
+ * only where its os, cpu and libc fit), or null where none is made. libc is told the way
+ * node-gyp-build tells it (LIBC, else musl where /etc/alpine-release exists), as it picks a
+ * checkout's prebuild: a stat, where process.report would cost a rank milliseconds at start.
+ */
+export function platformPackageName(env: Env = process.env, platform: string = process.platform, arch: string = process.arch): string | null {
+  return platform === 'linux' && arch === 'x64' && libcOf(env) === 'glibc' ? PLATFORM_PACKAGE : null;
+}
+
+function libcOf(env: Env): string {
+  return env.LIBC ?? (existsSync('/etc/alpine-release') ? 'musl' : 'glibc');
+}
+
+/** What to do when no addon fits, for load errors and for the install script's to say alike. */
+export const NO_ADDON_ADVICE = `install ${PLATFORM_PACKAGE} (npm install --include=optional) or build from source: CUIPC_FORCE_BUILD=1 npm rebuild cuipc`;
+
+/**
+ * The platform package's addon as installed beside cuipc (resolved from `root`, as
+ * require('@cuipc/linux-x64-gnu') would be): its package.json's `main`. `searched` names the
+ * package, and says why it did not serve.
+ */
+export function findPlatformAddon(env: Env = process.env, root: string = packageRoot): { path: string | null; dir: string | null; searched: string } {
+  const name = platformPackageName(env);
+  if (name === null) return { path: null, dir: null, searched: `${PLATFORM_PACKAGE}: not for ${process.platform}-${process.arch} ${libcOf(env)} (it is for linux-x64 glibc)` };
+  let manifest: string;
+  try {
+    manifest = require.resolve(`${name}/package.json`, { paths: [root] });
+  } catch {
+    return { path: null, dir: null, searched: `${name} (an optional dependency): not installed` };
+  }
+  const dir = dirname(manifest);
+  let main = '';
+  try {
+    main = String((JSON.parse(readFileSync(manifest, 'utf8')) as { main?: unknown }).main ?? '');
+  } catch {
+    // an unreadable manifest: said below as a missing addon
+  }
+  const addon = main.endsWith('.node') ? join(dir, main) : null;
+  if (addon !== null && existsSync(addon)) return { path: addon, dir, searched: `${name}: ${addon}` };
+  return { path: null, dir, searched: `${name} at ${dir}: no addon (${main || 'package.json names none'})` };
+}
+
 /**
  * The addon: CUIPC_ADDON when set (taken as is, checked when loaded), else the one
- * node-gyp-build picks (build/Release, build/Debug, then the prebuild folder). Nothing is loaded.
+ * node-gyp-build picks (build/Release, build/Debug, then the prebuild folder), else the
+ * platform package's (findPlatformAddon). Nothing is loaded.
  */
 export function findAddon(env: Env = process.env, root: string = packageRoot): LibrarySearch {
   if (env.CUIPC_ADDON) return { path: env.CUIPC_ADDON, searched: [`CUIPC_ADDON=${env.CUIPC_ADDON}`] };
   const searched = [join(root, 'build', 'Release'), join(root, 'prebuilds', `${process.platform}-${process.arch}`)];
+  let why: string;
   try {
     const gypBuild = require('node-gyp-build') as { path(dir: string): string };
     return { path: gypBuild.path(root), searched };
   } catch (error) {
-    return { path: null, searched, why: (error as Error).message.split('\n')[0] };
+    why = (error as Error).message.split('\n')[0];
   }
+  // Only where the checkout has no build of its own: a local build is the one made from these sources.
+  const platform = findPlatformAddon(env, root);
+  searched.push(platform.searched);
+  return platform.path !== null ? { path: platform.path, searched } : { path: null, searched, why };
 }
 
 /**
  * Where a file cuipc's native build makes beside the addon is: `override` (an environment
  * variable's value) alone when given; else the addon's folder first (so a library always comes
- * from the same build as the addon), then the prebuild folder, build/Release and build/Debug.
+ * from the same build as the addon), then the prebuild folder, the platform package's folder,
+ * build/Release and build/Debug.
  * `addonDir`: the folder of the addon already loaded; by default, that of the addon findAddon finds.
  */
 export function findShippedLibrary(
@@ -155,11 +212,18 @@ export function findShippedLibrary(
   const dirs = [
     ...(addonDir === null ? [] : [addonDir]),
     join(root, 'prebuilds', `${process.platform}-${process.arch}`),
+    ...platformDir(options.env ?? process.env, root),
     join(root, 'build', 'Release'),
     join(root, 'build', 'Debug'),
   ];
   const searched = [...new Set(dirs.map((d) => join(d, file)))];
   return { path: searched.find((c) => existsSync(c)) ?? null, searched };
+}
+
+/** The installed platform package's folder, when there is one. */
+function platformDir(env: Env, root: string): string[] {
+  const { dir } = findPlatformAddon(env, root);
+  return dir === null ? [] : [dir];
 }
 
 /**

@@ -1,12 +1,12 @@
 // The loader on a machine without a GPU, the addon's link-time independence from CUDA, and
-// loading from a prebuild. These run against the real loader (backend 'cuda') in child
+// loading from a prebuild or from the platform package (@cuipc/linux-x64-gnu) installed beside cuipc. These run against the real loader (backend 'cuda') in child
 // processes, since one process holds one backend.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { addonPath, packageRoot } from '../../lib/binding/native.js';
+import { addonPath, findAddon, findShippedLibrary, packageRoot, platformPackageName } from '../../lib/binding/native.js';
 import { driverCandidates, runtimeCandidates } from '../../lib/binding/search.js';
 
 const cli = join(packageRoot, 'bin', 'cuipc.js');
@@ -115,5 +115,69 @@ describe('when the addon cannot be loaded', () => {
     const cli = spawnSync(process.execPath, [join(packageRoot, 'bin', 'cuipc.js'), 'doctor', '--backend', 'sim'], { encoding: 'utf8', env: { ...process.env, ...env } });
     expect(cli.status).toBe(3);
     expect(cli.stderr).toMatch(/the native addon could not be loaded/);
+  });
+});
+
+describe('the platform package', () => {
+  const glibcX64 = platformPackageName({}) !== null;
+
+  /** A project with node_modules/cuipc (no build of its own) and, when asked, node_modules/@cuipc/linux-x64-gnu. */
+  function project(withPlatform: boolean): { root: string; platform: string; cleanup(): void } {
+    const dir = mkdtempSync(join(tmpdir(), 'cuipc-platform-'));
+    const root = join(dir, 'node_modules', 'cuipc');
+    const platform = join(dir, 'node_modules', '@cuipc', 'linux-x64-gnu');
+    mkdirSync(root, { recursive: true });
+    if (withPlatform) {
+      mkdirSync(platform, { recursive: true });
+      writeFileSync(join(platform, 'package.json'), JSON.stringify({ name: '@cuipc/linux-x64-gnu', version: '0.1.0', main: 'cuipc.glibc.node' }));
+      for (const f of ['cuipc.glibc.node', 'libcuipc_sim.so', 'libcuipc_vmm_interposer.so']) writeFileSync(join(platform, f), '');
+    }
+    return { root, platform, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  }
+
+  test('is named only for linux-x64 glibc', () => {
+    expect(platformPackageName({ LIBC: 'glibc' }, 'linux', 'x64')).toBe('@cuipc/linux-x64-gnu');
+    expect(platformPackageName({ LIBC: 'musl' }, 'linux', 'x64')).toBeNull();
+    expect(platformPackageName({ LIBC: 'glibc' }, 'linux', 'arm64')).toBeNull();
+    expect(platformPackageName({ LIBC: 'glibc' }, 'darwin', 'x64')).toBeNull();
+  });
+
+  test.runIf(glibcX64)("findAddon takes its addon where the package has no build, and the libraries come from beside it", () => {
+    const { root, platform, cleanup } = project(true);
+    try {
+      const found = findAddon({}, root);
+      expect(found.path).toBe(join(platform, 'cuipc.glibc.node'));
+      expect(found.searched).toContain(`@cuipc/linux-x64-gnu: ${join(platform, 'cuipc.glibc.node')}`);
+      expect(findShippedLibrary('libcuipc_sim.so', { env: {}, root }).path).toBe(join(platform, 'libcuipc_sim.so'));
+      // With an addon loaded from elsewhere (CUIPC_ADDON), the platform package still comes before build/.
+      const beside = findShippedLibrary('libcuipc_vmm_interposer.so', { env: {}, root, addonDir: join(root, 'elsewhere') });
+      expect(beside.path).toBe(join(platform, 'libcuipc_vmm_interposer.so'));
+    } finally {
+      cleanup();
+    }
+  });
+
+  test.runIf(glibcX64)("a package's own build comes first", () => {
+    const { root, cleanup } = project(true);
+    try {
+      mkdirSync(join(root, 'build', 'Release'), { recursive: true });
+      writeFileSync(join(root, 'build', 'Release', 'cuipc.node'), '');
+      expect(findAddon({}, root).path).toBe(join(root, 'build', 'Release', 'cuipc.node'));
+    } finally {
+      cleanup();
+    }
+  });
+
+  test.runIf(glibcX64)('when it is not installed, the search names it', () => {
+    const { root, cleanup } = project(false);
+    try {
+      const found = findAddon({}, root);
+      expect(found.path).toBeNull();
+      expect(found.why).toBeDefined();
+      expect(found.searched).toContain('@cuipc/linux-x64-gnu (an optional dependency): not installed');
+      expect(findAddon({ LIBC: 'musl' }, root).searched.join('\n')).toMatch(/@cuipc\/linux-x64-gnu: not for/);
+    } finally {
+      cleanup();
+    }
   });
 });

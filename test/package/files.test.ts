@@ -1,7 +1,8 @@
 // package.json's `files` against the bench: the benchmark is a development tool (bench/, built
 // to dist-bench/) and must not ship, nor the dist/bench or lib/bench a checkout built before it
 // moved out of lib/ still holds. Nor does anything ship twice: the bundles run, so the
-// TypeScript sources, tsc's module tree and its source maps stay home. `npm pack --dry-run` in a folder with the real package.json
+// TypeScript sources, tsc's module tree and its source maps stay home, and the prebuilds ship
+// in the platform package (@cuipc/linux-x64-gnu), not in cuipc's tarball. `npm pack --dry-run` in a folder with the real package.json
 // and a stand-in file at each of those places lists what a pack would take; no build, no
 // scripts, a few seconds (pack.test.ts checks the real tarball, from a clean copy).
 import { spawnSync } from 'node:child_process';
@@ -16,7 +17,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** Stand-ins: what ships (the control), every place bench code is or was, and second copies. */
 const SHIPPED = ['dist/bundle/index.js', 'dist/bundle/index.cjs', 'dist/types/index.d.ts', 'dist/binding.d.ts', 'lib/env/relevant-variables.json', 'native/addon.cc', 'bin/cuipc.js'];
-const TWICE = ['lib/index.ts', 'lib/probe/rank.ts', 'dist/index.js', 'dist/index.js.map', 'dist/probe/rank.js', 'dist/probe/index.d.ts', 'dist/cli/main.d.ts', 'build/Release/cuipc.node'];
+const TWICE = ['lib/index.ts', 'lib/probe/rank.ts', 'dist/index.js', 'dist/index.js.map', 'dist/probe/rank.js', 'dist/probe/index.d.ts', 'dist/cli/main.d.ts', 'build/Release/cuipc.node', 'prebuilds/linux-x64/cuipc.glibc.node', 'dist/platform/linux-x64-gnu/cuipc.glibc.node', 'platform/linux-x64-gnu/cuipc.glibc.node'];
 const BENCH = ['bench/run.ts', 'bench/torch_share_graph_inputs.py', 'dist-bench/run.js', 'dist/bench/run.js', 'lib/bench/run.ts', 'native/bench/raw_probe.cc'];
 
 describe("package.json's files", () => {
