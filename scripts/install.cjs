@@ -97,9 +97,21 @@ function missingTools() {
   return missing;
 }
 
+/** cuipc's version: the platform package's must be the same. */
+function ownVersion() {
+  try {
+    return JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version;
+  } catch {
+    return 'latest';
+  }
+}
+
 /** Where a prebuild fits, installing it is the way that needs no build tool. */
 const PREBUILD_ADVICE = platformPackage
-  ? [`  Or skip the build: install ${platformPackage} (npm install --include=optional; it carries the prebuild), or build from source:`]
+  ? [
+      `  The prebuild for ${process.platform}-${process.arch} (glibc) is in ${platformPackage}, an optional dependency: with it installed`,
+      `  (npm install --include=optional, or npm install ${platformPackage}@${ownVersion()}) nothing is built. Or install the build tools:`,
+    ]
   : [];
 
 const HOW_TO_INSTALL = [

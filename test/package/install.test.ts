@@ -31,6 +31,7 @@ function fakePackage(installed = false): string {
     cpSync(join(ROOT, f), join(root, f));
   }
   mkdirSync(join(root, 'native', 'bench'), { recursive: true });
+  writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'cuipc', version: '0.1.0' }));
   writeFileSync(join(root, 'CMakeLists.txt'), 'project(x)\n');
   writeFileSync(join(root, 'native', 'addon.cc'), '// v1\n');
   writeFileSync(join(root, 'native', 'bench', 'raw_calls.cc'), '// bench v1\n');
@@ -114,7 +115,8 @@ describe('scripts/install.cjs', () => {
     const r = install(fakePackage(true));
     expect(r.status).toBe(1);
     expect(r.output).toContain('no local build, and @cuipc/linux-x64-gnu (an optional dependency) is not installed; building from source');
-    expect(r.output).toContain('install @cuipc/linux-x64-gnu (npm install --include=optional');
+    expect(r.output).toContain('is in @cuipc/linux-x64-gnu, an optional dependency: with it installed');
+    expect(r.output).toContain('(npm install --include=optional, or npm install @cuipc/linux-x64-gnu@0.1.0) nothing is built');
     expect(r.output).toContain('apt-get install cmake g++');
   });
 });
