@@ -14,7 +14,7 @@ interface CuipcVariable {
 
 export const CUIPC_VARIABLES: readonly CuipcVariable[] = [
   { name: 'CUIPC_BACKEND', setBy: 'you', readBy: ['lib/cuda', 'lib/probe', 'bench'], does: "`cuda` (a real GPU), `sim` (the simulated device) or `auto` (cuda when a driver is installed, else sim) where no `--backend` or `backend` option is given" },
-  { name: 'CUIPC_ADDON', setBy: 'you', readBy: ['lib/binding'], does: 'the path of the Node-API addon to load instead of the prebuild or the local build' },
+  { name: 'CUIPC_ADDON', setBy: 'you', readBy: ['lib/binding'], does: "the path of the Node-API addon to load instead of the local build or the platform package's prebuild" },
   { name: 'CUIPC_LIBCUDA', setBy: 'you', readBy: ['lib/binding'], does: 'the CUDA driver library to try first (`libcuda.so.1`)' },
   { name: 'CUIPC_LIBCUDART', setBy: 'you', readBy: ['lib/binding', 'native/interposer'], does: 'the CUDA runtime library to try first (`libcudart.so.13` or `.12`), for the addon and for the VMM interposer' },
   { name: 'CUIPC_SIM_LIBRARY', setBy: 'you', readBy: ['lib/binding'], does: 'the simulated device library (`libcuipc_sim.so`) to load for `--backend sim`' },
@@ -31,7 +31,7 @@ export const CUIPC_VARIABLES: readonly CuipcVariable[] = [
   { name: 'CUIPC_LIBCUPTI', setBy: 'you', readBy: ['native/trace'], does: 'the `libcupti.so` the tracer loads (no newer than the driver)' },
   { name: 'CUIPC_TRACE_DIR', setBy: 'you', readBy: ['lib/trace', 'native/trace'], does: 'the folder traces are written to (`cuipc trace --trace-dir` sets it for the traced program)' },
   { name: 'CUIPC_TRACE_RUN', setBy: 'cuipc', readBy: ['native/trace'], does: 'the run id `cuipc trace` gives every process it traces, so their files are read together' },
-  { name: 'CUIPC_FORCE_BUILD', setBy: 'you', readBy: ['scripts/install.cjs'], does: '`1`: `npm install` builds the addon from source even where a prebuild fits' },
+  { name: 'CUIPC_FORCE_BUILD', setBy: 'you', readBy: ['scripts/install.cjs'], does: "`1`: `npm install` builds the addon from source even where the platform package's prebuild fits" },
   { name: 'CUIPC_RANK', setBy: 'cuipc', readBy: ['lib/probe', 'native/sim', 'bench'], does: "the rank a probe rank process is (the simulated device's faults can name ranks)" },
   { name: 'CUIPC_RANKS', setBy: 'cuipc', readBy: ['lib/probe'], does: 'how many ranks the probe runs' },
   { name: 'CUIPC_PROBE_ADDRESS', setBy: 'cuipc', readBy: ['lib/probe'], does: "the coordinator's address a rank connects to (`tcp:HOST:PORT` or `unix:PATH`)" },
