@@ -213,6 +213,8 @@ export interface NativeBinding {
   memset(ptr: Ptr, byte: number, bytes: number): CudaStatus;
   memcpy(dst: Ptr, src: Ptr, bytes: number): CudaStatus;
   copyToHost(src: Ptr, bytes: number): CudaResult<Buffer>;
+  /** Copies target.byteLength bytes from src into `target` (a Buffer or Uint8Array the caller reuses). */
+  copyToHostInto(src: Ptr, target: Uint8Array): CudaStatus;
   copyFromHost(dst: Ptr, data: Uint8Array): CudaStatus;
   /**
    * The allocator hooks with a region that are loaded (found by their C ABI in the global

@@ -234,6 +234,16 @@ Napi::Value CopyToHost(const Napi::CallbackInfo& info) {
   return MakeResult(env, o, buf);
 }
 
+// Into a Buffer the caller owns and reuses: a probe's verify reads a rank's outputs a block at
+// a time, and a fresh Buffer per block stayed resident until V8 collected it (external memory
+// is collected late), so the rank's peak RSS grew with the inputs anyway.
+Napi::Value CopyToHostInto(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "copyToHostInto(src, target)");
+  uint64_t src = ArgPtr(info, 0, "src");
+  Napi::Uint8Array target = ArgBytesView(info, 1, "target");
+  return MakeStatus(info.Env(), CUIPC_RT(cudaMemcpy, target.Data(), reinterpret_cast<const void*>(src), target.ByteLength(), cuabi::kMemcpyDefault));
+}
+
 Napi::Value CopyFromHost(const Napi::CallbackInfo& info) {
   ExpectArgs(info, 2, "copyFromHost(dst, data)");
   uint64_t dst = ArgPtr(info, 0, "dst");
@@ -356,6 +366,7 @@ void RegisterMemory(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "memset", Memset);
   Export(env, exports, "memcpy", Memcpy);
   Export(env, exports, "copyToHost", CopyToHost);
+  Export(env, exports, "copyToHostInto", CopyToHostInto);
   Export(env, exports, "copyFromHost", CopyFromHost);
   Export(env, exports, "allocatorHooks", AllocatorHooks);
   Export(env, exports, "setAllocatorRegion", SetAllocatorRegion);

@@ -207,6 +207,21 @@ describe('data paths', () => {
     cuda.free(b.ptr);
   });
 
+  test('copyToHostInto fills exactly the target it is given, which the caller reuses', () => {
+    const a = cuda.malloc('device', 4096).value!;
+    expect(cuda.memset(a.ptr, 0x5a, 2048).ok).toBe(true);
+    expect(cuda.memset(a.ptr + 2048n, 0xc3, 2048).ok).toBe(true);
+    const host = Buffer.alloc(4096, 0x11);
+    expect(cuda.copyToHostInto(a.ptr + 1024n, host.subarray(0, 2048))).toMatchObject({ ok: true, code: 0 });
+    expect(host.subarray(0, 1024).every((x) => x === 0x5a)).toBe(true);
+    expect(host.subarray(1024, 2048).every((x) => x === 0xc3)).toBe(true);
+    expect(host.subarray(2048).every((x) => x === 0x11)).toBe(true);
+    expect(cuda.copyToHostInto(a.ptr, host).ok).toBe(true);
+    expect(host.equals(cuda.copyToHost(a.ptr, 4096).value!)).toBe(true);
+    expect(() => cuda.copyToHostInto(a.ptr, [1, 2] as unknown as Uint8Array)).toThrow(TypeError);
+    cuda.free(a.ptr);
+  });
+
   test('batched launches write what one launch per buffer writes, and count their launches', async () => {
     if (!cuda.kernelsAvailable().available) return; // no kernels: the probe fills and checks with copies
     const count = 1024;

@@ -67,7 +67,7 @@ describe('cudaMalloc inputs shared with legacy IPC', () => {
     for (const rank of report.ranks) {
       expect(rank.verify).toMatchObject({ mode: 'kernel', mismatches: 0, inputsChecked: inputs, bytesChecked: inputs * bytes });
       // Successful repeats of one call are one record with their count, and the first's arguments.
-      const reads = rank.steps.verify.calls.filter((c) => c.method === 'copyToHost');
+      const reads = rank.steps.verify.calls.filter((c) => c.method === 'copyToHostInto');
       expect(reads).toEqual([expect.objectContaining({ ok: true, count: 3, args: expect.objectContaining({ first: 0, outputs: perRead, bytes: VERIFY_READ_BYTES }) })]);
     }
   });

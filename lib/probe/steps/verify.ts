@@ -10,10 +10,11 @@ import { fillProgression, progressionMismatch, seedOf, sumProgression, type Prog
 import type { SessionState } from './state.js';
 
 /**
- * The most one verify copy reads. The outputs are read a block of whole inputs at a time, so a
- * rank's host memory for verify stays at this however many inputs there are: reading all of
- * them at once held inputs x bytes (16 MiB at 4096 x 4 KiB, 64 MiB at 16384) in every rank,
- * where the raw C++ replay holds one input.
+ * The most one verify copy reads. The outputs are read a block of whole inputs at a time into one
+ * host buffer, reused, so a rank's host memory for verify stays at this however many inputs
+ * there are: reading all of them at once held inputs x bytes (16 MiB at 4096 x 4 KiB, 64 MiB at
+ * 16384) in every rank, where the raw C++ replay holds one input; a fresh buffer per block
+ * stayed resident until V8 collected it.
  */
 export const VERIFY_READ_BYTES = 1024 * 1024;
 
@@ -24,9 +25,10 @@ export async function verify(state: SessionState): Promise<RoundData> {
     // The outputs are one block, output i at i * bytes: each copy reads as many whole outputs as fit VERIFY_READ_BYTES.
     const outputs = state.outputsPtr as Ptr;
     const perRead = Math.max(1, Math.floor(VERIFY_READ_BYTES / bytes));
+    const host = Buffer.allocUnsafe(Math.min(perRead, inputs) * bytes);
     for (let first = 0; first < inputs; first += perRead) {
       const count = Math.min(perRead, inputs - first);
-      const block = await readDevice(state, outputs + BigInt(first * bytes), count * bytes, { first, outputs: count });
+      const block = await readDevice(state, outputs + BigInt(first * bytes), host.subarray(0, count * bytes), { first, outputs: count });
       if (!block) return { kind: 'verify', verify: summary };
       for (let j = 0; j < count; j += 1) {
         const i = first + j;
@@ -38,7 +40,7 @@ export async function verify(state: SessionState): Promise<RoundData> {
     for (let i = 0; i < inputs; i += 1) {
       for (let r = 0; r < ranks; r += 1) {
         const ptr = state.hostTables[i][r];
-        const read = await readDevice(state, ptr, bytes, { input: i, peer: r });
+        const read = await readDevice(state, ptr, Buffer.allocUnsafe(bytes), { input: i, peer: r });
         if (!read) return { kind: 'verify', verify: summary };
         check(state, summary, i, ptr, fillProgression(seedOf(r, i)), read, r);
       }
@@ -49,11 +51,11 @@ export async function verify(state: SessionState): Promise<RoundData> {
   return { kind: 'verify', verify: summary };
 }
 
-/** One copy to the host, recorded; null when it failed. */
-async function readDevice(state: SessionState, ptr: Ptr, bytes: number, args: Record<string, number>): Promise<Buffer | null> {
+/** One copy into `target` on the host, recorded; `target` once it is filled, null when it failed. */
+async function readDevice(state: SessionState, ptr: Ptr, target: Buffer, args: Record<string, number>): Promise<Buffer | null> {
   const cuda = state.api;
-  const read = await state.rec.call('cudaMemcpy', 'copyToHost', { src: ptrToHex(ptr), bytes, ...args }, () => cuda.copyToHost(ptr, bytes), { ptr });
-  return read.ok ? read.value : null;
+  const read = await state.rec.call('cudaMemcpy', 'copyToHostInto', { src: ptrToHex(ptr), bytes: target.length, ...args }, () => cuda.copyToHostInto(ptr, target), { ptr });
+  return read.ok ? target : null;
 }
 
 /** Compares one input's bytes, byte for byte; the first mismatch is a failure of verify. */
