@@ -44,6 +44,9 @@ function writePlatformPackage(root, prebuildDir, key = 'linux-x64-glibc') {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   for (const file of files) copyFileSync(path.join(prebuildDir, file), path.join(dir, file));
+  // Apache-2.0 asks for a copy of the license with the binaries; npm packs a LICENSE at the
+  // package root whatever `files` lists.
+  copyFileSync(path.join(root, 'LICENSE'), path.join(dir, 'LICENSE'));
   writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
   return { dir, pkg };
 }

@@ -121,7 +121,7 @@ describe('the packed tarball', () => {
 
   it('has a platform package of the prebuild files alone, for linux x64 glibc, stamped with the native sources cuipc ships', () => {
     const traceShipped = platformListing.includes('libcuipc_trace.so');
-    expect([...platformListing].sort()).toEqual([...PREBUILD_FILES, ...(traceShipped ? ['libcuipc_trace.so'] : []), 'package.json'].sort());
+    expect([...platformListing].sort()).toEqual([...PREBUILD_FILES, ...(traceShipped ? ['libcuipc_trace.so'] : []), 'package.json', 'LICENSE'].sort());
     const pkg = JSON.parse(readFileSync(join(platformUnpacked, 'package', 'package.json'), 'utf8')) as Record<string, unknown>;
     const main = JSON.parse(readFileSync(join(unpacked, 'package', 'package.json'), 'utf8')) as { version: string; license: string };
     expect(pkg).toMatchObject({ name: '@cuipc/linux-x64-gnu', version: main.version, license: main.license, os: ['linux'], cpu: ['x64'], libc: ['glibc'], main: 'cuipc.glibc.node' });

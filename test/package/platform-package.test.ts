@@ -26,6 +26,7 @@ const PREBUILD = ['cuipc-native.sha256', 'cuipc.glibc.node', 'libcuipc_sim.so', 
 function fakeRoot(files: string[], version?: string): { root: string; prebuild: string } {
   const root = mkdtempSync(join(work, 'root-'));
   cpSync(join(ROOT, 'package.json'), join(root, 'package.json'));
+  cpSync(join(ROOT, 'LICENSE'), join(root, 'LICENSE'));
   mkdirSync(join(root, 'platform', 'linux-x64-gnu'), { recursive: true });
   const manifest = read(join(ROOT, 'platform', 'linux-x64-gnu', 'package.json'));
   writeFileSync(join(root, 'platform', 'linux-x64-gnu', 'package.json'), JSON.stringify({ ...manifest, version: version ?? manifest.version }));
@@ -61,7 +62,7 @@ describe('the platform package', () => {
     const { root, prebuild } = fakeRoot(PREBUILD);
     const { dir, pkg } = writePlatformPackage(root, prebuild);
     expect(dir).toBe(join(root, 'dist', 'platform', 'linux-x64-gnu'));
-    expect(readdirSync(dir).sort()).toEqual([...PREBUILD, 'package.json'].sort());
+    expect(readdirSync(dir).sort()).toEqual([...PREBUILD, 'package.json', 'LICENSE'].sort());
     expect(read(join(dir, 'package.json'))).toEqual(pkg);
     expect(pkg).toMatchObject({ name: '@cuipc/linux-x64-gnu', version: main.version, main: 'cuipc.glibc.node', os: ['linux'], cpu: ['x64'], libc: ['glibc'] });
     expect(readFileSync(join(dir, 'cuipc-native.sha256'), 'utf8')).toBe('cuipc-native.sha256');
@@ -86,6 +87,6 @@ describe('the platform package', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe(`cuipc-linux-x64-gnu-${main.version}.tgz\n`);
     const listed = spawnSync('tar', ['tzf', join(root, r.stdout.trim())], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).sort();
-    expect(listed).toEqual([...PREBUILD, 'package.json'].map((f) => `package/${f}`).sort());
+    expect(listed).toEqual([...PREBUILD, 'package.json', 'LICENSE'].map((f) => `package/${f}`).sort());
   }, 70_000);
 });
