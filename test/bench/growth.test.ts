@@ -1,49 +1,9 @@
 // The growth part of the bench (bench/growth.ts, bench/growth-report.ts): which points run under
 // the budgets, and what the table says, from made-up runs (no process is started, nothing is timed).
 import { describe, expect, it } from 'vitest';
-import type { RawProbeRun } from '../../bench/floor.js';
 import { measureGrowth, type GrowthPlan, type GrowthPoint, type GrowthSeries } from '../../bench/growth.js';
 import { growthRow, growthSummary, growthTables } from '../../bench/growth-report.js';
-import type { ProbeRun } from '../../bench/probe-runs.js';
-
-function raw(wallMs: number, ranks: number, rssKiB: number, passed = true): RawProbeRun {
-  const perRank = Array.from({ length: ranks }, (_, rank) => ({
-    rank,
-    startMs: 0,
-    endMs: wallMs,
-    contextRssKiB: 1000,
-    peakRssKiB: rssKiB - rank,
-    handles: 1,
-    opened: 1,
-    bytesChecked: 1,
-    mismatches: 0,
-    stepMs: { load: 0, init: 0, register: 0, capture: 0, export: 0, exchange: 0, import: 0, replay: 0, verify: 0, teardown: 0 },
-  }));
-  return { wallMs, passed, verify: 'kernel', perRank, parentPeakRssKiB: null, tailMs: Number.NaN, note: passed ? null : 'exit 1' };
-}
-
-function cuipc(ranks: number, inputs: number, wallMs: number, answerMs: number | null, rssKiB: number, exitCode = 0): ProbeRun {
-  return {
-    ranks,
-    inputs,
-    wallMs,
-    answerMs,
-    exitCode,
-    result: exitCode === 0 ? 'passed' : 'aborted',
-    simulated: true,
-    probeMs: null,
-    stepMs: {},
-    rankPeakRssKiB: Array.from({ length: ranks }, (_, r) => rssKiB - r),
-    coordinatorPeakRssKiB: null,
-    exportedHandles: null,
-    note: exitCode === 0 ? null : 'rank 1 hung',
-    spawnedAtMs: 0,
-  };
-}
-
-function point(ranks: number, inputs: number, rawMs: number, exitMs: number, answerMs: number | null, rawRss: number, cuipcRss: number): GrowthPoint {
-  return { ranks, inputs, raw: raw(rawMs, ranks, rawRss), cuipc: cuipc(ranks, inputs, exitMs, answerMs, cuipcRss) };
-}
+import { cuipc, point, raw } from './made-up-runs.js';
 
 const byRanks: GrowthSeries = {
   over: 'ranks',
