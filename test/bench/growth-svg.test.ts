@@ -3,7 +3,7 @@
 // that drew a failed point would mislead the person reading it at a glance.
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
-import type { GrowthPlan, GrowthPoint, GrowthResult, GrowthSeries } from '../../bench/growth.js';
+import type { GrowthPlan, GrowthResult, GrowthSeries } from '../../bench/growth.js';
 import { growthTables } from '../../bench/growth-report.js';
 import { growthSvg, growthSvgFileName, niceTicks } from '../../bench/growth-svg.js';
 import { cuipc, point, raw } from './made-up-runs.js';
