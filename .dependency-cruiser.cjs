@@ -57,7 +57,7 @@ const LAYERS = [
     name: 'base',
     what:
       'model: the domain vocabulary (steps, outcomes, call records, provenance, capture state, launch terms; vocabulary.ts) and the option specs (option-spec.ts) the layers above share. ' +
-      'files: reading a file a user names (regular files only, capped). Neither imports lib/.',
+      'files: reading a file a user names (regular files only, capped), and random names and secrets from /dev/urandom. Neither imports lib/.',
     paths: ['lib/model/', 'lib/files/'],
   },
   {

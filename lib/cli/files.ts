@@ -8,10 +8,8 @@
 import { accessSync, closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FileUsageError, kindOf, why } from '../files/read.js';
+import { randomHex } from '../files/random.js';
 
-// node:crypto on first use: the ranks load the package's one bundle and never need it (its
-// load cost each rank about 5 ms of start-up on 2 cores).
-const crypto = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto');
 
 // The reader lives one layer down (the trace reader uses it too); the command line's modules take it from here.
 export { FileUsageError, READ_CAPS, readCappedText, readRegularFile, why } from '../files/read.js';
@@ -42,7 +40,7 @@ function outputTarget(path: string, label: string): { target: string; existing: 
 
 /** A name for a temporary file next to `target`, hidden and unique to this process. */
 function temporaryBeside(target: string): string {
-  return join(dirname(target), `.${basename(target)}.cuipc-${process.pid}-${crypto().randomBytes(4).toString('hex')}.tmp`);
+  return join(dirname(target), `.${basename(target)}.cuipc-${process.pid}-${randomHex(4)}.tmp`);
 }
 
 /**
@@ -192,7 +190,7 @@ export function checkOutputFolder(dir: string, label: string): void {
       mkdirSync(missing[0]);
       rmdirSync(missing[0]);
     } else {
-      const probe = join(path, `.cuipc-${process.pid}-${crypto().randomBytes(4).toString('hex')}.tmp`);
+      const probe = join(path, `.cuipc-${process.pid}-${randomHex(4)}.tmp`);
       closeSync(openSync(probe, 'wx', 0o600));
       unlinkSync(probe);
     }

@@ -7,10 +7,8 @@
 // rank creates in /dev/shm must be named with this prefix to be cleaned up.
 import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomHex } from '../files/random.js';
 
-// node:crypto on first use: the ranks load the package's one bundle and never need it (its
-// load cost each rank about 5 ms of start-up on 2 cores).
-const crypto = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto');
 
 export const SHM_DIR = '/dev/shm';
 /** Every /dev/shm name cuipc makes starts with this. */
@@ -18,7 +16,7 @@ export const SHM_NAME_PREFIX = 'cuipc-';
 
 /** A new run id for a probe's shared-memory names (not secret: names are visible to everyone). */
 export function newSharedMemoryRunId(): string {
-  return `${process.pid.toString(36)}${crypto().randomBytes(6).toString('hex')}`;
+  return `${process.pid.toString(36)}${randomHex(6)}`;
 }
 
 /** The prefix of every /dev/shm name of the probe run `runId`: `cuipc-<run id>-`. */

@@ -7,10 +7,8 @@ import { constants, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findInjectionLibrary, INJECTION_LIBRARY, type InjectionSearch } from '../binding/libraries.js';
 import { summarizeTraceDir, type TraceSummary } from './summary.js';
+import { randomHex } from '../files/random.js';
 
-// node:crypto on first use: the ranks load the package's one bundle and never need it (its
-// load cost each rank about 5 ms of start-up on 2 cores).
-const crypto = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto');
 
 export class TraceUnavailableError extends Error {
   constructor(message: string) {
@@ -20,7 +18,7 @@ export class TraceUnavailableError extends Error {
 }
 
 function newRunId(): string {
-  return `${Date.now().toString(36)}${crypto().randomBytes(3).toString('hex')}`;
+  return `${Date.now().toString(36)}${randomHex(3)}`;
 }
 
 export interface TraceRunOptions {

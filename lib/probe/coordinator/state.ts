@@ -1,7 +1,6 @@
 // What the coordinator holds while one probe runs: the plan, each rank's state as the
 // rendezvous and the rounds fill it in, the rejected lines, and the abort once there is one.
 // The parts of a run (startup.ts, messages.ts, rounds.ts, abort.ts, finish.ts) share it.
-import { closeSync, openSync, readSync } from 'node:fs';
 import type { RankLauncher } from '../../launch/launcher.js';
 import type { RankProcess } from '../../launch/processes.js';
 import { type FailureRecord, type ProbeAbort, type ProbeReport, type RankReport, type RankStep, type RejectedMessage } from '../../report/types.js';
@@ -9,21 +8,7 @@ import { STEPS, type RankPlacement, type StepName } from '../../model/vocabulary
 import type { ProbeProgress, ResolvedProbeOptions } from '../options.js';
 import type { InitData, RankStepResult } from '../protocol.js';
 import type { RankConnection } from '../rendezvous.js';
-
-/**
- * The probe's shared secret: 32 bytes from the kernel's random source, read directly. Loading
- * node:crypto for it took 5 ms on 2 cores, before the first rank could be spawned.
- */
-function probeToken(): string {
-  const bytes = Buffer.alloc(32);
-  const fd = openSync('/dev/urandom', 'r');
-  try {
-    if (readSync(fd, bytes, 0, bytes.length, null) !== bytes.length) throw new Error('/dev/urandom gave fewer than 32 bytes');
-  } finally {
-    closeSync(fd);
-  }
-  return bytes.toString('hex');
-}
+import { randomHex } from '../../files/random.js';
 
 // The coordinator waits on many things at once (messages, exits, closed connections, a signal)
 // with one wait: whatever arrives wakes it, and it checks again what it waits for.
@@ -112,7 +97,7 @@ export class CoordinatorState {
   readonly options: ResolvedProbeOptions;
   readonly startedAt = new Date();
   readonly started = Date.now();
-  readonly token = probeToken();
+  readonly token = randomHex(32);
   readonly wakeup = new Wakeup();
   readonly rejected: RejectedMessage[] = [];
   rejectedDropped = 0;
