@@ -13,7 +13,7 @@ export function copyStrategy(): ShareStrategyModule {
     async export(ctx) {
       const { inputs, bytes } = ctx.cfg;
       ctx.rec.note('share copy: inputs are copied into the registered buffer, whose handle was shared in register');
-      return { pid: process.pid, via: 'registered', bases: [], inputs: Array.from({ length: inputs }, (_, i) => ({ base: -1, offset: i * bytes })) };
+      return { pid: process.pid, via: 'registered', bases: [], inputs: { base: new Array<number>(inputs).fill(-1), offset: Array.from({ length: inputs }, (_, i) => i * bytes) } };
     },
 
     importPeer: async (ctx, peer) => (i) => ctx.registeredPeers[peer] + BigInt(i * ctx.cfg.bytes),

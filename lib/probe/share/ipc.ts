@@ -55,7 +55,8 @@ export function ipcStrategy(): ShareStrategyModule {
         bases.push(result.ptrs[b]);
       }
       if (result.failed > 0) return null;
-      return (i) => bases[data.inputs[i].base] + BigInt(data.inputs[i].offset);
+      const { base, offset } = data.inputs;
+      return (i) => bases[base[i]] + BigInt(offset[i]);
     },
 
     ownInputs: (ctx) => (i) => ctx.inputs[i],

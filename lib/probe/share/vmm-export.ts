@@ -47,7 +47,8 @@ export function vmmExportStrategy(): ShareStrategyModule {
         mapped.push(imported.value);
         bases.push(imported.value);
       }
-      return (i) => bases[data.inputs[i].base] + BigInt(data.inputs[i].offset);
+      const { base, offset } = data.inputs;
+      return (i) => bases[base[i]] + BigInt(offset[i]);
     },
 
     ownInputs: (ctx) => (i) => ctx.inputs[i],

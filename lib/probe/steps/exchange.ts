@@ -16,7 +16,10 @@ export interface ExportExpectation {
 export function checkExportData(data: ExportData | null | undefined, inputs: number, expected: ExportExpectation): string | null {
   if (!data) return 'sent nothing';
   if (!Number.isInteger(data.pid) || data.pid <= 0) return 'no pid';
-  if (!Array.isArray(data.inputs) || data.inputs.length !== inputs) return `${data.inputs?.length ?? 0} inputs, expected ${inputs}`;
+  const { base: baseOf, offset: offsetOf } = data.inputs ?? {};
+  if (!Array.isArray(baseOf) || !Array.isArray(offsetOf)) return `no inputs, expected ${inputs}`;
+  if (baseOf.length !== offsetOf.length) return `${baseOf.length} base indices and ${offsetOf.length} offsets for ${inputs} inputs`;
+  if (baseOf.length !== inputs) return `${baseOf.length} inputs, expected ${inputs}`;
   if (!Array.isArray(data.bases)) return 'no bases';
   if (data.via !== expected.via) return `shared via ${data.via}, expected ${expected.via}`;
   for (const base of data.bases) {
@@ -28,9 +31,11 @@ export function checkExportData(data: ExportData | null | undefined, inputs: num
     const problem = expected.checkBase(base);
     if (problem) return problem;
   }
-  for (const entry of data.inputs) {
-    const inRange = expected.inputsIndexBases ? Number.isInteger(entry.base) && entry.base >= 0 && entry.base < data.bases.length : entry.base === -1;
-    if (!inRange || !Number.isInteger(entry.offset) || entry.offset < 0) return 'an input refers to no base';
+  for (let i = 0; i < inputs; i += 1) {
+    const base = baseOf[i];
+    const offset = offsetOf[i];
+    const inRange = expected.inputsIndexBases ? Number.isInteger(base) && base >= 0 && base < data.bases.length : base === -1;
+    if (!inRange || !Number.isInteger(offset) || offset < 0) return 'an input refers to no base';
   }
   return null;
 }

@@ -23,7 +23,7 @@ export async function exportInputs(state: SessionState): Promise<RoundData> {
   }
   const baseIndex = new Map<bigint, number>();
   const bases: Ptr[] = [];
-  const inputs: ExportData['inputs'] = [];
+  const inputs: ExportData['inputs'] = { base: [], offset: [] };
   for (let i = 0; i < ranges.count; i += 1) {
     const base = ranges.bases[i];
     let index = baseIndex.get(base);
@@ -32,7 +32,8 @@ export async function exportInputs(state: SessionState): Promise<RoundData> {
       baseIndex.set(base, index);
       bases.push(base);
     }
-    inputs.push({ base: index, offset: Number(state.inputs[i] - base) });
+    inputs.base.push(index);
+    inputs.offset.push(Number(state.inputs[i] - base));
   }
   state.rec.note(`${state.inputs.length} inputs in ${bases.length} allocation bases`);
   const exported = await strategy.export(ctx, { bases, inputs });
