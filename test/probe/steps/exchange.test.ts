@@ -8,7 +8,7 @@ const ipc: ExportExpectation = { via: 'ipc', inputsIndexBases: true, checkBase: 
 const registered: ExportExpectation = { via: 'registered', inputsIndexBases: false, checkBase: () => null };
 
 function data(inputs: ExportData['inputs'], bases = 2, via: ExportData['via'] = 'ipc'): ExportData {
-  return { pid: 1234, via, bases: Array.from({ length: bases }, (_, b) => ({ base: `0x${(0x7f0000000000 + b * 0x200000).toString(16)}`, handle: 'ab'.repeat(64) })), inputs };
+  return { pid: 1234, via, bases: Array.from({ length: bases }, (_, b) => ({ base: `0x${(0x7f0000000000 + b * 0x200000).toString(16)}`, handle: 'ab'.repeat(64), bytes: 0x200000 })), inputs };
 }
 
 describe('checkExportData', () => {
