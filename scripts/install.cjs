@@ -17,6 +17,7 @@ const { spawnSync } = require('node:child_process');
 const { accessSync, constants, existsSync, readFileSync } = require('node:fs');
 const path = require('node:path');
 const { nativeHash, readStamp, writeStamp } = require('./native-hash.cjs');
+const { platformPackageFor } = require('./platform.cjs');
 
 const root = path.join(__dirname, '..');
 /** What must lie beside the addon for every backend to work (the trace library is optional). */
@@ -27,12 +28,8 @@ function say(line) {
   console.log(`cuipc: ${line}`);
 }
 
-/** The platform package (lib/binding/native.ts's platformPackageName, told the same way). */
-const PLATFORM_PACKAGE = '@cuipc/linux-x64-gnu';
-const platformPackage =
-  process.platform === 'linux' && process.arch === 'x64' && (process.env.LIBC ?? (existsSync('/etc/alpine-release') ? 'musl' : 'glibc')) === 'glibc'
-    ? PLATFORM_PACKAGE
-    : null;
+/** The platform package that carries this platform's prebuild, or null where none is made. */
+const platformPackage = platformPackageFor()?.name ?? null;
 
 /** Why `dir`'s addon `found` cannot be used as is, or null: the libraries beside it and the stamp. */
 function problemWith(found, dir, label) {

@@ -12,14 +12,11 @@
 const { spawnSync } = require('node:child_process');
 const { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } = require('node:fs');
 const path = require('node:path');
-
-/**
- * The platform packages, by `<platform>-<arch>-<libc>`: each one's manifest is committed in
- * platform/<folder>/package.json, a workspace of the checkout, so that package-lock.json
- * resolves cuipc's optional dependency on it (and `npm ci` works) before and without any
- * registry. Its version is cuipc's (test/package/platform-package.test.ts holds them equal).
- */
-const PLATFORM_PACKAGES = { 'linux-x64-glibc': { name: '@cuipc/linux-x64-gnu', folder: 'linux-x64-gnu' } };
+// Each platform package's manifest is committed in platform/<folder>/package.json, a workspace
+// of the checkout, so that package-lock.json resolves cuipc's optional dependency on it (and
+// `npm ci` works) before and without any registry. Its version is cuipc's
+// (test/package/platform-package.test.ts holds them equal).
+const { PLATFORM_PACKAGES } = require('./platform.cjs');
 
 /**
  * Writes dist/platform/<folder>/ under `root` from `prebuildDir`: the committed manifest, its

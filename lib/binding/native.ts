@@ -124,7 +124,7 @@ export interface LibrarySearch {
   why?: string;
 }
 
-/** cuipc's one platform package (scripts/platform-package.cjs makes it). */
+/** cuipc's one platform package (scripts/platform.cjs names it for the scripts; a test holds the two together). */
 export const PLATFORM_PACKAGE = '@cuipc/linux-x64-gnu';
 
 /**

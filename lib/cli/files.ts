@@ -10,7 +10,6 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { FileUsageError, kindOf, why } from '../files/read.js';
 import { randomHex } from '../files/random.js';
 
-
 // The reader lives one layer down (the trace reader uses it too); the command line's modules take it from here.
 export { FileUsageError, READ_CAPS, readCappedText, readRegularFile, why } from '../files/read.js';
 

@@ -152,8 +152,7 @@ a variable, drop an LD_PRELOAD entry or an allocator setting, --share copy, ...)
 as a probe of its own with the same options but that change, and the Fix list marks it
 "verified: passes with it", "clears this failure; later: ..." (its probe got past the step
 that failed and stopped in a later one), "tried: still fails (...)" or "not checked (why)".
-About one more
-probe's time per fix; --no-check-fixes skips them. Ctrl-C stops the replays too.`,
+About one more probe's time per fix; --no-check-fixes skips them. Ctrl-C stops the replays too.`,
   );
   probeCommand
     .addOption(option('--check-fixes', 'after a failure, replay each fix as its own probe and mark which pass (the default)').helpGroup(FIX_GROUP))

@@ -9,7 +9,6 @@ import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomHex } from '../files/random.js';
 
-
 export const SHM_DIR = '/dev/shm';
 /** Every /dev/shm name cuipc makes starts with this. */
 export const SHM_NAME_PREFIX = 'cuipc-';

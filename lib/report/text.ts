@@ -50,7 +50,6 @@ export function wrapLine(line: string, width: number): string[] {
   return out;
 }
 
-/** Every line of `text` fitted to `width` (Infinity: unchanged). */
 /**
  * Prose written with line breaks of its own (help texts are) as one line per paragraph, so that
  * fitText can wrap it at the width it is given instead of breaking each short line again: a
@@ -58,16 +57,17 @@ export function wrapLine(line: string, width: number): string[] {
  * not ending in ':'). Indented lines (examples, option lists, list items) stay as they are.
  */
 export function joinProseLines(text: string): string {
+  const prose = (l: string): boolean => l.length > 0 && !/^[\s-]/.test(l);
   const out: string[] = [];
   for (const line of text.split('\n')) {
     const previous = out[out.length - 1];
-    const prose = (l: string): boolean => l.length > 0 && !/^[\s-]/.test(l);
     if (previous !== undefined && prose(previous) && !previous.endsWith(':') && prose(line)) out[out.length - 1] = `${previous} ${line}`;
     else out.push(line);
   }
   return out.join('\n');
 }
 
+/** Every line of `text` fitted to `width` (Infinity: unchanged). */
 export function fitText(text: string, width: number): string {
   if (!Number.isFinite(width)) return text;
   const endsWithNewline = text.endsWith('\n');

@@ -9,7 +9,6 @@ import { findInjectionLibrary, INJECTION_LIBRARY, type InjectionSearch } from '.
 import { summarizeTraceDir, type TraceSummary } from './summary.js';
 import { randomHex } from '../files/random.js';
 
-
 export class TraceUnavailableError extends Error {
   constructor(message: string) {
     super(message);

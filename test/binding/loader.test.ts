@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { addonPath, findAddon, findShippedLibrary, packageRoot, platformPackageName } from '../../lib/binding/native.js';
@@ -140,6 +141,14 @@ describe('the platform package', () => {
     expect(platformPackageName({ LIBC: 'musl' }, 'linux', 'x64')).toBeNull();
     expect(platformPackageName({ LIBC: 'glibc' }, 'linux', 'arm64')).toBeNull();
     expect(platformPackageName({ LIBC: 'glibc' }, 'darwin', 'x64')).toBeNull();
+  });
+
+  test('is named as the install script and the platform package writer name it (scripts/platform.cjs)', () => {
+    type Scripts = { platformPackageFor(env: Record<string, string>, platform: string, arch: string): { name: string } | null };
+    const scripts = createRequire(import.meta.url)('../../scripts/platform.cjs') as Scripts;
+    for (const [libc, platform, arch] of [['glibc', 'linux', 'x64'], ['musl', 'linux', 'x64'], ['glibc', 'linux', 'arm64'], ['glibc', 'darwin', 'x64']]) {
+      expect(platformPackageName({ LIBC: libc }, platform, arch)).toBe(scripts.platformPackageFor({ LIBC: libc }, platform, arch)?.name ?? null);
+    }
   });
 
   test.runIf(glibcX64)("findAddon takes its addon where the package has no build, and the libraries come from beside it", () => {

@@ -26,7 +26,7 @@ function fakePackage(installed = false): string {
   const project = mkdtempSync(join(tmpdir(), 'cuipc-install-'));
   scratch.push(project);
   const root = installed ? join(project, 'node_modules', 'cuipc') : project;
-  for (const f of ['scripts/install.cjs', 'scripts/native-hash.cjs']) {
+  for (const f of ['scripts/install.cjs', 'scripts/native-hash.cjs', 'scripts/platform.cjs']) {
     mkdirSync(dirname(join(root, f)), { recursive: true });
     cpSync(join(ROOT, f), join(root, f));
   }

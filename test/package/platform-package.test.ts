@@ -80,7 +80,7 @@ describe('the platform package', () => {
   it('prints only the tarball name on stdout when it packs', () => {
     const { root } = fakeRoot(PREBUILD);
     mkdirSync(join(root, 'scripts'));
-    cpSync(join(ROOT, 'scripts', 'platform-package.cjs'), join(root, 'scripts', 'platform-package.cjs'));
+    for (const script of ['platform-package.cjs', 'platform.cjs']) cpSync(join(ROOT, 'scripts', script), join(root, 'scripts', script));
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k)) env[k] = v;
     const r = spawnSync(process.execPath, [join(root, 'scripts', 'platform-package.cjs'), '--pack', '--pack-destination', root], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });

@@ -37,10 +37,12 @@ export async function verify(state: SessionState): Promise<RoundData> {
       }
     }
   } else {
+    // One input at a time, every read into the same buffer (checked before the next read).
+    const host = Buffer.allocUnsafe(bytes);
     for (let i = 0; i < inputs; i += 1) {
       for (let r = 0; r < ranks; r += 1) {
         const ptr = state.hostTables[i][r];
-        const read = await readDevice(state, ptr, Buffer.allocUnsafe(bytes), { input: i, peer: r });
+        const read = await readDevice(state, ptr, host, { input: i, peer: r });
         if (!read) return { kind: 'verify', verify: summary };
         check(state, summary, i, ptr, fillProgression(seedOf(r, i)), read, r);
       }
