@@ -1,11 +1,11 @@
 // The probe end to end, as a user runs it: `cuipc probe` in a fresh Node process, timed from
-// spawn to exit, with each of its processes' peak RSS (rss-preload.ts) and the report's own
+// spawn to exit, with each of its processes' peak RSS (rss-preload.cts) and the report's own
 // per-step timings. And the PyTorch program that does the same steps, timed the same way.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import type { Backend } from '../binding.js';
 import { packageRoot } from '../dist/binding/native.js';
 import { type ProbeReport } from '../dist/report/types.js';
@@ -44,8 +44,8 @@ function cliPath(): string {
   return join(packageRoot, 'bin', 'cuipc.js');
 }
 
-function preloadUrl(file = 'rss-preload.js'): string {
-  return pathToFileURL(fileURLToPath(new URL(`./${file}`, import.meta.url))).href;
+function preloadPath(file = 'rss-preload.cjs'): string {
+  return fileURLToPath(new URL(`./${file}`, import.meta.url));
 }
 
 interface RssRecord {
@@ -82,17 +82,17 @@ export function probeCommand(ranks: number, inputs: number, backend: Backend): s
   return `cuipc probe --ranks ${ranks} --inputs ${inputs} --backend ${backend}`;
 }
 
-/** `timelineDir`: also load timeline-preload.js, which writes each process's timeline there. */
+/** `timelineDir`: also load timeline-preload.cjs, which writes each process's timeline there. */
 export async function runProbe(ranks: number, inputs: number, backend: Backend, options: { timelineDir?: string } = {}): Promise<ProbeRun> {
   const scratch = mkdtempSync(join(tmpdir(), 'cuipc-bench-'));
   const reportPath = join(scratch, 'report.json');
   const rssDir = join(scratch, 'rss');
   mkdirSync(rssDir);
   const inherited = process.env.NODE_OPTIONS ? `${process.env.NODE_OPTIONS} ` : '';
-  const timeline = options.timelineDir ? ` --import=${preloadUrl('timeline-preload.js')}` : '';
+  const timeline = options.timelineDir ? ` --require=${JSON.stringify(preloadPath('timeline-preload.cjs'))}` : '';
   const env = {
     ...process.env,
-    NODE_OPTIONS: `${inherited}--import=${preloadUrl()}${timeline}`,
+    NODE_OPTIONS: `${inherited}--require=${JSON.stringify(preloadPath())}${timeline}`,
     CUIPC_BENCH_RSS_DIR: rssDir,
     ...(options.timelineDir ? { CUIPC_BENCH_TIMELINE_DIR: options.timelineDir } : {}),
   };

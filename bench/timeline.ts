@@ -1,4 +1,4 @@
-// One `cuipc probe` run with timeline-preload.js: what each process recorded, turned into the
+// One `cuipc probe` run with timeline-preload.cjs: what each process recorded, turned into the
 // moments that say where the time between spawn and exit goes (the coordinator's start-up, the
 // ranks' start-up, the rendezvous, the rounds, the exits), in ms since the bench spawned it.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -80,7 +80,7 @@ export function timelineTable(t: Timeline, tag: string, teardownFloorMs?: number
   const lines = [
     `### Timeline of one \`cuipc probe\`${tag}: ${t.ranks} ranks x ${t.inputs} inputs`,
     '',
-    'Milliseconds since the bench spawned `cuipc probe` (wall clock, from each process: timeline-preload.js records when the process began, when Node reached the preload, the first spawn, and each protocol line written). Ranks: first .. last.',
+    'Milliseconds since the bench spawned `cuipc probe` (wall clock, from each process: timeline-preload.cjs records when the process began, when Node reached the preload, the first spawn, and each protocol line written). Ranks: first .. last.',
     '',
     '| moment | coordinator | ranks |',
     '|---|---|---|',

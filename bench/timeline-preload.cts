@@ -1,13 +1,13 @@
-// Loaded into the probe's Node processes (NODE_OPTIONS=--import) for one timed run of
-// `npm run bench`: when each process began (performance.timeOrigin), when Node had started and
-// reached this preload, when the coordinator spawned ranks, and the protocol lines each side
+// Loaded into the probe's Node processes (NODE_OPTIONS=--require, CommonJS as rss-preload.cts
+// says why) for one timed run of `npm run bench`: when each process began
+// (performance.timeOrigin), when Node had started and reached this preload, when the coordinator spawned ranks, and the protocol lines each side
 // wrote (a rank's hello and results, the coordinator's rounds and exit), each with its
 // wall-clock time, so one timeline shows where the time between spawn and exit goes without
 // touching the probe's code. It observes; it changes nothing the probe does.
-import childProcess from 'node:child_process';
+import childProcess = require('node:child_process');
 import { appendFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
-import net from 'node:net';
+import net = require('node:net');
 import { join } from 'node:path';
 
 const directory = process.env.CUIPC_BENCH_TIMELINE_DIR;

@@ -1,5 +1,7 @@
-// Loaded into the probe's Node processes (coordinator and ranks) through NODE_OPTIONS=--import
-// by `npm run bench`. The probe report carries no memory figures and a process cannot ask the
+// Loaded into the probe's Node processes (coordinator and ranks) through NODE_OPTIONS=--require
+// by `npm run bench`: CommonJS, because --import would start an ES module loader in every rank,
+// which the product's CommonJS rank program (dist/bundle/rank.cjs) does not (8 ms of a 2-core
+// machine's `node -e 0`, medians of 25). The probe report carries no memory figures and a process cannot ask the
 // kernel for a grandchild's peak RSS, so each process writes its own as it exits.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
