@@ -13,7 +13,7 @@ function files(path: string): string[] {
   if (!statSync(path).isDirectory()) return [path];
   return readdirSync(path, { withFileTypes: true })
     .filter((e) => !SKIP.has(e.name) && !e.name.startsWith('.readme-'))
-    .flatMap((e) => (e.isDirectory() ? files(join(path, e.name)) : /\.(ts|mjs|cjs|js|py|cc|h|sh)$/.test(e.name) ? [join(path, e.name)] : []));
+    .flatMap((e) => (e.isDirectory() ? files(join(path, e.name)) : /\.(ts|cts|mts|mjs|cjs|js|py|cc|h|sh)$/.test(e.name) ? [join(path, e.name)] : []));
 }
 
 // What reads a variable: process.env.X / env.X / env['X'] (TS, JS), getenv("X") (C++), a quoted
