@@ -236,12 +236,6 @@ export interface NativeBinding {
   lifeline(parentPid: number, graceMs: number): boolean;
   /** This process sends itself SIGKILL `ms` from now unless it has exited by then. */
   lifelineDeadline(ms: number): void;
-  /**
-   * Sets this process's "no transparent huge pages" flag (prctl PR_SET_THP_DISABLE; host memory
-   * only), which the programs it starts while it is set inherit. Returns what the flag was, or
-   * null where the kernel has no such flag (nothing changed).
-   */
-  setHugePagesDisabled(disabled: boolean): boolean | null;
 
   // IPC
   /** Packed form behind ipcGetMemHandle: writes 64 bytes into out, returns the code. */

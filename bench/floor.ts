@@ -9,7 +9,6 @@ import { pathToFileURL } from 'node:url';
 import type { Backend } from '../binding.js';
 import { addonPath, findShippedLibrary, packageRoot, simulatedDevicePath } from '../dist/binding/native.js';
 import type { Cuda } from '../dist/cuda/index.js';
-import { startingWithoutHugePages } from '../dist/launch/huge-pages.js';
 import { runProbe, type ProbeRun } from './probe-runs.js';
 import { measureNodeChain, type NodeChain } from './node-chain.js';
 import { measureTimeline, type Timeline } from './timeline.js';
@@ -186,9 +185,7 @@ export async function runRawProbe(libraryArgs: string[], ranks: number, inputs: 
   // The probe's own switch to copies applies to its floor too.
   if (process.env.CUIPC_PROBE_VERIFY === 'copy') args.push('--verify', 'copy');
   const t0 = nowNs();
-  // Under the host memory policy cuipc's ranks start with (lib/launch/huge-pages.ts), so that
-  // the two sides' RSS differ by what they hold, not by the host's THP setting.
-  const child = startingWithoutHugePages(() => spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -225,11 +222,10 @@ export function measureEmptyNode(runs: number): { wallMs: number; rssKiB: number
     spawnSync(process.execPath, ['-e', '0'], { stdio: 'ignore', env: { ...process.env, NODE_OPTIONS: '' } });
     walls.push((nowNs() - t0) / 1e6);
   }
-  // RSS floors start as the ranks do, without transparent huge pages (see runRawProbe).
-  const rss = startingWithoutHugePages(() => spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.resourceUsage().maxRSS))'], {
+  const rss = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.resourceUsage().maxRSS))'], {
     encoding: 'utf8',
     env: { ...process.env, NODE_OPTIONS: '' },
-  }));
+  });
   const kib = Number(rss.stdout);
   return { wallMs: median(walls), rssKiB: Number.isFinite(kib) && kib > 0 ? kib : null };
 }
@@ -238,7 +234,7 @@ export function measureEmptyNode(runs: number): { wallMs: number; rssKiB: number
 export function measureContextFloor(libraryArgs: string[], device: number): FloorResult['context'] {
   const program = rawProbeProgramPath();
   if (!existsSync(program)) return { error: `${program} is missing` };
-  const result = startingWithoutHugePages(() => spawnSync(program, [...libraryArgs, '--ranks', '1', '--devices', String(device), '--context-only'], { encoding: 'utf8', timeout: 120_000 }));
+  const result = spawnSync(program, [...libraryArgs, '--ranks', '1', '--devices', String(device), '--context-only'], { encoding: 'utf8', timeout: 120_000 });
   const parsed = lastJson(result.stdout ?? '');
   if (!parsed || typeof parsed.contextRssKiB !== 'number') {
     return { error: parsed && typeof parsed.error === 'string' ? parsed.error : `exit ${result.status ?? result.signal}` };

@@ -243,9 +243,6 @@ How it measures:
   empty Node parent spawning as many empty Node children as there are ranks, to the last
   child's first statement (bench/node-chain.ts); no cuipc rank can begin its context
   earlier, so the raw wall plus it is the least ratio a Node coordinator with Node ranks allows.
-  The raw program and the two floors start as cuipc's ranks do, without transparent huge pages
-  (lib/launch/huge-pages.ts), so that RSS compares what each side holds, not the host's THP
-  setting.
 - Scale: the report's per-step durations (the slowest rank per step); what is left of the wall
   time is process start, module loading, the rendezvous and the coordinator.
 - Growth: raw C++ then \`cuipc probe\` at each point of two series, against ranks (inputs

@@ -9,7 +9,6 @@
 #include "loader/loader.h"
 #include "memory/memory.h"
 #include "peer/peer.h"
-#include "process/memory_policy.h"
 
 namespace {
 
@@ -36,7 +35,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   cuipc::RegisterPeer(env, exports);
   cuipc::RegisterKernels(env, exports);
   cuipc::RegisterLifeline(env, exports);
-  cuipc::RegisterMemoryPolicy(env, exports);
   return exports;
 }
 }  // namespace

@@ -8,7 +8,6 @@ import type { OptionSpec } from '../model/option-spec.js';
 import { PARENT_PID_ENV, RANK_ENV, RAY_ENV } from './rank-env.js';
 import { DEVICE_VISIBILITIES, type DeviceVisibility, type RankPlacement } from '../model/vocabulary.js';
 import { LaunchUsageError, type LaunchedRanks, type LaunchSpec, type RankLauncher, type RankProgram } from './launcher.js';
-import { startingWithoutHugePages } from './huge-pages.js';
 import { killGroups, killGroupsNow, spawnGroupLeader, type GroupProcess, type RankProcess } from './processes.js';
 import { registerLauncher } from './registry.js';
 
@@ -91,12 +90,10 @@ export function plainLauncher(options: LaunchSpec, devices: number[], program: R
       const base = plainBaseEnvironment(options);
       const ranks: Array<RankProcess & GroupProcess> = [];
       try {
-        startingWithoutHugePages(() => {
-          for (let rank = 0; rank < options.ranks; rank += 1) {
-            const env = { ...base, ...(perRank ? { CUDA_VISIBLE_DEVICES: visibleDeviceEntry(devices[rank], ownList) } : {}), ...coordinatorEnv, [RANK_ENV]: String(rank), [PARENT_PID_ENV]: String(process.pid) };
-            ranks.push(Object.assign(spawnGroupLeader(program.program, program.args, env), { rank }));
-          }
-        });
+        for (let rank = 0; rank < options.ranks; rank += 1) {
+          const env = { ...base, ...(perRank ? { CUDA_VISIBLE_DEVICES: visibleDeviceEntry(devices[rank], ownList) } : {}), ...coordinatorEnv, [RANK_ENV]: String(rank), [PARENT_PID_ENV]: String(process.pid) };
+          ranks.push(Object.assign(spawnGroupLeader(program.program, program.args, env), { rank }));
+        }
       } catch (error) {
         // Whatever started before the throw must not outlive it (RankLauncher.start's contract).
         killGroupsNow(ranks);
