@@ -87,14 +87,23 @@ export interface BackendCheck {
   rssAfterKiB: number;
 }
 
+/**
+ * JavaScript for a child Node process's own peak RSS in KiB (VmHWM), given an expression for
+ * node:fs. Not process.resourceUsage().maxRSS: getrusage keeps the peak from before execve,
+ * which in a child of this bench is the bench's RSS (bench/rss-preload.cts).
+ */
+function peakRssOf(fs: string): string {
+  return `Number(/^VmHWM:\\s*(\\d+)/m.exec(${fs}.readFileSync('/proc/self/status', 'utf8'))[1])`;
+}
+
 /** In a fresh Node: import lib/cuda, openCuda, cudaGetDeviceCount, each timed, RSS before and after. */
 export function measureBackendCheck(backend: Backend): BackendCheck | { error: string } {
   const module = pathToFileURL(join(packageRoot, 'dist', 'cuda', 'index.js')).href;
-  const script = `const t0 = performance.now(); const rss0 = process.resourceUsage().maxRSS;
+  const script = `const fs = await import('node:fs'); const t0 = performance.now(); const rss0 = ${peakRssOf('fs')};
 const m = await import(${JSON.stringify(module)}); const t1 = performance.now();
 const cuda = m.openCuda({ backend: ${JSON.stringify(backend)} }); const t2 = performance.now();
 const count = cuda.getDeviceCount(); const t3 = performance.now();
-process.stdout.write(JSON.stringify({ ok: count.ok, importMs: t1 - t0, openMs: t2 - t1, countMs: t3 - t2, rssBeforeKiB: rss0, rssAfterKiB: process.resourceUsage().maxRSS }));`;
+process.stdout.write(JSON.stringify({ ok: count.ok, importMs: t1 - t0, openMs: t2 - t1, countMs: t3 - t2, rssBeforeKiB: rss0, rssAfterKiB: ${peakRssOf('fs')} }));`;
   const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, NODE_OPTIONS: '' } });
   const parsed = lastJson(result.stdout ?? '');
   if (!parsed || parsed.ok !== true) return { error: `exit ${result.status ?? result.signal}: ${(result.stderr ?? '').trim().split('\n').slice(-1)[0] ?? ''}` };
@@ -222,7 +231,7 @@ export function measureEmptyNode(runs: number): { wallMs: number; rssKiB: number
     spawnSync(process.execPath, ['-e', '0'], { stdio: 'ignore', env: { ...process.env, NODE_OPTIONS: '' } });
     walls.push((nowNs() - t0) / 1e6);
   }
-  const rss = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.resourceUsage().maxRSS))'], {
+  const rss = spawnSync(process.execPath, ['-e', `process.stdout.write(String(${peakRssOf("require('node:fs')")}))`], {
     encoding: 'utf8',
     env: { ...process.env, NODE_OPTIONS: '' },
   });

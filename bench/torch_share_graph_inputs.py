@@ -58,6 +58,17 @@ def cuda_libraries():
     return runtime, driver
 
 
+def own_peak_rss_kib():
+    """VmHWM: this process's own peak. Not getrusage's ru_maxrss, which keeps the peak from before
+    execve, so a rank that torch.multiprocessing.spawn forked from the launcher would report the
+    launcher's RSS (bench/rss-preload.cts says the same of Node)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def rank_main(rank, world, inputs, elements, port, result_dir):
     device = rank % torch.cuda.device_count()
     torch.cuda.set_device(device)
@@ -144,7 +155,7 @@ def rank_main(rank, world, inputs, elements, port, result_dir):
     for address in opened.values():
         if address is not None:
             runtime.cudaIpcCloseMemHandle(ctypes.c_void_p(address))
-    peak_rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    peak_rss_kib = own_peak_rss_kib()
     with open(os.path.join(result_dir, f"rank{rank}.json"), "w") as out:
         json.dump({"rank": rank, "device": device, "peakRssKiB": peak_rss_kib, "handles": len(handle_of_base),
                    "exportFailures": export_failures, "openFailures": open_failures, "mismatches": mismatches}, out)
@@ -180,7 +191,7 @@ def main():
         "ranks": args.ranks,
         "inputs": args.inputs,
         "wallMs": round(wall_ms, 1),
-        "launcherPeakRssKiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "launcherPeakRssKiB": own_peak_rss_kib(),
         "rankPeakRssKiB": [r["peakRssKiB"] for r in ranks],
         "passed": passed,
         "perRank": ranks,
