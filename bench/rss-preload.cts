@@ -5,8 +5,8 @@
 // process cannot ask the kernel for a grandchild's peak RSS, so each process writes its own as
 // it exits: VmHWM, the peak of its own address space. Not getrusage's maxrss
 // (process.resourceUsage().maxRSS), which keeps the peak the process had before its execve: a
-// forked child starts out sharing its parent's pages, so a Node process spawned by a 200 MB
-// parent reports 200 MB there against its own 40 MB (measured on 2 cores).
+// forked child starts out sharing its parent's pages, so a Node process spawned by one holding
+// 256 MB reported 262 MB there against its own 41 MB (test/bench/own-peak-rss.test.ts).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
