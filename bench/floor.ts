@@ -90,7 +90,9 @@ export interface BackendCheck {
 /**
  * JavaScript for a child Node process's own peak RSS in KiB (VmHWM), given an expression for
  * node:fs. Not process.resourceUsage().maxRSS: getrusage keeps the peak from before execve,
- * which in a child of this bench is the bench's RSS (bench/rss-preload.cts).
+ * which in a child of this bench is the bench's RSS. The preload's ownPeakRssKiB
+ * (bench/rss-preload.cts) reads the same line; it cannot be shared, since these run as script
+ * text in a fresh Node and the preload must stay a file of its own.
  */
 function peakRssOf(fs: string): string {
   return `Number(/^VmHWM:\\s*(\\d+)/m.exec(${fs}.readFileSync('/proc/self/status', 'utf8'))[1])`;

@@ -230,9 +230,11 @@ How it measures:
   first, in its own process, then the addon in the bench's process. Both time each call kind
   over 4096 cudaMalloc buffers of 64 KiB per repetition, after one untimed pass.
 - End to end: \`cuipc probe\` and the PyTorch program are both timed from spawn to exit. Peak
-  RSS of the probe's processes comes from each process itself at exit (a CommonJS preload given through
-  NODE_OPTIONS=--require, so no process starts an ES module loader it would not; the report carries no memory figures); the PyTorch ranks report
-  getrusage(RUSAGE_SELF). The two programs share what a server shares, but not byte for byte:
+  RSS of the probe's processes comes from each process itself at exit (a CommonJS preload given
+  through NODE_OPTIONS=--require, so no process starts an ES module loader it would not; the
+  report carries no memory figures); the PyTorch ranks report theirs the same way. Each figure
+  is the process's own peak (VmHWM), not getrusage's, which in a spawned child keeps its
+  parent's size from before execve. The two programs share what a server shares, but not byte for byte:
   PyTorch's caching allocator packs the graph inputs into one segment, so it exports fewer
   handles (the tables say how many).
 - Against the raw floor: \`cuipc_bench_raw_probe\` (native/bench/raw_probe.cc) does the probe's

@@ -1,9 +1,10 @@
 // Loaded into the probe's Node processes (NODE_OPTIONS=--require, CommonJS as rss-preload.cts
 // says why) for one timed run of `npm run bench`: when each process began
-// (performance.timeOrigin), when Node had started and reached this preload, when the coordinator spawned ranks, and the protocol lines each side
-// wrote (a rank's hello and results, the coordinator's rounds and exit), each with its
-// wall-clock time, so one timeline shows where the time between spawn and exit goes without
-// touching the probe's code. It observes; it changes nothing the probe does.
+// (performance.timeOrigin), when Node had started and reached this preload, when the
+// coordinator spawned ranks, and the protocol lines each side wrote (a rank's hello and
+// results, the coordinator's rounds and exit), each with its wall-clock time, so one timeline
+// shows where the time between spawn and exit goes without touching the probe's code. It
+// observes; it changes nothing the probe does.
 import childProcess = require('node:child_process');
 import { appendFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
