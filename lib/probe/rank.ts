@@ -1,6 +1,6 @@
-// The rank program (`node dist/bundle/rank.cjs`, which calls main from the package's one bundle,
-// scripts/bundle.mjs), started by the coordinator with its rank
-// number, the rendezvous address and the probe's token in its environment. It connects,
+// The rank program (`node dist/bundle/rank.cjs`, its own bundle: scripts/bundle.mjs), started
+// by the coordinator with its rank number, the rendezvous address and the probe's token in its
+// environment. It connects,
 // says hello, runs each round it is sent, and leaves when told to or when the coordinator
 // goes away.
 //

@@ -41,8 +41,9 @@ function which(name: string): string | null {
 /**
  * cuipc's tarball's budget: 400 kB, now that the linux-x64 prebuilds (addon 79 kB, simulated
  * device 41 kB, trace library 36 kB, interposer and stand-in 15 kB; -Os: a 176 kB tarball of
- * their own) ship in @cuipc/linux-x64-gnu. What is left is about 286 kB: the one JavaScript
- * bundle about 106 kB, the native sources a source build needs about 80 kB, the declarations
+ * their own) ship in @cuipc/linux-x64-gnu. What is left is about 301 kB: the library bundle about
+ * 94 kB and the rank program's own about 25 kB (compressed; a rank loads only its own, which saves
+ * it 12-23 ms of start-up), the native sources a source build needs about 80 kB, the declarations
  * 27 kB, and README, LICENSE, Python payload, schemas and docs 55 kB (with the prebuilds it was
  * 462 kB; 1.1 MB before that).
  */
