@@ -1,7 +1,7 @@
 // Start-up overlap: the coordinator tells each rank at spawn which device its init round will
-// name, so that a rank can load the backend and start creating its context as soon as it has
-// said hello, while the other ranks are still starting (context creation is the longest part
-// of init, and one GPU's driver creates contexts one at a time). The init round still makes
+// name, so that a rank can load the backend and start creating its context as soon as its
+// hello is welcomed, while the other ranks are still starting (context creation is the longest
+// part of init, and one GPU's driver creates contexts one at a time). The init round still makes
 // and records every call; it finds them under way or done.
 import type { Backend, CudaStatus } from '../../binding.js';
 import { openCuda, type Cuda } from '../cuda/index.js';

@@ -114,6 +114,8 @@ export type RankMessage =
   | { type: 'result'; token: string; rank: number; round: number; result: RankStepResult };
 
 export type CoordinatorMessage =
+  /** The hello was accepted: from now on the coordinator ties this connection's lines to the rank. */
+  | { type: 'welcome' }
   | { type: 'run'; round: number; step: StepName; phase: RoundPhase; input: RoundInput }
   | { type: 'exit' };
 

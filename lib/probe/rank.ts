@@ -94,10 +94,6 @@ export function main(): void {
 
   socket.on('connect', () => {
     send({ type: 'hello', token, rank, pid: process.pid, placement: placementFromEnvironment(process.env) });
-    // While the other ranks start: load the backend, start the context (early-init.ts). Not
-    // before 'connect': a line written while connecting waits in this process, and init's
-    // 'calling' lines must have left it before the call they announce can hang or kill it.
-    session.prestart(process.env.CUIPC_BACKEND, deviceHint(process.env, rank));
   });
   socket.on('error', (error) => {
     if (!leaving) process.stderr.write(`cuipc rank ${rank}: ${error.message}\n`);
@@ -125,6 +121,14 @@ export function main(): void {
         fatal('the coordinator sent a line that is not JSON');
       }
       queue = queue.then(async () => {
+        if (message.type === 'welcome') {
+          // While the other ranks start: load the backend, start the context (early-init.ts).
+          // Not before the welcome: until the coordinator has read our hello, a 'calling' line
+          // sits on a connection it cannot tie to this rank, and a call that kills us would be
+          // reported without its name.
+          session.prestart(process.env.CUIPC_BACKEND, deviceHint(process.env, rank));
+          return;
+        }
         if (message.type === 'exit') {
           leaving = true;
           leaveWithin(5 * LEAVE_GRACE_MS);

@@ -7,17 +7,31 @@ import type { CoordinatorState, RankState } from './state.js';
 /** How long, after the first rank of a round died, the others get to show that they died too. */
 const SETTLE_MS = 300;
 
+/** How long a dead rank's exit status and the end of its connection may take to arrive. */
+const DEATH_NEWS_MS = 500;
+
+/**
+ * Waits, briefly, until each rank has exited and its connection has closed. The closed connection
+ * can come a moment before the exit status, and the exit status before the rank's last lines are
+ * read: a 'calling' line written just before the rank was killed names the call it died in, and
+ * is read only by the time its connection closes. A rank without a connection made no call: it
+ * makes none before the coordinator has welcomed its hello (rank.ts).
+ */
+async function settle(run: CoordinatorState, ranks: RankState[]): Promise<void> {
+  const settled = (s: RankState): boolean => s.process.exit !== null && (s.connection === null || s.closed);
+  await run.wakeup.until(() => ranks.every(settled), Date.now() + DEATH_NEWS_MS);
+}
+
 /** Marks the abort: the rank that died or hung, its step and call; everyone else stops. */
 export async function abortWith(run: CoordinatorState, reason: 'crashed' | 'hung' | 'spawn-failed', culprits: RankState[], step: StepName, why?: string, round?: number): Promise<void> {
   const { states, options, rejected } = run;
-  // A closed connection comes a moment before the exit status; wait for it briefly.
-  await Promise.race([Promise.all(culprits.map((c) => c.process.exited)), new Promise((r) => setTimeout(r, 500).unref())]);
+  await settle(run, culprits);
   if (reason === 'crashed' && round !== undefined) {
     // Ranks that die in the same call die within moments of each other: every one is shown.
     const unfinished = (): RankState[] => states.filter((s) => !s.results.has(round) && !culprits.includes(s));
     await run.wakeup.until(() => unfinished().every(run.gone), Date.now() + SETTLE_MS);
     const alsoDead = unfinished().filter(run.gone);
-    await Promise.race([Promise.all(alsoDead.map((c) => c.process.exited)), new Promise((r) => setTimeout(r, 500).unref())]);
+    await settle(run, alsoDead);
     culprits = [...culprits, ...alsoDead].sort((a, b) => a.rank - b.rank);
   }
   const first = culprits[0];

@@ -22,6 +22,8 @@ function onMessage(run: CoordinatorState, connection: RankConnection, message: R
     state.connection = connection;
     state.pid = message.pid;
     state.placement = message.placement ?? null;
+    // The rank makes no call before this (rank.ts): a call that kills it is then read as its own.
+    connection.send({ type: 'welcome' });
   } else if (message.type === 'calling') {
     state.inFlight = { step: message.step, call: message.call, method: message.method, args: message.args, since: Date.now() };
   } else if (message.type === 'returned') {
