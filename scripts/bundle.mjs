@@ -8,7 +8,7 @@
 //                          a quarter of index.cjs. Every rank loads it before its first CUDA call,
 //                          so its size is start-up and memory paid once per rank: loading index.cjs
 //                          instead cost a rank 12-23 ms and 1.1 MB of peak RSS on 2 cores, for
-//                          about 20 kB of tarball saved. CommonJS, so a rank's Node never starts
+//                          about 15 kB of tarball saved. CommonJS, so a rank's Node never starts
 //                          its ES module loader (5-7 ms on 2 cores)
 //   dist/bundle/conformance-child.js  the process `cuipc conformance` opens handles in
 //   dist/types/            the declarations the public API reaches (from dist/index.d.ts,

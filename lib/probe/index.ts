@@ -29,7 +29,7 @@ export { renderProbeReport, renderMatrixReport } from '../report/render.js';
  * memory; held to semi-spaces of 1 MB, a rank at 8 x 4096 peaks about 2 MB lower, with no change
  * in wall time beyond the noise (docs/benchmarks.md).
  */
-export const RANK_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+const RANK_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 
 /** The rank program; the same relative path works from lib/probe (tests) and dist/probe. */
 export function rankProgramPath(): string {

@@ -1,8 +1,7 @@
 // The rank program (`node dist/bundle/rank.cjs`, its own bundle: scripts/bundle.mjs), started
 // by the coordinator with its rank number, the rendezvous address and the probe's token in its
-// environment. It connects,
-// says hello, runs each round it is sent, and leaves when told to or when the coordinator
-// goes away.
+// environment. It connects, says hello, starts its context once the hello is welcomed, runs each
+// round it is sent, and leaves when told to or when the coordinator goes away.
 //
 // A rank must never outlive its probe. When the coordinator is gone (its socket closes, or
 // this process is re-parented because its parent died) the rank releases what it holds and
@@ -120,15 +119,15 @@ export function main(): void {
       } catch {
         fatal('the coordinator sent a line that is not JSON');
       }
+      if (message.type === 'welcome') {
+        // Not a round: while the other ranks start, load the backend and start the context
+        // (early-init.ts). Not before the welcome: until the coordinator has read our hello, a
+        // 'calling' line sits on a connection it cannot tie to this rank, and a call that kills
+        // us would be reported without its name.
+        session.prestart(process.env.CUIPC_BACKEND, deviceHint(process.env, rank));
+        continue;
+      }
       queue = queue.then(async () => {
-        if (message.type === 'welcome') {
-          // While the other ranks start: load the backend, start the context (early-init.ts).
-          // Not before the welcome: until the coordinator has read our hello, a 'calling' line
-          // sits on a connection it cannot tie to this rank, and a call that kills us would be
-          // reported without its name.
-          session.prestart(process.env.CUIPC_BACKEND, deviceHint(process.env, rank));
-          return;
-        }
         if (message.type === 'exit') {
           leaving = true;
           leaveWithin(5 * LEAVE_GRACE_MS);
