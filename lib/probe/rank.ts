@@ -119,15 +119,15 @@ export function main(): void {
       } catch {
         fatal('the coordinator sent a line that is not JSON');
       }
-      if (message.type === 'welcome') {
-        // Not a round: while the other ranks start, load the backend and start the context
-        // (early-init.ts). Not before the welcome: until the coordinator has read our hello, a
-        // 'calling' line sits on a connection it cannot tie to this rank, and a call that kills
-        // us would be reported without its name.
-        session.prestart(process.env.CUIPC_BACKEND, deviceHint(process.env, rank));
-        continue;
-      }
       queue = queue.then(async () => {
+        if (message.type === 'welcome') {
+          // While the other ranks start: load the backend, start the context (early-init.ts).
+          // Not before the welcome: until the coordinator has read our hello, a 'calling' line
+          // sits on a connection it cannot tie to this rank, and a call that kills us would be
+          // reported without its name.
+          session.prestart(process.env.CUIPC_BACKEND, deviceHint(process.env, rank));
+          return;
+        }
         if (message.type === 'exit') {
           leaving = true;
           leaveWithin(5 * LEAVE_GRACE_MS);
