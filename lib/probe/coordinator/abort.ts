@@ -76,6 +76,18 @@ export async function abortWith(run: CoordinatorState, reason: 'crashed' | 'hung
   }
 }
 
+/** How long, after a signal, ranks mid-way through a quick call of the round get to answer. */
+const INTERRUPT_SETTLE_MS = 150;
+
+/**
+ * Waits, briefly, for the round's answers that are on their way: a rank that was mid-way
+ * through a quick call when the signal came is then no longer in flight, and interruptAt names
+ * the rank that is stuck, not one that a loaded machine had not yet run to its answer.
+ */
+export async function settleBeforeInterrupt(run: CoordinatorState, round: number): Promise<void> {
+  await run.wakeup.until(() => run.states.every((s) => s.results.has(round) || run.gone(s)), Date.now() + INTERRUPT_SETTLE_MS);
+}
+
 /** A signal reached the coordinator: whatever runs now is interrupted, and every rank stops. */
 export function interruptAt(run: CoordinatorState, step: StepName, round: number | null): void {
   const signal = run.interruptedBy() ?? 'SIGINT';

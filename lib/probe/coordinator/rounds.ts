@@ -6,7 +6,7 @@ import type { ProbeAbort } from '../../report/types.js';
 import type { StepName, StepOutcome } from '../../model/vocabulary.js';
 import type { ResolvedProbeOptions } from '../options.js';
 import { LOAD_CALL, type ExportData, type RankConfig, type RankStepResult, type RegisteredExport, type RoundInput, type RoundPhase } from '../protocol.js';
-import { abortWith, interruptAt } from './abort.js';
+import { abortWith, interruptAt, settleBeforeInterrupt } from './abort.js';
 import type { CoordinatorState, RankState } from './state.js';
 
 interface Round {
@@ -103,6 +103,7 @@ export async function runRounds(run: CoordinatorState, devices: number[]): Promi
     }
     const finished = await run.waitFor(() => states.every((s) => s.results.has(round)) || states.some(run.gone), stepDeadline);
     if (run.interruptedBy() !== null) {
+      await settleBeforeInterrupt(run, round);
       for (const state of states) absorb(state, round);
       interruptAt(run, step, round);
       break;
